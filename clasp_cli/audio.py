@@ -1,0 +1,204 @@
+"""Decode any common audio format to mono 16 kHz float32, whole or in blocks.
+
+soundfile (libsndfile) reads wav/flac/ogg/opus/mp3 quickly; everything else ffmpeg knows
+(m4a, mp4, webm, aac, ...) goes through PyAV. Long files are streamed block by block so a
+3-hour recording never sits in memory at once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import AudioError
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    path: str
+    duration: float  # seconds; estimated from the header where the container gives one
+    sample_rate: int
+    channels: int
+    backend: str  # "soundfile" or "pyav"
+
+
+def _check_file(path: Path) -> None:
+    """Fail early, with a reason a person understands, before any decoder sees the file."""
+    if path.is_symlink() and not path.exists():
+        raise AudioError(path, "broken symbolic link")
+    if not path.exists():
+        raise AudioError(path, "file not found")
+    if path.is_dir():
+        raise AudioError(path, "is a directory, not an audio file")
+    if not os.access(path, os.R_OK):
+        raise AudioError(path, "permission denied")
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise AudioError(path, e.strerror or str(e)) from None
+    if size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+
+
+def _open_soundfile(path: Path):
+    import soundfile as sf
+
+    try:
+        return sf.SoundFile(str(path))
+    except Exception:
+        return None
+
+
+def _av_error(path: Path, exc: Exception) -> AudioError:
+    msg = str(exc).strip() or type(exc).__name__
+    # PyAV messages carry errno and path noise; keep the human part.
+    msg = re.sub(r"^\[Errno -?\d+\]\s*", "", msg.split(": '", 1)[0])
+    return AudioError(path, f"not a readable audio file ({msg})")
+
+
+def audio_info(path: str | Path) -> AudioInfo:
+    """Read the header only: duration, native rate and channel count."""
+    path = Path(path)
+    _check_file(path)
+    f = _open_soundfile(path)
+    if f is not None:
+        with f:
+            if f.frames == 0:
+                raise AudioError(path, "contains no audio samples")
+            return AudioInfo(str(path), f.frames / f.samplerate, f.samplerate, f.channels, "soundfile")
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.audio:
+                raise AudioError(path, "has no audio stream")
+            s = c.streams.audio[0]
+            if c.duration is not None:
+                dur = c.duration / 1_000_000
+            elif s.duration is not None and s.time_base is not None:
+                dur = float(s.duration * s.time_base)
+            else:
+                dur = float("nan")
+            return AudioInfo(str(path), dur, s.rate or 0, s.channels or 0, "pyav")
+    except AudioError:
+        raise
+    except Exception as e:
+        raise _av_error(path, e) from None
+
+
+def _soundfile_blocks(f, path: Path, block: int, sample_rate: int) -> Iterator[np.ndarray]:
+    import soxr
+
+    resampler = None
+    if f.samplerate != sample_rate:
+        resampler = soxr.ResampleStream(f.samplerate, sample_rate, 1, dtype="float32")
+    # Read in native-rate chunks sized so each yields about one output block.
+    native = max(1, math.ceil(block * f.samplerate / sample_rate))
+    try:
+        while True:
+            x = f.read(native, dtype="float32", always_2d=True)
+            last = x.shape[0] < native
+            mono = x.mean(axis=1) if x.shape[1] > 1 else x[:, 0]
+            if resampler is not None:
+                mono = resampler.resample_chunk(np.ascontiguousarray(mono), last=last)
+            if mono.size:
+                yield mono.astype(np.float32, copy=False)
+            if last:
+                return
+    except AudioError:
+        raise
+    except Exception as e:
+        raise AudioError(path, f"decoding failed ({e})") from None
+
+
+def _pyav_blocks(path: Path, block: int, sample_rate: int) -> Iterator[np.ndarray]:
+    import av
+
+    try:
+        container = av.open(str(path))
+    except Exception as e:
+        raise _av_error(path, e) from None
+    with container:
+        if not container.streams.audio:
+            raise AudioError(path, "has no audio stream")
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        pending: list[np.ndarray] = []
+        have = 0
+        got_any = False
+
+        def frames():
+            try:
+                for frame in container.decode(stream):
+                    yield from resampler.resample(frame)
+            except av.error.InvalidDataError:
+                # A damaged tail (interrupted download): keep what decoded, like ffmpeg does.
+                if not got_any:
+                    raise
+            yield from resampler.resample(None)
+
+        try:
+            for fr in frames():
+                a = fr.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                if not a.size:
+                    continue
+                got_any = True
+                pending.append(a)
+                have += a.size
+                while have >= block:
+                    buf = np.concatenate(pending)
+                    yield buf[:block]
+                    rest = buf[block:]
+                    pending, have = ([rest] if rest.size else []), rest.size
+        except AudioError:
+            raise
+        except Exception as e:
+            raise _av_error(path, e) from None
+        if have:
+            yield np.concatenate(pending)
+
+
+def stream_audio(
+    path: str | Path, sample_rate: int = SAMPLE_RATE, block_seconds: float = 60.0
+) -> Iterator[np.ndarray]:
+    """Yield consecutive mono float32 blocks of `block_seconds` at `sample_rate` (the last may be shorter).
+
+    Raises AudioError naming the file when it cannot be read or holds no samples.
+    """
+    path = Path(path)
+    _check_file(path)
+    block = max(1, int(round(block_seconds * sample_rate)))
+    f = _open_soundfile(path)
+    blocks = _soundfile_blocks(f, path, block, sample_rate) if f is not None else _pyav_blocks(path, block, sample_rate)
+    empty = True
+    try:
+        for b in blocks:
+            empty = False
+            yield b
+    finally:
+        if f is not None:
+            f.close()
+    if empty:
+        raise AudioError(path, "contains no audio samples")
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, max_seconds: float | None = None) -> np.ndarray:
+    """Decode a whole file (or its first `max_seconds`) to one mono float32 array."""
+    parts: list[np.ndarray] = []
+    have = 0
+    limit = None if max_seconds is None else int(max_seconds * sample_rate)
+    for b in stream_audio(path, sample_rate, block_seconds=30.0):
+        parts.append(b)
+        have += b.size
+        if limit is not None and have >= limit:
+            break
+    out = np.concatenate(parts)
+    return out[:limit] if limit is not None else out

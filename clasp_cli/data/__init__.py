@@ -1,0 +1,1 @@
+"""Corpora: built-in sentences, synthetic speech, importers of real corpora into manifests."""
