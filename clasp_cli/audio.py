@@ -94,7 +94,7 @@ def audio_info(path: str | Path) -> AudioInfo:
         raise _av_error(path, e) from None
 
 
-def _soundfile_blocks(f, path: Path, block: int, sample_rate: int) -> Iterator[np.ndarray]:
+def _soundfile_chunks(f, path: Path, block: int, sample_rate: int) -> Iterator[np.ndarray]:
     import soxr
 
     resampler = None
@@ -119,7 +119,7 @@ def _soundfile_blocks(f, path: Path, block: int, sample_rate: int) -> Iterator[n
         raise AudioError(path, f"decoding failed ({e})") from None
 
 
-def _pyav_blocks(path: Path, block: int, sample_rate: int) -> Iterator[np.ndarray]:
+def _pyav_chunks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
     import av
 
     try:
@@ -131,8 +131,6 @@ def _pyav_blocks(path: Path, block: int, sample_rate: int) -> Iterator[np.ndarra
             raise AudioError(path, "has no audio stream")
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        pending: list[np.ndarray] = []
-        have = 0
         got_any = False
 
         def frames():
@@ -148,22 +146,31 @@ def _pyav_blocks(path: Path, block: int, sample_rate: int) -> Iterator[np.ndarra
         try:
             for fr in frames():
                 a = fr.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-                if not a.size:
-                    continue
-                got_any = True
-                pending.append(a)
-                have += a.size
-                while have >= block:
-                    buf = np.concatenate(pending)
-                    yield buf[:block]
-                    rest = buf[block:]
-                    pending, have = ([rest] if rest.size else []), rest.size
+                if a.size:
+                    got_any = True
+                    yield a
         except AudioError:
             raise
         except Exception as e:
             raise _av_error(path, e) from None
-        if have:
-            yield np.concatenate(pending)
+
+
+def _rebuffer(chunks: Iterator[np.ndarray], block: int) -> Iterator[np.ndarray]:
+    """Turn chunks of any size into blocks of exactly `block` samples (the last may be shorter)."""
+    pending: list[np.ndarray] = []
+    have = 0
+    for c in chunks:
+        pending.append(c)
+        have += c.size
+        if have >= block:
+            buf = np.concatenate(pending)
+            n_full = buf.size // block
+            for i in range(n_full):
+                yield buf[i * block : (i + 1) * block]
+            rest = buf[n_full * block :]
+            pending, have = ([rest] if rest.size else []), rest.size
+    if have:
+        yield np.concatenate(pending)
 
 
 def stream_audio(
@@ -177,10 +184,10 @@ def stream_audio(
     _check_file(path)
     block = max(1, int(round(block_seconds * sample_rate)))
     f = _open_soundfile(path)
-    blocks = _soundfile_blocks(f, path, block, sample_rate) if f is not None else _pyav_blocks(path, block, sample_rate)
+    chunks = _soundfile_chunks(f, path, block, sample_rate) if f is not None else _pyav_chunks(path, sample_rate)
     empty = True
     try:
-        for b in blocks:
+        for b in _rebuffer(chunks, block):
             empty = False
             yield b
     finally:

@@ -1,14 +1,57 @@
-"""`clasp models`."""
+"""`clasp models`: the registry and whether each model's weights are present."""
 
 from __future__ import annotations
 
-import typer
+import json
 
-from .common import not_yet
+import typer
+from rich.table import Table
+
+from .common import friendly_errors, out
 
 
 def register(app: typer.Typer) -> None:
     @app.command("models")
-    def models() -> None:
-        """List models."""
-        not_yet("models", 2)
+    @friendly_errors
+    def models(
+        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    ) -> None:
+        """List the named models and whether their trained weights are present.
+
+        Examples:
+
+          clasp models
+
+          clasp models --json | jq '.[] | select(.weights)'
+        """
+        from ..registry import DEFAULT_MODEL, list_models
+
+        rows = []
+        for e in list_models():
+            h = e.config.head
+            rows.append({
+                "name": e.name,
+                "default": e.name == DEFAULT_MODEL,
+                "weights": e.has_weights,
+                "speech_encoder": e.config.speech_encoder,
+                "text_encoder": e.config.text_encoder,
+                "fusion": h.fusion,
+                "pooling": h.pooling,
+                "spectrogram": h.use_spectrogram,
+                "dim": h.out_dim,
+                "path": str(e.path),
+            })
+        if as_json:
+            out.print_json(json.dumps(rows))
+            return
+        t = Table(title="clasp models")
+        for col in ("name", "weights", "speech encoder", "text encoder", "fusion", "pooling", "spectrogram", "dim"):
+            t.add_column(col)
+        for r in rows:
+            t.add_row(
+                r["name"] + (" (default)" if r["default"] else ""),
+                "[green]present[/]" if r["weights"] else "[yellow]not trained yet[/]",
+                r["speech_encoder"], r["text_encoder"], r["fusion"], r["pooling"],
+                "yes" if r["spectrogram"] else "no", str(r["dim"]),
+            )
+        out.print(t)

@@ -1,0 +1,44 @@
+# Every target sets up what it needs on a fresh machine: the .venv, the CPU torch wheel,
+# the package, and the Debian packages its commands call.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TORCH := torch==2.13.0
+# Programs the tests and dataset builder call: TTS engines, and the public-domain texts.
+APT_PACKAGES := espeak-ng
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: test test-all demo sysdeps venv bench-decode clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	# The CPU wheel first: with it installed, `torch>=2.1` below pulls nothing (no multi-GB CUDA build).
+	$(VENV)/bin/pip install -q $(TORCH)
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+sysdeps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: venv sysdeps
+	$(PY) -m pytest -q
+
+test-all: venv sysdeps
+	$(PY) -m pytest -q -m "slow or not slow"
+
+demo: venv sysdeps
+	$(PY) examples/demo.py
+
+bench-decode: venv
+	$(PY) benchmarks/decode_memory.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

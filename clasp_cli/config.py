@@ -1,0 +1,88 @@
+"""The model config schema (one definition), stored as config.json beside model.safetensors."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from .errors import ModelError
+
+FORMAT_VERSION = 1
+FUSIONS = ("concat", "gating", "attention")
+POOLINGS = ("mean", "attention")
+
+
+@dataclass
+class HeadConfig:
+    """The trainable part. Branch MLP sizes follow the paper (768 -> 576 -> 768)."""
+
+    speech_dim: int = 384
+    out_dim: int = 512  # always the text encoder's dimension
+    fusion: str = "concat"
+    pooling: str = "mean"
+    use_spectrogram: bool = True
+    mel_bins: int = 64
+    cnn_channels: tuple[int, ...] = (32, 64, 128)
+    branch_hidden: tuple[int, int] = (768, 576)
+    branch_dim: int = 768
+    fusion_hidden: tuple[int, ...] = (1024, 800)
+    dropout: tuple[float, float] = (0.15, 0.1)
+    attention_heads: int = 4
+    temperature: float = 0.07
+    learnable_temperature: bool = False
+
+    def __post_init__(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise ModelError(f"unknown fusion {self.fusion!r}; choose one of {', '.join(FUSIONS)}")
+        if self.pooling not in POOLINGS:
+            raise ModelError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
+        for name in ("cnn_channels", "branch_hidden", "fusion_hidden", "dropout"):
+            setattr(self, name, tuple(getattr(self, name)))
+
+
+@dataclass
+class ModelConfig:
+    name: str
+    speech_encoder: str = "whisper-tiny.en"
+    text_encoder: str = "use-multilingual"
+    sample_rate: int = 16_000
+    head: HeadConfig = field(default_factory=HeadConfig)
+    description: str = ""
+    format_version: int = FORMAT_VERSION
+    # Filled in on save: library versions that wrote the weights, and training provenance.
+    versions: dict[str, str] = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "config.json") -> "ModelConfig":
+        d = dict(d)
+        version = d.get("format_version", FORMAT_VERSION)
+        if version > FORMAT_VERSION:
+            raise ModelError(f"{where}: format_version {version} is newer than this clasp understands ({FORMAT_VERSION}); upgrade clasp")
+        head = d.pop("head", {}) or {}
+        known_head = {f.name for f in fields(HeadConfig)}
+        unknown = set(head) - known_head
+        if unknown:
+            raise ModelError(f"{where}: unknown head settings {', '.join(sorted(unknown))}")
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ModelError(f"{where}: unknown settings {', '.join(sorted(unknown))}")
+        if "name" not in d:
+            raise ModelError(f"{where}: missing 'name'")
+        return cls(head=HeadConfig(**head), **d)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ModelConfig":
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelError(f"{path}: model config not found") from None
+        except (OSError, json.JSONDecodeError) as e:
+            raise ModelError(f"{path}: unreadable model config ({e})") from None
+        return cls.from_dict(d, where=str(path))

@@ -1,0 +1,340 @@
+"""Import real speech corpora (LibriSpeech, Common Voice, FLEURS, Speech Brown, plain CSV/JSONL)
+into the project's manifest format.
+
+Each format has one small reader that yields candidate utterances (with absolute audio paths)
+or skip records; one shared driver checks them, reads durations, and writes the manifest once,
+at the end, so a failed import never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Union
+
+from ..audio import audio_info
+from ..errors import AudioError, ManifestError, UsageError
+from ..manifest import Utterance, relative_audio, write_manifest
+
+FORMATS = ("jsonl", "csv", "librispeech", "commonvoice", "fleurs", "speechbrown")
+
+
+@dataclass
+class ImportSummary:
+    written: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (item id or path, reason)
+    out: Path = Path()
+    hours: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Skip:
+    key: str
+    reason: str
+
+
+_Candidate = Union[Utterance, _Skip]
+
+
+def split_from_name(name: str) -> str:
+    """Map a subset or file name (dev-clean, train-other-500, test.tsv, validated) to a manifest split."""
+    n = Path(name).name.lower().removesuffix(".tsv").removesuffix(".csv")
+    if n.startswith("train"):
+        return "train"
+    # "validated" (Common Voice) is the pool of all checked clips, not a validation split.
+    if n.startswith("dev") or n in ("val", "valid", "validation"):
+        return "val"
+    if n.startswith("test"):
+        return "test"
+    return ""
+
+
+def _open_text(path: Path):
+    try:
+        return path.open(encoding="utf-8-sig", newline="")
+    except OSError as e:
+        raise ManifestError(f"{path}: cannot open corpus source ({e.strerror or e})") from None
+
+
+def _first(row: dict[str, str], names: Iterable[str]) -> str:
+    for n in names:
+        v = row.get(n)
+        if v is not None and v.strip():
+            return v.strip()
+    return ""
+
+
+# ---------------------------------------------------------------- readers, one per format
+
+
+def _read_jsonl(src: Path) -> Iterator[_Candidate]:
+    root = src.parent
+    known = set(Utterance.__dataclass_fields__)
+    with _open_text(src) as fh:
+        for n, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ManifestError(f"{src}:{n}: not valid JSON ({e.msg})") from None
+            if not isinstance(d, dict):
+                raise ManifestError(f"{src}:{n}: expected a JSON object")
+            key = str(d.get("id") or d.get("audio") or f"line {n}")
+            if not d.get("id"):
+                yield _Skip(key, "missing id")
+                continue
+            if not d.get("audio"):
+                yield _Skip(key, "missing audio path")
+                continue
+            kw = {k: v for k, v in d.items() if k in known}
+            kw["id"] = str(kw["id"])
+            kw["text"] = str(kw.get("text") or "").strip()
+            kw["audio"] = str(root / str(kw["audio"]))
+            kw["duration"] = float(kw.get("duration") or 0.0)
+            kw["translations"] = dict(kw.get("translations") or {})
+            kw["split"] = split_from_name(str(kw.get("split") or ""))
+            yield Utterance(**kw)
+
+
+_CSV_AUDIO = ("audio", "path", "file")
+_CSV_TEXT = ("text", "sentence", "transcript")
+
+
+def _read_csv(src: Path) -> Iterator[_Candidate]:
+    root = src.parent
+    delimiter = "\t" if src.suffix.lower() == ".tsv" else ","
+    with _open_text(src) as fh:
+        reader = csv.DictReader(fh, delimiter=delimiter)
+        try:
+            header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        except csv.Error as e:
+            raise ManifestError(f"{src}: not a readable CSV ({e})") from None
+        if not header:
+            raise ManifestError(f"{src}: no header row")
+        reader.fieldnames = header
+        if not any(c in header for c in _CSV_AUDIO) or not any(c in header for c in _CSV_TEXT):
+            raise ManifestError(
+                f"{src}: needs an audio column ({'/'.join(_CSV_AUDIO)}) and a text column ({'/'.join(_CSV_TEXT)})"
+            )
+        try:
+            for n, row in enumerate(reader, 2):
+                audio = _first(row, _CSV_AUDIO)
+                if not audio:
+                    yield _Skip(_first(row, ("id",)) or f"row {n}", "missing audio path")
+                    continue
+                # Without an id column the path (minus extension) is the id: unique, unlike the stem.
+                uid = _first(row, ("id",)) or Path(audio).with_suffix("").as_posix()
+                yield Utterance(
+                    id=uid,
+                    audio=str(root / audio),
+                    text=_first(row, _CSV_TEXT),
+                    lang=_first(row, ("lang",)) or "en",
+                    voice=_first(row, ("voice",)),
+                    domain=_first(row, ("domain",)),
+                    split=split_from_name(_first(row, ("split",))),
+                )
+        except csv.Error as e:
+            raise ManifestError(f"{src}: malformed CSV ({e})") from None
+
+
+def _read_librispeech(src: Path) -> Iterator[_Candidate]:
+    if not src.is_dir():
+        raise ManifestError(f"{src}: not a LibriSpeech folder")
+    transcripts = sorted(src.rglob("*.trans.txt"))
+    if not transcripts:
+        raise ManifestError(f"{src}: no LibriSpeech *.trans.txt files found")
+    for trans in transcripts:
+        chapter_dir = trans.parent
+        speaker = chapter_dir.parent.name
+        # <subset>/<speaker>/<chapter>/<speaker>-<chapter>.trans.txt
+        split = split_from_name(chapter_dir.parent.parent.name)
+        with _open_text(trans) as fh:
+            for line in fh:
+                parts = line.strip().split(maxsplit=1)
+                if not parts:
+                    continue
+                uid = parts[0]
+                yield Utterance(
+                    id=uid,
+                    audio=str(chapter_dir / f"{uid}.flac"),
+                    text=parts[1] if len(parts) > 1 else "",
+                    lang="en",
+                    voice=speaker,
+                    domain="audiobook",
+                    split=split,
+                )
+
+
+def _read_commonvoice(src: Path) -> Iterator[_Candidate]:
+    tsv = src / "validated.tsv" if src.is_dir() else src
+    folder = tsv.parent
+    split = split_from_name(tsv.name)
+    with _open_text(tsv) as fh:
+        # Sentences contain bare quotes; Common Voice TSVs are not CSV-quoted.
+        reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = reader.fieldnames or []
+        missing = [c for c in ("client_id", "path", "sentence") if c not in header]
+        if missing:
+            raise ManifestError(f"{tsv}: not a Common Voice TSV (missing column(s) {', '.join(missing)})")
+        try:
+            for n, row in enumerate(reader, 2):
+                clip = (row.get("path") or "").strip()
+                if not clip:
+                    yield _Skip(f"row {n}", "missing audio path")
+                    continue
+                yield Utterance(
+                    id=Path(clip).stem,
+                    audio=str(folder / "clips" / clip),
+                    text=(row.get("sentence") or "").strip(),
+                    lang=(row.get("locale") or "").strip() or folder.name,
+                    voice=(row.get("client_id") or "").strip(),
+                    split=split,
+                )
+        except csv.Error as e:
+            raise ManifestError(f"{tsv}: malformed TSV ({e})") from None
+
+
+def _read_fleurs(src: Path) -> Iterator[_Candidate]:
+    if src.is_dir():
+        tsvs = [src / f"{s}.tsv" for s in ("train", "dev", "test") if (src / f"{s}.tsv").is_file()]
+        if not tsvs:
+            raise ManifestError(f"{src}: no FLEURS train.tsv/dev.tsv/test.tsv found")
+    else:
+        tsvs = [src]
+    for tsv in tsvs:
+        folder = tsv.parent
+        name = tsv.stem  # audio/<name>/ even for a split we map, e.g. dev -> val
+        split = split_from_name(name)
+        lang = folder.name.split("_")[0]  # de_de -> de, cmn_hans_cn -> cmn
+        with _open_text(tsv) as fh:
+            for n, line in enumerate(fh, 1):
+                line = line.rstrip("\r\n")
+                if not line.strip():
+                    continue
+                cols = line.split("\t")
+                if len(cols) < 3:
+                    raise ManifestError(f"{tsv}:{n}: not a FLEURS row (expected id, file, transcription, ...)")
+                fname = cols[1].strip()
+                raw, norm = cols[2].strip(), (cols[3].strip() if len(cols) > 3 else "")
+                # FLEURS ids name the sentence, read by several speakers: the file name is the unique key.
+                uid = f"{split or name}-{Path(fname).stem}"
+                yield Utterance(
+                    id=uid,
+                    audio=str(folder / "audio" / name / fname),
+                    text=raw or norm,
+                    lang=lang,
+                    split=split,
+                )
+
+
+def _read_speechbrown(src: Path) -> Iterator[_Candidate]:
+    meta = src / "global_metadata.json" if src.is_dir() else src
+    with _open_text(meta) as fh:
+        try:
+            data = json.load(fh)
+        except json.JSONDecodeError as e:
+            raise ManifestError(f"{meta}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    if isinstance(data, dict):
+        entries = [{"id": k, **v} if isinstance(v, dict) else v for k, v in data.items()]
+    elif isinstance(data, list):
+        entries = data
+    else:
+        raise ManifestError(f"{meta}: expected a JSON list (or id -> entry object)")
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict):
+            raise ManifestError(f"{meta}: entry {i} is not a JSON object")
+        key = str(e.get("id") or e.get("file_path") or f"entry {i}")
+        if not e.get("file_path"):
+            yield _Skip(key, "missing audio path")
+            continue
+        yield Utterance(
+            id=str(e.get("id") or Path(e["file_path"]).stem),
+            audio=str(meta.parent / e["file_path"]),
+            text=str(e.get("text") or "").strip(),
+            lang="en",
+            voice="speechbrown-tacotron2",
+            engine="tacotron2",
+            domain=str(e.get("category") or ""),
+        )
+
+
+_READERS: dict[str, Callable[[Path], Iterator[_Candidate]]] = {
+    "jsonl": _read_jsonl,
+    "csv": _read_csv,
+    "librispeech": _read_librispeech,
+    "commonvoice": _read_commonvoice,
+    "fleurs": _read_fleurs,
+    "speechbrown": _read_speechbrown,
+}
+
+
+# ---------------------------------------------------------------- shared driver
+
+
+def import_corpus(
+    fmt: str,
+    src: str | Path,
+    out: str | Path,
+    *,
+    with_duration: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Import the corpus at `src` (layout `fmt`, one of FORMATS) into the manifest file `out`.
+
+    Bad items are skipped with a reason; a missing or malformed source raises ManifestError.
+    `progress`, if given, is called with the number of items examined so far.
+    The manifest is written once, atomically, and only if at least one utterance was importable.
+    """
+    if fmt not in _READERS:
+        raise UsageError(f"unknown corpus format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    src, out = Path(src), Path(out)
+    if not src.exists():
+        raise ManifestError(f"{src}: corpus source not found")
+    if out.is_dir():
+        raise UsageError(f"{out}: is a folder; give the manifest file to write, e.g. {out / 'manifest.jsonl'}")
+
+    kept: list[Utterance] = []
+    skipped: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    seconds = 0.0
+    for n, item in enumerate(_READERS[fmt](src), 1):
+        reason = _check(item, seen)
+        if reason is None and with_duration:
+            try:
+                d = audio_info(item.audio).duration
+                # Some containers give no length in the header; 0.0 is the manifest's "unknown".
+                item.duration = d if math.isfinite(d) else 0.0
+            except AudioError as e:
+                reason = e.reason
+        if reason is None:
+            seen.add(item.id)
+            seconds += item.duration
+            item.audio = relative_audio(item.audio, out)
+            kept.append(item)
+        else:
+            skipped.append((item.key if isinstance(item, _Skip) else item.id, reason))
+        if progress is not None:
+            progress(n)
+
+    if not kept:
+        raise ManifestError(f"{src}: no importable utterances ({len(skipped)} skipped), nothing written")
+    written = write_manifest(out, kept)
+    return ImportSummary(written=written, skipped=skipped, out=out, hours=seconds / 3600)
+
+
+def _check(item: _Candidate, seen: set[str]) -> str | None:
+    """Why a candidate cannot be imported, or None. Cheap checks only; decoding comes later."""
+    if isinstance(item, _Skip):
+        return item.reason
+    if not item.text.strip():
+        return "empty text"
+    if item.id in seen:
+        return "duplicate id"
+    if not Path(item.audio).is_file():
+        return "audio file not found"
+    return None

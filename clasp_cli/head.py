@@ -1,0 +1,152 @@
+"""The CLASP fusion head: the only trained part. Frozen-encoder features in, unit vector out.
+
+Branches:
+- speech: frame features of a frozen encoder, pooled over time (mean as in the paper, or
+  learned attention pooling), then the paper's branch MLP.
+- spectrogram: log-mel frames through a small CNN (our stand-in for the paper's ImageNet
+  EfficientNet-B7, whose weights are not available offline), pooled the same way.
+Fusion: `concat` and `gating` as the paper defines them, and `attention` (ours): a learned
+query attends over the branch vectors.
+
+Padding never changes an utterance's embedding: masks are applied after every layer that
+could leak padded positions, so batch composition does not matter.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import HeadConfig
+
+MEL_MULTIPLE = 8  # the CNN halves time 3 times; pad mel lengths to a multiple so pooling is exact
+
+
+def length_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
+    return torch.arange(size, device=lengths.device)[None, :] < lengths[:, None]
+
+
+class Pool(nn.Module):
+    """Masked pooling over time: mean, or a softmax over learned per-frame scores."""
+
+    def __init__(self, dim: int, kind: str):
+        super().__init__()
+        self.kind = kind
+        if kind == "attention":
+            self.score = nn.Sequential(nn.Linear(dim, 128), nn.Tanh(), nn.Linear(128, 1))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # x [B,T,D], mask [B,T]
+        m = mask.unsqueeze(-1).to(x.dtype)
+        if self.kind == "mean":
+            return (x * m).sum(1) / m.sum(1).clamp(min=1.0)
+        s = self.score(x).squeeze(-1).masked_fill(~mask, float("-inf"))
+        w = torch.softmax(s, dim=1).unsqueeze(-1)
+        return (x * w).sum(1)
+
+
+def branch_mlp(in_dim: int, cfg: HeadConfig) -> nn.Sequential:
+    h1, h2 = cfg.branch_hidden
+    d1, d2 = cfg.dropout
+    return nn.Sequential(
+        nn.Linear(in_dim, h1), nn.BatchNorm1d(h1), nn.ReLU(), nn.Dropout(d1),
+        nn.Linear(h1, h2), nn.BatchNorm1d(h2), nn.LeakyReLU(), nn.Dropout(d2),
+        nn.Linear(h2, cfg.branch_dim),
+    )
+
+
+class SpectrogramCNN(nn.Module):
+    """[B, mel, T] -> [B, T/8, C]: conv blocks over (frequency, time), then frequency averaged out."""
+
+    def __init__(self, cfg: HeadConfig):
+        super().__init__()
+        blocks, c_in = [], 1
+        for c in cfg.cnn_channels:
+            blocks.append(nn.ModuleDict({
+                "conv": nn.Conv2d(c_in, c, 3, padding=1),
+                "bn": nn.BatchNorm2d(c),
+            }))
+            c_in = c
+        self.blocks = nn.ModuleList(blocks)
+        self.out_dim = c_in
+
+    def forward(self, mel: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = mel.unsqueeze(1)  # [B,1,M,T]
+        for b in self.blocks:
+            x = F.relu(b["bn"](b["conv"](x)))
+            x = F.max_pool2d(x, 2)
+            mask = mask[:, ::2][:, : x.shape[-1]]
+            # Zero padded frames so the next conv sees exactly what it sees at a tensor edge.
+            x = x * mask[:, None, None, :].to(x.dtype)
+        return x.mean(2).transpose(1, 2), mask  # [B, T', C]
+
+
+class ClaspHead(nn.Module):
+    def __init__(self, cfg: HeadConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.speech_pool = Pool(cfg.speech_dim, cfg.pooling)
+        self.speech_branch = branch_mlp(cfg.speech_dim, cfg)
+        n_branches = 1
+        if cfg.use_spectrogram:
+            self.cnn = SpectrogramCNN(cfg)
+            self.mel_pool = Pool(self.cnn.out_dim, cfg.pooling)
+            self.mel_branch = branch_mlp(self.cnn.out_dim, cfg)
+            n_branches = 2
+        bd = cfg.branch_dim
+        if cfg.fusion == "concat":
+            layers, d = [], bd * n_branches
+            for h in cfg.fusion_hidden:
+                layers += [nn.Linear(d, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(cfg.dropout[1])]
+                d = h
+            layers.append(nn.Linear(d, cfg.out_dim))
+            self.fuse = nn.Sequential(*layers)
+        elif cfg.fusion == "gating":
+            # LSTM-like gates per branch, then a softmax weighting over branches (the paper's variant).
+            self.gates = nn.ModuleList(nn.Linear(bd, 3 * bd) for _ in range(n_branches))
+            self.branch_score = nn.Linear(bd, 1)
+            self.out = nn.Linear(bd, cfg.out_dim)
+        else:
+            self.branch_type = nn.Parameter(torch.randn(n_branches, bd) * 0.02)
+            self.query = nn.Parameter(torch.randn(1, 1, bd) * 0.02)
+            self.attn = nn.MultiheadAttention(bd, cfg.attention_heads, dropout=cfg.dropout[1], batch_first=True)
+            self.norm = nn.LayerNorm(bd)
+            self.out = nn.Sequential(nn.Linear(bd, bd), nn.GELU(), nn.Linear(bd, cfg.out_dim))
+        init = math.log(1.0 / cfg.temperature)
+        self.logit_scale = nn.Parameter(torch.tensor(init), requires_grad=cfg.learnable_temperature)
+
+    def forward(
+        self,
+        frames: torch.Tensor,
+        frame_lengths: torch.Tensor,
+        mel: torch.Tensor | None = None,
+        mel_lengths: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """frames [B,T,D] + lengths, mel [B,M,Tm] + lengths -> L2-normalised [B, out_dim]."""
+        mask = length_mask(frame_lengths, frames.shape[1])
+        branches = [self.speech_branch(self.speech_pool(frames, mask))]
+        if self.cfg.use_spectrogram:
+            if mel is None or mel_lengths is None:
+                raise ValueError("this head has a spectrogram branch: pass mel and mel_lengths")
+            mmask = length_mask(mel_lengths, mel.shape[2])
+            seq, smask = self.cnn(mel * mmask[:, None, :].to(mel.dtype), mmask)
+            branches.append(self.mel_branch(self.mel_pool(seq, smask)))
+        return F.normalize(self.fuse_branches(branches), dim=-1)
+
+    def fuse_branches(self, branches: list[torch.Tensor]) -> torch.Tensor:
+        if self.cfg.fusion == "concat":
+            return self.fuse(torch.cat(branches, dim=-1))
+        if self.cfg.fusion == "gating":
+            gated = []
+            for h, gate in zip(branches, self.gates):
+                i, f, c = gate(h).chunk(3, dim=-1)
+                gated.append(torch.sigmoid(i) * torch.tanh(c) + torch.sigmoid(f) * h)
+            g = torch.stack(gated, dim=1)  # [B, n, bd]
+            w = torch.softmax(self.branch_score(g), dim=1)
+            return self.out((w * g).sum(1))
+        tokens = torch.stack(branches, dim=1) + self.branch_type[None]
+        q = self.query.expand(tokens.shape[0], -1, -1)
+        a, _ = self.attn(q, tokens, tokens, need_weights=False)
+        return self.out(self.norm(a[:, 0] + q[:, 0]))

@@ -1,0 +1,206 @@
+"""A CLASP model: frozen speech and text encoders plus the trained fusion head.
+
+The head (torch) is built on first audio use, so a process that only embeds text queries
+(search) never imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from . import __version__
+from .config import ModelConfig
+from .errors import ModelError
+from .features import log_mel
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+
+
+@dataclass
+class AudioFeatures:
+    """What the frozen encoders make of one utterance: all the head needs, and what training caches."""
+
+    frames: np.ndarray  # [T, speech_dim]
+    mel: np.ndarray | None  # [mel_bins, Tm], padded to a multiple of 8 frames
+
+
+class ClaspModel:
+    def __init__(self, config: ModelConfig, device: str = "cpu", weights: Path | None = None, path: Path | None = None):
+        self.config = config
+        self.device = device
+        self.path = path
+        self._weights = weights
+        self._head = None
+        self._speech = None
+        self._text = None
+
+    # -- parts, built lazily -------------------------------------------------------------
+    @property
+    def head(self):
+        if self._head is None:
+            import torch
+
+            from .head import ClaspHead
+
+            head = ClaspHead(self.config.head)
+            if self._weights is not None:
+                load_head_weights(head, self._weights)
+            self._head = head.to(self.device).eval()
+            del torch
+        return self._head
+
+    @head.setter
+    def head(self, module) -> None:
+        self._head = module
+
+    @property
+    def speech(self):
+        if self._speech is None:
+            from .encoders.speech import build_speech_encoder
+
+            enc = build_speech_encoder(self.config.speech_encoder, device=self.device)
+            if enc.dim != self.config.head.speech_dim:
+                raise ModelError(
+                    f"speech encoder {enc.id} gives {enc.dim}-d frames but the head expects {self.config.head.speech_dim}"
+                )
+            self._speech = enc
+        return self._speech
+
+    @property
+    def text(self):
+        if self._text is None:
+            from .encoders.text import build_text_encoder
+
+            enc = build_text_encoder(self.config.text_encoder, device=self.device)
+            if enc.dim != self.config.head.out_dim:
+                raise ModelError(f"text encoder {enc.id} gives {enc.dim}-d vectors but the head outputs {self.config.head.out_dim}")
+            self._text = enc
+        return self._text
+
+    @property
+    def dim(self) -> int:
+        return self.config.head.out_dim
+
+    @property
+    def id(self) -> str:
+        """Identity recorded by indexes: same id means embeddings are comparable."""
+        return f"{self.config.name}@{self.config.training.get('weights_sha256', 'untrained')[:12]}"
+
+    # -- embedding ------------------------------------------------------------------------
+    def audio_features(self, waves: Sequence[np.ndarray]) -> list[AudioFeatures]:
+        from .head import MEL_MULTIPLE
+
+        frames = self.speech.encode(waves).unpad()
+        out = []
+        for w, f in zip(waves, frames):
+            mel = None
+            if self.config.head.use_spectrogram:
+                mel = log_mel(w, self.config.sample_rate, self.config.head.mel_bins)
+                pad = (-mel.shape[1]) % MEL_MULTIPLE
+                mel = np.pad(mel, ((0, 0), (0, pad)))
+            out.append(AudioFeatures(f, mel))
+        return out
+
+    def embed_features(self, feats: Sequence[AudioFeatures], batch_size: int = 32) -> np.ndarray:
+        import torch
+
+        head = self.head
+        outs = []
+        with torch.inference_mode():
+            for s in range(0, len(feats), batch_size):
+                batch = feats[s : s + batch_size]
+                args = collate(batch, self.device)
+                outs.append(head(*args).float().cpu().numpy())
+        if not outs:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.concatenate(outs).astype(np.float32)
+
+    def embed_audio(self, waves: Sequence[np.ndarray], batch_size: int = 32) -> np.ndarray:
+        """Mono 16 kHz float32 waveforms -> L2-normalised [n, dim]."""
+        return self.embed_features(self.audio_features(waves), batch_size)
+
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+        """Texts in any language the text encoder knows -> L2-normalised [n, dim]."""
+        return self.text.encode(list(texts))
+
+    # -- persistence ----------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """Write config.json + model.safetensors; each file is replaced atomically."""
+        import hashlib
+
+        import safetensors
+        import torch
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
+        fd, tmp = tempfile.mkstemp(prefix=".weights.", dir=directory)
+        os.close(fd)
+        try:
+            save_file(state, tmp, metadata={"format": "pt", "clasp_version": __version__})
+            digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
+            os.replace(tmp, directory / WEIGHTS)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        self.config.versions = {"clasp": __version__, "torch": torch.__version__, "safetensors": safetensors.__version__}
+        self.config.training = {**self.config.training, "weights_sha256": digest}
+        _atomic_write_text(directory / CONFIG, json.dumps(self.config.to_dict(), indent=2) + "\n")
+        self._weights, self.path = directory / WEIGHTS, directory
+        return directory
+
+
+def collate(batch: Sequence[AudioFeatures], device: str):
+    """Pad a list of features into the head's tensors (frames, lengths, mel, mel lengths)."""
+    import torch
+
+    from .encoders.speech import SpeechFeatures
+
+    sf = SpeechFeatures.pad([f.frames for f in batch])
+    frames = torch.from_numpy(sf.frames).to(device)
+    lengths = torch.from_numpy(sf.lengths).to(device)
+    if batch[0].mel is None:
+        return frames, lengths, None, None
+    m = max(f.mel.shape[1] for f in batch)
+    mel = np.zeros((len(batch), batch[0].mel.shape[0], m), dtype=np.float32)
+    for i, f in enumerate(batch):
+        mel[i, :, : f.mel.shape[1]] = f.mel
+    mel_lengths = torch.tensor([f.mel.shape[1] for f in batch], dtype=torch.long, device=device)
+    return frames, lengths, torch.from_numpy(mel).to(device), mel_lengths
+
+
+def load_head_weights(head, path: Path) -> None:
+    """Load safetensors into the head, naming missing or unexpected tensors."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise ModelError(f"{path}: unreadable weights ({e})") from None
+    missing, unexpected = head.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}")
+        raise ModelError(f"{path}: weights do not match the config ({'; '.join(parts)})")
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,45 @@
+"""The command line: its commands, fast start-up, and errors as one line with an exit code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from clasp_cli.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_every_command():
+    r = runner.invoke(app, ["--help"])
+    assert r.exit_code == 0
+    for cmd in ("index", "search", "benchmark", "train", "dataset", "models"):
+        assert cmd in r.output
+
+
+def test_import_and_help_do_not_load_torch_or_transformers():
+    code = (
+        "import sys, clasp_cli, clasp_cli.cli\n"
+        "from typer.testing import CliRunner\n"
+        "CliRunner().invoke(clasp_cli.cli.app, ['--help'])\n"
+        "heavy = [m for m in ('torch', 'transformers', 'ctranslate2', 'sentence_transformers') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_python_dash_m_works():
+    r = subprocess.run([sys.executable, "-m", "clasp_cli", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "index" in r.stdout
+
+
+def test_models_json_reports_weights_presence():
+    r = runner.invoke(app, ["models", "--json"])
+    assert r.exit_code == 0
+    rows = json.loads(r.output)
+    tiny = next(x for x in rows if x["name"] == "clasp-tiny")
+    assert tiny["default"] is True and isinstance(tiny["weights"], bool)
+    assert tiny["text_encoder"] == "use-multilingual" and tiny["dim"] == 512
