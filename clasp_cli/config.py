@@ -23,7 +23,7 @@ class HeadConfig:
     pooling: str = "mean"
     use_spectrogram: bool = True
     mel_bins: int = 64
-    cnn_channels: tuple[int, ...] = (32, 64, 128)
+    cnn_channels: tuple[int, ...] = (16, 32, 64)  # stem, then one block each; time /8
     branch_hidden: tuple[int, int] = (768, 576)
     branch_dim: int = 768
     fusion_hidden: tuple[int, ...] = (1024, 800)
@@ -32,11 +32,18 @@ class HeadConfig:
     temperature: float = 0.07
     learnable_temperature: bool = False
 
+    @property
+    def mel_multiple(self) -> int:
+        """Mel lengths are padded to this so every time-halving in the CNN is exact."""
+        return 2 ** len(self.cnn_channels)
+
     def __post_init__(self) -> None:
         if self.fusion not in FUSIONS:
             raise ModelError(f"unknown fusion {self.fusion!r}; choose one of {', '.join(FUSIONS)}")
         if self.pooling not in POOLINGS:
             raise ModelError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
+        if self.mel_bins % 2 ** len(self.cnn_channels):
+            raise ModelError(f"mel_bins ({self.mel_bins}) must be divisible by {2 ** len(self.cnn_channels)}")
         for name in ("cnn_channels", "branch_hidden", "fusion_hidden", "dropout"):
             setattr(self, name, tuple(getattr(self, name)))
 

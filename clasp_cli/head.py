@@ -22,9 +22,6 @@ from torch import nn
 
 from .config import HeadConfig
 
-MEL_MULTIPLE = 8  # the CNN halves time 3 times; pad mel lengths to a multiple so pooling is exact
-
-
 def length_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
     return torch.arange(size, device=lengths.device)[None, :] < lengths[:, None]
 
@@ -58,29 +55,35 @@ def branch_mlp(in_dim: int, cfg: HeadConfig) -> nn.Sequential:
 
 
 class SpectrogramCNN(nn.Module):
-    """[B, mel, T] -> [B, T/8, C]: conv blocks over (frequency, time), then frequency averaged out."""
+    """[B, mel, T] -> [B, T/8, C * mel/8]: a strided conv, then conv + max-pool blocks.
+
+    Sized for 2 CPU cores (about 16 M multiply-adds per 4 s utterance). Frequency is flattened
+    into the feature vector rather than averaged, so the branch keeps spectral shape.
+    """
 
     def __init__(self, cfg: HeadConfig):
         super().__init__()
-        blocks, c_in = [], 1
-        for c in cfg.cnn_channels:
-            blocks.append(nn.ModuleDict({
-                "conv": nn.Conv2d(c_in, c, 3, padding=1),
-                "bn": nn.BatchNorm2d(c),
-            }))
+        c1, *rest = cfg.cnn_channels
+        self.stem = nn.Conv2d(1, c1, 3, stride=2, padding=1)
+        self.stem_bn = nn.BatchNorm2d(c1)
+        blocks, c_in = [], c1
+        for c in rest:
+            blocks.append(nn.ModuleDict({"conv": nn.Conv2d(c_in, c, 3, padding=1), "bn": nn.BatchNorm2d(c)}))
             c_in = c
         self.blocks = nn.ModuleList(blocks)
-        self.out_dim = c_in
+        self.out_dim = c_in * (cfg.mel_bins // 2 ** len(cfg.cnn_channels))
 
     def forward(self, mel: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = mel.unsqueeze(1)  # [B,1,M,T]
+        x = F.relu(self.stem_bn(self.stem(mel.unsqueeze(1))))  # [B, c1, M/2, T/2]
+        mask = mask[:, ::2]
+        # Zero padded frames so the next conv sees exactly what it sees at a tensor edge.
+        x = x * mask[:, None, None, :].to(x.dtype)
         for b in self.blocks:
-            x = F.relu(b["bn"](b["conv"](x)))
-            x = F.max_pool2d(x, 2)
-            mask = mask[:, ::2][:, : x.shape[-1]]
-            # Zero padded frames so the next conv sees exactly what it sees at a tensor edge.
+            x = F.max_pool2d(F.relu(b["bn"](b["conv"](x))), 2)
+            mask = mask[:, ::2]
             x = x * mask[:, None, None, :].to(x.dtype)
-        return x.mean(2).transpose(1, 2), mask  # [B, T', C]
+        b_, c, f, t = x.shape
+        return x.reshape(b_, c * f, t).transpose(1, 2), mask  # [B, T', C*F]
 
 
 class ClaspHead(nn.Module):

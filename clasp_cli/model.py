@@ -96,15 +96,13 @@ class ClaspModel:
 
     # -- embedding ------------------------------------------------------------------------
     def audio_features(self, waves: Sequence[np.ndarray]) -> list[AudioFeatures]:
-        from .head import MEL_MULTIPLE
-
         frames = self.speech.encode(waves).unpad()
         out = []
         for w, f in zip(waves, frames):
             mel = None
             if self.config.head.use_spectrogram:
                 mel = log_mel(w, self.config.sample_rate, self.config.head.mel_bins)
-                pad = (-mel.shape[1]) % MEL_MULTIPLE
+                pad = (-mel.shape[1]) % self.config.head.mel_multiple
                 mel = np.pad(mel, ((0, 0), (0, pad)))
             out.append(AudioFeatures(f, mel))
         return out

@@ -51,3 +51,9 @@ def tiny_hubert_dir(tmp_path_factory) -> Path:
 def tone() -> np.ndarray:
     t = np.arange(16000, dtype=np.float32) / 16000
     return (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def say():
+    """The espeak-ng synthesiser as a fixture: say(text, path, voice="en") -> path."""
+    return speak

@@ -1,14 +1,95 @@
-"""`clasp train`."""
+"""`clasp train`: contrastive training of the fusion head."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Optional
+
 import typer
 
-from .common import not_yet
+from .common import DEVICE_HELP, err, friendly_errors, out
 
 
 def register(app: typer.Typer) -> None:
     @app.command("train")
-    def train() -> None:
-        """Not built yet (issue #4)."""
-        not_yet("train", 4)
+    @friendly_errors
+    def train(
+        manifest: Path = typer.Option(..., "--manifest", "-m", help="Training manifest (JSONL).", exists=True, dir_okay=False),
+        val: Path = typer.Option(..., "--val", help="Validation manifest; early stopping watches its MRR.", exists=True, dir_okay=False),
+        out_dir: Path = typer.Option(..., "--out", "-o", help="Model directory to write (config.json + model.safetensors)."),
+        config: str = typer.Option("clasp-tiny", "--config", "-c", help="Architecture to start from: a registry name or a config.json."),
+        fusion: Optional[str] = typer.Option(None, help="Override fusion: concat, gating or attention."),
+        pooling: Optional[str] = typer.Option(None, help="Override pooling: mean or attention."),
+        spectrogram: Optional[bool] = typer.Option(None, "--spectrogram/--no-spectrogram", help="Use the log-mel CNN branch."),
+        loss: str = typer.Option("infonce", help="infonce (CLASP) or huber (LASP regression)."),
+        learnable_temperature: bool = typer.Option(False, help="Learn the InfoNCE temperature (default fixed 0.07)."),
+        epochs: int = typer.Option(40, min=1),
+        batch_size: int = typer.Option(128, min=2),
+        lr: float = typer.Option(1e-3, min=0.0),
+        patience: int = typer.Option(5, min=1, help="Stop after this many epochs without a better validation MRR."),
+        seed: int = typer.Option(0),
+        augment: bool = typer.Option(False, help="Feature-level augmentation: frame dropout, noise, mel band masking."),
+        limit: Optional[int] = typer.Option(None, min=2, help="Use only the first N training utterances."),
+        cache: Optional[Path] = typer.Option(None, help="Feature cache folder (default: $CLASP_CACHE or ~/.cache/clasp)."),
+        resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from OUT/checkpoint when it exists."),
+        device: str = typer.Option("auto", help=DEVICE_HELP),
+        as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    ) -> None:
+        """Train the CLASP fusion head contrastively on a manifest.
+
+        Frozen encoders run once; their outputs are cached on disk, so reruns and ablations
+        take minutes.
+
+        Examples:
+
+          clasp train -m data/synth/train.jsonl --val data/synth/val.jsonl -o runs/concat-mean
+
+          clasp train -m train.jsonl --val val.jsonl -o runs/gating --fusion gating --pooling attention
+        """
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from ..train import TrainConfig, train as run
+
+        cfg = TrainConfig(
+            manifest=str(manifest), val=str(val), out=str(out_dir), base=config, fusion=fusion, pooling=pooling,
+            use_spectrogram=spectrogram, loss=loss, learnable_temperature=learnable_temperature, epochs=epochs,
+            batch_size=batch_size, lr=lr, patience=patience, seed=seed, augment=augment, limit=limit,
+            cache=str(cache) if cache else None, resume=resume, device=device,
+        )
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                            TextColumn("{task.fields[info]}"), console=err, transient=False)
+        tasks: dict[str, int] = {}
+        skipped: list[str] = []
+
+        def on_event(kind: str, **d) -> None:
+            if kind == "featurize_start" and d["todo"]:
+                tasks["feat"] = progress.add_task("encoding audio", total=d["todo"], info="")
+            elif kind == "featurize_advance" and "feat" in tasks:
+                progress.advance(tasks["feat"], d["n"])
+            elif kind == "skip":
+                skipped.append(f"{d['id']}: {d['reason']}")
+            elif kind == "resumed":
+                err.print(f"resuming from epoch {d['epoch']}")
+            elif kind == "train_start":
+                tasks["train"] = progress.add_task("training", total=d["epochs"] * d["steps_per_epoch"], info="")
+            elif kind == "step":
+                progress.update(tasks["train"], advance=1, info=f"epoch {d['epoch'] + 1} loss {d['loss']:.3f}")
+            elif kind == "epoch":
+                mark = " [green]best[/]" if d["best"] else ""
+                progress.console.print(
+                    f"epoch {d['epoch']:>3}  loss {d['loss']:.4f}  val HITS@1 {d['hits@1']:.3f}  MRR {d['mrr']:.3f}  meanR {d['meanr']:.1f}{mark}"
+                )
+
+        with progress:
+            result = run(cfg, on_event)
+        for s in skipped[:20]:
+            err.print(f"[yellow]skipped[/] {s}")
+        summary = {"out": str(result.out), "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
+                   "seconds": round(result.seconds, 1), "best": result.best, "skipped": len(skipped)}
+        if as_json:
+            out.print_json(json.dumps(summary))
+        else:
+            b = result.best
+            out.print(f"best epoch {result.best_epoch}: val HITS@1 {b.get('hits@1', 0):.3f}  MRR {b.get('mrr', 0):.3f}  "
+                      f"meanR {b.get('meanr', 0):.1f}  ->  {result.out}  ({result.seconds:.0f} s)")

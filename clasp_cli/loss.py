@@ -1,0 +1,29 @@
+"""Training objectives: symmetric InfoNCE (CLASP) and Huber regression (the paper's LASP variant)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+LOSSES = ("infonce", "huber")
+
+
+def info_nce(speech: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
+    """CLIP-style loss over a batch of L2-normalised pairs.
+
+    `groups` marks rows that share a sentence (the same text spoken by several voices): those
+    are positives for each other, not negatives, so targets are spread over the group.
+    """
+    logits = logit_scale.exp().clamp(max=100.0) * speech @ text.T
+    if groups is None:
+        target = torch.arange(len(speech), device=speech.device)
+        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+    same = (groups[:, None] == groups[None, :]).float()
+    target = same / same.sum(1, keepdim=True)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def huber(speech: torch.Tensor, text: torch.Tensor, delta: float = 0.1) -> torch.Tensor:
+    """Regress the speech embedding onto the text embedding (LASP)."""
+    # Summed over dimensions: per-dimension errors of unit vectors are tiny, a mean would vanish.
+    return F.huber_loss(speech, text, delta=delta, reduction="sum") / len(speech)

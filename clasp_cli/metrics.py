@@ -1,0 +1,57 @@
+"""Retrieval metrics, defined once and used by training, benchmark and tests.
+
+Rank of the right candidate = 1 + number of candidates with STRICTLY higher similarity, so
+ties are resolved in the query's favour (as the CLASP paper's evaluation does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RetrievalScores:
+    n: int
+    hits_at_1: float
+    hits_at_5: float
+    hits_at_10: float
+    mrr: float
+    mean_rank: float
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        return {"n": d["n"], "hits@1": d["hits_at_1"], "hits@5": d["hits_at_5"], "hits@10": d["hits_at_10"],
+                "mrr": d["mrr"], "meanr": d["mean_rank"]}
+
+
+def ranks(similarity: np.ndarray, targets: np.ndarray | None = None) -> np.ndarray:
+    """Rank of each query's target among the candidates (columns).
+
+    similarity: [queries, candidates]. targets: the right column per query (default: the diagonal).
+    """
+    s = np.asarray(similarity, dtype=np.float64)
+    q = s.shape[0]
+    t = np.arange(q) if targets is None else np.asarray(targets)
+    right = s[np.arange(q), t]
+    return 1 + (s > right[:, None]).sum(axis=1)
+
+
+def retrieval_scores(similarity: np.ndarray, targets: np.ndarray | None = None) -> RetrievalScores:
+    r = ranks(similarity, targets)
+    return scores_from_ranks(r)
+
+
+def scores_from_ranks(r: np.ndarray) -> RetrievalScores:
+    r = np.asarray(r, dtype=np.float64)
+    if r.size == 0:
+        raise ValueError("no queries to score")
+    return RetrievalScores(
+        n=int(r.size),
+        hits_at_1=float((r <= 1).mean()),
+        hits_at_5=float((r <= 5).mean()),
+        hits_at_10=float((r <= 10).mean()),
+        mrr=float((1.0 / r).mean()),
+        mean_rank=float(r.mean()),
+    )

@@ -1,0 +1,338 @@
+"""Contrastive training of the CLASP head on cached frozen-encoder features.
+
+Flow: manifest -> (cached) speech frames + log-mel + text embeddings -> head trained with
+symmetric InfoNCE (or Huber, LASP) -> early stopping on validation MRR -> model directory.
+Checkpoints at every epoch end make a killed run resume where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .errors import AudioError, ManifestError, UsageError
+from .feature_cache import FeatureCache, file_key, namespace, text_key
+from .manifest import Utterance, read_manifest
+from .metrics import RetrievalScores, retrieval_scores
+from .model import AudioFeatures, ClaspModel
+
+Event = Callable[..., None]
+MAX_TRAIN_SECONDS = 30.0
+
+
+@dataclass
+class TrainConfig:
+    manifest: str
+    val: str
+    out: str
+    base: str = "clasp-tiny"  # registry name or config.json the head architecture starts from
+    fusion: str | None = None
+    pooling: str | None = None
+    use_spectrogram: bool | None = None
+    loss: str = "infonce"
+    learnable_temperature: bool = False
+    epochs: int = 40
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    patience: int = 5
+    seed: int = 0
+    augment: bool = False
+    limit: int | None = None  # use only the first N training utterances (quick runs)
+    cache: str | None = None
+    device: str = "auto"
+    resume: bool = True
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    best_epoch: int
+    best: dict
+    epochs_run: int
+    seconds: float
+    history: list[dict] = field(default_factory=list)
+
+
+# -- features -------------------------------------------------------------------------------
+
+def _noop(*_a, **_k) -> None:
+    pass
+
+
+def featurize(
+    model: ClaspModel,
+    utterances: Sequence[Utterance],
+    root: Path,
+    cache_root: Path,
+    batch_size: int = 32,
+    on_event: Event = _noop,
+) -> tuple[list[AudioFeatures], list[int]]:
+    """Frozen-encoder features for each utterance, from the cache or computed and cached.
+
+    Returns the features and the indices of the utterances they belong to (unreadable audio
+    is reported through on_event("skip") and left out).
+    """
+    from .audio import load_audio
+
+    hc = model.config.head
+    cache = FeatureCache(cache_root, namespace("audio", model.config.speech_encoder, f"mel{hc.mel_bins if hc.use_spectrogram else 0}"))
+    keys: list[str | None] = []
+    for u in utterances:
+        try:
+            keys.append(file_key(u.audio_path(root)))
+        except OSError as e:
+            on_event("skip", id=u.id, reason=f"{u.audio_path(root)}: {e.strerror or e}")
+            keys.append(None)
+    todo = [i for i, k in enumerate(keys) if k is not None and k not in cache]
+    on_event("featurize_start", total=len(utterances), todo=len(todo))
+    pending: dict[str, dict[str, np.ndarray]] = {}
+    for s in range(0, len(todo), batch_size):
+        idx, waves = [], []
+        for i in todo[s : s + batch_size]:
+            try:
+                waves.append(load_audio(utterances[i].audio_path(root), model.config.sample_rate, max_seconds=MAX_TRAIN_SECONDS))
+                idx.append(i)
+            except AudioError as e:
+                on_event("skip", id=utterances[i].id, reason=str(e))
+                keys[i] = None
+        for i, f in zip(idx, model.audio_features(waves)):
+            pending[keys[i]] = {"frames": f.frames, **({"mel": f.mel} if f.mel is not None else {})}
+        if len(pending) >= 512:
+            cache.put(pending)
+            pending = {}
+        on_event("featurize_advance", n=len(todo[s : s + batch_size]))
+    cache.put(pending)
+    got = cache.get(k for k in keys if k is not None)
+    feats, kept = [], []
+    for i, k in enumerate(keys):
+        if k is not None and k in got:
+            feats.append(AudioFeatures(got[k]["frames"], got[k].get("mel")))
+            kept.append(i)
+    return feats, kept
+
+
+def text_targets(model: ClaspModel, texts: Sequence[str], cache_root: Path) -> np.ndarray:
+    cache = FeatureCache(cache_root, namespace("text", model.config.text_encoder))
+    keys = [text_key(t) for t in texts]
+    missing = sorted({k: t for k, t in zip(keys, texts) if k not in cache}.items())
+    for s in range(0, len(missing), 4096):
+        part = missing[s : s + 4096]
+        emb = model.embed_text([t for _, t in part])
+        cache.put({k: {"e": e} for (k, _), e in zip(part, emb)})
+    got = cache.get(keys)
+    out = np.stack([got[k]["e"] for k in keys]).astype(np.float32)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+# -- evaluation -------------------------------------------------------------------------------
+
+def unique_by_text(utterances: Sequence[Utterance]) -> list[int]:
+    """One utterance per sentence, so every text query has exactly one right recording."""
+    seen, keep = set(), []
+    for i, u in enumerate(utterances):
+        t = u.text.strip().lower()
+        if t not in seen:
+            seen.add(t)
+            keep.append(i)
+    return keep
+
+
+def evaluate_embeddings(speech: np.ndarray, text: np.ndarray) -> RetrievalScores:
+    """Text -> recording retrieval (the product's direction): each text query ranks all recordings."""
+    return retrieval_scores(text @ speech.T)
+
+
+# -- training loop ----------------------------------------------------------------------------
+
+def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _augment(f: AudioFeatures, rng: np.random.Generator) -> AudioFeatures:
+    """Feature-level augmentation (features are cached, audio is not re-encoded)."""
+    frames = f.frames
+    if frames.shape[0] > 10:
+        keep = rng.random(frames.shape[0]) > rng.uniform(0.0, 0.15)
+        keep[0] = True
+        frames = frames[keep]
+    frames = frames + rng.normal(0, 0.05, frames.shape).astype(frames.dtype) * np.float16(frames.std() or 1)
+    mel = f.mel
+    if mel is not None:
+        mel = mel.copy()
+        b = int(rng.integers(0, max(1, mel.shape[0] // 8)))
+        s = int(rng.integers(0, mel.shape[0] - b + 1))
+        mel[s : s + b] = 0
+    return AudioFeatures(frames, mel)
+
+
+def _save_checkpoint(dirpath: Path, head, optim, state: dict) -> None:
+    from safetensors.torch import save_file
+
+    dirpath.mkdir(parents=True, exist_ok=True)
+    tensors = {f"head.{k}": v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
+    osd = optim.state_dict()
+    for pid, st in osd["state"].items():
+        for name, v in st.items():
+            tensors[f"optim.{pid}.{name}"] = v.detach().cpu().contiguous().reshape(v.shape)
+    tmp = dirpath / ".checkpoint.tmp"
+    save_file(tensors, str(tmp))
+    state = {**state, "param_groups": osd["param_groups"]}
+    tmp_state = dirpath / ".state.json.tmp"
+    tmp_state.write_text(json.dumps(state))
+    # Tensors first, then the state that points at them: a crash between the two renames
+    # leaves the previous state, which the newer tensors still satisfy (same shapes).
+    os.replace(tmp, dirpath / "checkpoint.safetensors")
+    os.replace(tmp_state, dirpath / "state.json")
+
+
+def _load_checkpoint(dirpath: Path, head, optim) -> dict:
+    import torch
+    from safetensors.torch import load_file
+
+    state = json.loads((dirpath / "state.json").read_text())
+    tensors = load_file(str(dirpath / "checkpoint.safetensors"))
+    head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")})
+    ostate: dict[int, dict] = {}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, pid, name = k.split(".", 2)
+            ostate.setdefault(int(pid), {})[name] = v
+    optim.load_state_dict({"state": ostate, "param_groups": state["param_groups"]})
+    for g in optim.param_groups:
+        g.setdefault("lr", 0.0)
+    del torch
+    return state
+
+
+def build_config(cfg: TrainConfig):
+    from .config import ModelConfig
+    from .registry import resolve_model_dir
+
+    p = Path(cfg.base)
+    base = ModelConfig.load(p if p.is_file() else resolve_model_dir(cfg.base) / "config.json")
+    if cfg.fusion:
+        base.head.fusion = cfg.fusion
+    if cfg.pooling:
+        base.head.pooling = cfg.pooling
+    if cfg.use_spectrogram is not None:
+        base.head.use_spectrogram = cfg.use_spectrogram
+    base.head.learnable_temperature = cfg.learnable_temperature
+    base.head.__post_init__()
+    base.name = Path(cfg.out).name
+    base.training = {}
+    base.versions = {}
+    return base
+
+
+def train(cfg: TrainConfig, on_event: Event = _noop) -> TrainResult:
+    """Train a head; returns where the best model was written and its validation scores."""
+    import torch
+
+    from .loss import LOSSES, huber, info_nce
+    from .model import collate
+    from .paths import cache_dir
+    from .registry import create_model
+
+    if cfg.loss not in LOSSES:
+        raise UsageError(f"unknown loss {cfg.loss!r}; choose one of {', '.join(LOSSES)}")
+    t0 = time.perf_counter()
+    out = Path(cfg.out)
+    ckpt = out / "checkpoint"
+    cache_root = Path(cfg.cache) if cfg.cache else cache_dir() / "features"
+    train_utts = read_manifest(cfg.manifest)[: cfg.limit] if cfg.limit else read_manifest(cfg.manifest)
+    val_utts = read_manifest(cfg.val)
+    if len(train_utts) < 2 or len(val_utts) < 2:
+        raise ManifestError("training needs at least 2 training and 2 validation utterances")
+    model_cfg = build_config(cfg)
+    model = create_model(model_cfg, device=cfg.device, seed=cfg.seed)
+    device = model.device
+
+    tr_feats, tr_idx = featurize(model, train_utts, Path(cfg.manifest).resolve().parent, cache_root, on_event=on_event)
+    val_keep = unique_by_text(val_utts)
+    val_utts = [val_utts[i] for i in val_keep]
+    va_feats, va_idx = featurize(model, val_utts, Path(cfg.val).resolve().parent, cache_root, on_event=on_event)
+    train_texts = [train_utts[i].text for i in tr_idx]
+    tr_text = text_targets(model, train_texts, cache_root)
+    va_text = text_targets(model, [val_utts[i].text for i in va_idx], cache_root)
+    _, groups = np.unique([t.strip().lower() for t in train_texts], return_inverse=True)
+
+    head = model.head
+    head.train()
+    params = [p for p in head.parameters() if p.requires_grad]
+    optim = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, len(tr_feats) // cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+    state = {"epoch": 0, "step": 0, "best_mrr": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": [], "config": asdict(cfg)}
+    if cfg.resume and (ckpt / "state.json").exists():
+        state = _load_checkpoint(ckpt, head, optim)
+        on_event("resumed", epoch=state["epoch"])
+    on_event("train_start", n_train=len(tr_feats), n_val=len(va_feats), epochs=cfg.epochs, steps_per_epoch=steps_per_epoch)
+
+    while state["epoch"] < cfg.epochs and state["bad_epochs"] < cfg.patience:
+        epoch = state["epoch"]
+        rng = np.random.default_rng(cfg.seed * 1000 + epoch)
+        torch.manual_seed(cfg.seed * 1000 + epoch)
+        order = rng.permutation(len(tr_feats))
+        head.train()
+        losses = []
+        for b in range(steps_per_epoch):
+            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            batch = [_augment(tr_feats[i], rng) if cfg.augment else tr_feats[i] for i in idx]
+            for g in optim.param_groups:
+                g["lr"] = _lr_at(state["step"], total_steps, cfg)
+            speech = head(*collate(batch, device))
+            text = torch.from_numpy(tr_text[idx]).to(device)
+            if cfg.loss == "infonce":
+                loss = info_nce(speech, text, head.logit_scale, torch.from_numpy(groups[idx]).to(device))
+            else:
+                loss = huber(speech, text)
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 5.0)
+            optim.step()
+            state["step"] += 1
+            losses.append(loss.item())
+            on_event("step", epoch=epoch, loss=losses[-1])
+        head.eval()
+        scores = evaluate_embeddings(model.embed_features(va_feats), va_text)
+        row = {"epoch": epoch + 1, "loss": float(np.mean(losses)), **scores.as_dict(), "seconds": round(time.perf_counter() - t0, 1)}
+        state["history"].append(row)
+        state["epoch"] = epoch + 1
+        if scores.mrr > state["best_mrr"]:
+            state.update(best_mrr=scores.mrr, best_epoch=epoch + 1, bad_epochs=0, best=row)
+            model.config.training = _provenance(cfg, len(tr_feats), row)
+            model.save(out)
+        else:
+            state["bad_epochs"] += 1
+        _save_checkpoint(ckpt, head, optim, state)
+        on_event("epoch", **row, best=state["best_epoch"] == epoch + 1)
+    (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in state["history"]))
+    return TrainResult(out, state["best_epoch"], state.get("best", {}), state["epoch"], time.perf_counter() - t0, state["history"])
+
+
+def _provenance(cfg: TrainConfig, n_train: int, best: dict) -> dict:
+    return {
+        "train_manifest": os.path.basename(cfg.manifest),
+        "val_manifest": os.path.basename(cfg.val),
+        "n_train": n_train,
+        "loss": cfg.loss,
+        "epochs": cfg.epochs,
+        "batch_size": cfg.batch_size,
+        "lr": cfg.lr,
+        "seed": cfg.seed,
+        "augment": cfg.augment,
+        "best_epoch": best["epoch"],
+        "val": {k: best[k] for k in ("n", "hits@1", "mrr", "meanr")},
+    }
