@@ -6,6 +6,7 @@ The head (torch) is built on first audio use, so a process that only embeds text
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
@@ -33,14 +34,25 @@ class AudioFeatures:
 
 
 class ClaspModel:
-    def __init__(self, config: ModelConfig, device: str = "cpu", weights: Path | None = None, path: Path | None = None):
-        self.config = config
-        self.device = device
+    def __init__(self, config: ModelConfig, device: str = "auto", weights: Path | None = None, path: Path | None = None):
+        # Own copy: save() records provenance in the config, which must not leak into other models.
+        self.config = copy.deepcopy(config)
+        self._device_request = device
+        self._device: str | None = None
         self.path = path
         self._weights = weights
         self._head = None
         self._speech = None
         self._text = None
+
+    @property
+    def device(self) -> str:
+        """Resolved on first use: probing for CUDA imports ctranslate2, which text search never needs."""
+        if self._device is None:
+            from .devices import resolve_device
+
+            self._device = resolve_device(self._device_request)
+        return self._device
 
     # -- parts, built lazily -------------------------------------------------------------
     @property
@@ -79,7 +91,8 @@ class ClaspModel:
         if self._text is None:
             from .encoders.text import build_text_encoder
 
-            enc = build_text_encoder(self.config.text_encoder, device=self.device)
+            # The requested device, unresolved: USE runs in numpy and must not pay for probing CUDA.
+            enc = build_text_encoder(self.config.text_encoder, device=self._device_request)
             if enc.dim != self.config.head.out_dim:
                 raise ModelError(f"text encoder {enc.id} gives {enc.dim}-d vectors but the head outputs {self.config.head.out_dim}")
             self._text = enc

@@ -22,3 +22,9 @@ def cache_dir() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "clasp"
+
+
+def default_index() -> Path:
+    """The index used when --index is not given: CLASP_INDEX, else <home>/index."""
+    env = os.environ.get("CLASP_INDEX")
+    return Path(env).expanduser() if env else home_dir() / "index"

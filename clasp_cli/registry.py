@@ -71,8 +71,6 @@ def resolve_model_dir(name_or_path: str | Path | None = None) -> Path:
 
 def load_model(name_or_path: str | Path | None = None, device: str = "auto", require_weights: bool = True) -> ClaspModel:
     """Load a trained model by registry name or directory. `device`: auto, cpu or cuda."""
-    from .devices import resolve_device
-
     directory = resolve_model_dir(name_or_path)
     config = ModelConfig.load(directory / CONFIG)
     weights = directory / WEIGHTS
@@ -83,16 +81,14 @@ def load_model(name_or_path: str | Path | None = None, device: str = "auto", req
                 "train them with `clasp train` (or `make train-default` for the shipped model)"
             )
         weights = None
-    return ClaspModel(config, device=resolve_device(device), weights=weights, path=directory)
+    return ClaspModel(config, device=device, weights=weights, path=directory)
 
 
 def create_model(config: ModelConfig, device: str = "auto", seed: int = 0) -> ClaspModel:
     """A fresh, randomly initialised head on the config's frozen encoders (for training)."""
     import torch
 
-    from .devices import resolve_device
-
     torch.manual_seed(seed)
-    model = ClaspModel(config, device=resolve_device(device))
+    model = ClaspModel(config, device=device)
     model.head  # noqa: B018 - build now, under the seed
     return model

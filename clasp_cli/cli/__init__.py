@@ -23,7 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (index, search, benchmark, train, models):
+for module in (index, search, benchmark, train, models):  # index also registers `info`
     module.register(app)
 app.add_typer(dataset.app, name="dataset")
 

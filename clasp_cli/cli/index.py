@@ -1,14 +1,141 @@
-"""`clasp index`."""
+"""`clasp index` and `clasp info`."""
 
 from __future__ import annotations
 
-import typer
+import json
+from pathlib import Path
+from typing import List, Optional
 
-from .common import not_yet
+import typer
+from rich.table import Table
+
+from .common import DEVICE_HELP, err, fail, friendly_errors, out
+from .common_options import IndexOption, hms, index_dir
 
 
 def register(app: typer.Typer) -> None:
     @app.command("index")
-    def index() -> None:
-        """Not built yet (issue #5)."""
-        not_yet("index", 5)
+    @friendly_errors
+    def index(
+        paths: List[Path] = typer.Argument(..., help="Recordings or folders (searched recursively)."),
+        index: Optional[Path] = IndexOption,
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name or directory [default: clasp-tiny]; fixed per index."),
+        prune: bool = typer.Option(False, "--prune", help="Drop indexed files under PATHS that no longer exist."),
+        min_seconds: float = typer.Option(3.0, help="Shortest passage (seconds)."),
+        max_seconds: float = typer.Option(12.0, help="Longest passage (seconds); cuts fall at pauses."),
+        batch_size: int = typer.Option(16, min=1, help="Passages embedded together."),
+        device: str = typer.Option("auto", help=DEVICE_HELP),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    ) -> None:
+        """Index recordings: cut them into passages at pauses, embed them, store them.
+
+        Reruns are incremental: unchanged files are skipped, changed ones re-embedded.
+        Bad files are recorded with the reason and the rest is indexed.
+
+        Examples:
+
+          clasp index ~/recordings
+
+          clasp index interviews/ lectures/*.mp3 --index ~/archive-index
+
+          clasp index ~/recordings --prune     # also forget deleted files
+        """
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from ..indexer import index_paths
+        from ..passages import PassageConfig
+        from ..registry import DEFAULT_MODEL, load_model, resolve_model_dir
+        from ..store import Store
+
+        if min_seconds <= 0 or max_seconds < min_seconds:
+            fail("--min-seconds must be > 0 and <= --max-seconds", 2)
+        target = index_dir(index)
+        ref = model
+        if ref is None:  # an existing index keeps its model
+            try:
+                with Store.open(target) as s:
+                    ref = s.meta("model_ref")
+            except Exception:
+                ref = None
+        ref = ref or DEFAULT_MODEL
+        if Path(ref).exists():
+            ref = str(resolve_model_dir(ref).resolve())
+        clasp_model = load_model(ref, device=device)
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                            TimeRemainingColumn(), console=err, transient=True)
+        state = {"task": None, "audio": 0.0}
+
+        def on_event(kind: str, **d) -> None:
+            if kind == "scan":
+                state["task"] = progress.add_task("indexing", total=d["files"], info="")
+            elif kind == "file":
+                state["audio"] += d.get("seconds", 0.0) if d["status"] in ("added", "updated") else 0.0
+                el = progress.tasks[0].elapsed or 1e-9
+                progress.update(state["task"], advance=1, info=f"{state['audio'] / 3600:.2f} h, {state['audio'] / el:.0f}x real time")
+                if d["status"] == "failed":
+                    progress.console.print(f"[yellow]skipped[/] {d['path']}: {d['reason']}")
+
+        with progress:
+            summary = index_paths(paths, target, model=clasp_model, model_ref=ref,
+                                  passages=PassageConfig(min_seconds=min_seconds, max_seconds=max_seconds),
+                                  prune=prune, batch_size=batch_size, on_event=on_event)
+        report = {
+            "index": str(target), "added": summary.added, "updated": summary.updated, "unchanged": summary.unchanged,
+            "removed": summary.removed, "failed": [{"path": p, "error": e} for p, e in summary.failed],
+            "passages": summary.passages, "audio_hours": round(summary.audio_seconds / 3600, 4),
+            "seconds": round(summary.elapsed, 2), "x_realtime": round(summary.speed, 1), "interrupted": summary.interrupted,
+        }
+        if as_json:
+            out.print_json(json.dumps(report))
+        else:
+            t = Table(title=f"clasp index -> {target}", show_header=False)
+            for k, v in (("added", summary.added), ("updated", summary.updated), ("unchanged", summary.unchanged),
+                         ("removed", summary.removed), ("failed", len(summary.failed)), ("passages embedded", summary.passages),
+                         ("audio", hms(summary.audio_seconds)), ("time", f"{summary.elapsed:.1f} s"),
+                         ("speed", f"{summary.speed:.0f}x real time")):
+                t.add_row(k, str(v))
+            out.print(t)
+            if summary.failed:
+                ft = Table(title="files not indexed")
+                ft.add_column("file", overflow="fold")
+                ft.add_column("reason")
+                for p, e in summary.failed:
+                    ft.add_row(p, e)
+                out.print(ft)
+        if summary.interrupted:
+            fail("interrupted: finished files are kept; rerun the same command to continue", 130)
+        if summary.indexed == 0 and summary.unchanged == 0 and summary.failed:
+            fail("nothing could be indexed", 3)
+
+    @app.command("info")
+    @friendly_errors
+    def info(
+        index: Optional[Path] = IndexOption,
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Show what an index holds: files, passages, hours, model, size, failures.
+
+        Examples:
+
+          clasp info
+
+          clasp info --index ~/archive-index --json
+        """
+        import datetime
+
+        from ..store import Store
+
+        with Store.open(index_dir(index)) as s:
+            st = s.stats()
+        if as_json:
+            out.print_json(json.dumps(st))
+            return
+        t = Table(title=f"clasp index {st['index']}", show_header=False)
+        updated = datetime.datetime.fromtimestamp(st["updated"]).isoformat(sep=" ", timespec="seconds") if st["updated"] else "never"
+        for k, v in (("model", st["model"]), ("files", st["files"]), ("passages", st["passages"]), ("audio", hms(st["hours"] * 3600)),
+                     ("size on disk", f"{st['size_bytes'] / 2**20:.1f} MB"), ("last update", updated),
+                     ("failed files", len(st["failed_files"]))):
+            t.add_row(k, str(v))
+        out.print(t)
+        for f in st["failed_files"]:
+            err.print(f"[yellow]failed[/] {f['path']}: {f['error']}")

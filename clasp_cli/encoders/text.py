@@ -54,8 +54,12 @@ class USEMultilingual:
 
 
 class SentenceTransformerEncoder:
-    def __init__(self, name_or_path: str, device: str = "cpu", batch_size: int = 64):
+    def __init__(self, name_or_path: str, device: str = "auto", batch_size: int = 64):
         from sentence_transformers import SentenceTransformer
+
+        from ..devices import resolve_device
+
+        device = resolve_device(device)
 
         path = _bundled_st_path(name_or_path) or name_or_path
         try:
@@ -86,7 +90,7 @@ def _bundled_st_path(name: str):
     return None
 
 
-def build_text_encoder(spec: str, device: str = "cpu") -> TextEncoder:
+def build_text_encoder(spec: str, device: str = "auto") -> TextEncoder:
     """`use-multilingual`, `all-MiniLM-L6-v2`, or `st:<hub id or dir>`."""
     if spec == "use-multilingual":
         return USEMultilingual()

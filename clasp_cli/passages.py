@@ -1,0 +1,144 @@
+"""Cut long recordings into timed passages at pauses.
+
+Two streaming passes over the file: the first measures frame energies (a few MB for hours of
+audio) and plans passages at pauses; the second cuts those spans out. Neither holds more than
+one block plus one passage of audio.
+
+Passages cover speech regions merged up to `max_seconds`; consecutive passages share their
+boundary region, so a sentence cut at one boundary is whole in the neighbouring passage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .audio import SAMPLE_RATE, stream_audio
+from .errors import AudioError
+
+
+@dataclass(frozen=True)
+class PassageConfig:
+    min_seconds: float = 3.0
+    max_seconds: float = 12.0
+    min_pause: float = 0.3  # silence shorter than this does not end a speech region
+    min_speech: float = 0.2  # shorter bursts (clicks) are ignored
+    hard_overlap: float = 1.5  # overlap when speech runs past max_seconds without a pause
+    frame_seconds: float = 0.02
+    silence_dbfs: float = -55.0  # a file whose loudest frame is below this is silent
+
+
+@dataclass(frozen=True)
+class Span:
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def frame_levels(path: str | Path, cfg: PassageConfig, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, float]:
+    """dBFS per frame, and the file's duration in seconds."""
+    hop = int(cfg.frame_seconds * sample_rate)
+    levels, carry, total = [], np.zeros(0, np.float32), 0
+    for block in stream_audio(path, sample_rate):
+        total += block.size
+        x = np.concatenate([carry, block])
+        n = x.size // hop
+        frames = x[: n * hop].reshape(n, hop)
+        levels.append(10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12))
+        carry = x[n * hop :]
+    if carry.size:
+        levels.append(np.array([10 * np.log10(np.mean(carry.astype(np.float64) ** 2) + 1e-12)]))
+    return np.concatenate(levels) if levels else np.zeros(0), total / sample_rate
+
+
+def speech_regions(levels: np.ndarray, cfg: PassageConfig) -> list[Span]:
+    """Runs of frames loud enough to be speech, with short pauses bridged."""
+    if levels.size == 0 or levels.max() < cfg.silence_dbfs:
+        return []
+    # Adaptive threshold: well above the noise floor, but never more than 45 dB under the peak.
+    floor = np.percentile(levels, 10)
+    threshold = max(floor + 10.0, np.percentile(levels, 99) - 45.0, cfg.silence_dbfs)
+    voiced = levels > threshold
+    fs = cfg.frame_seconds
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], voiced.astype(np.int8), [0]])))
+    runs = [(float(a * fs), float(b * fs)) for a, b in zip(edges[::2], edges[1::2])]
+    merged: list[list[float]] = []
+    for a, b in runs:
+        if merged and a - merged[-1][1] < cfg.min_pause:
+            merged[-1][1] = b
+        else:
+            merged.append([a, b])
+    return [Span(a, b) for a, b in merged if b - a >= cfg.min_speech]
+
+
+def plan_passages(regions: list[Span], duration: float, cfg: PassageConfig) -> list[Span]:
+    """Merge speech regions into passages of about min..max seconds, cutting only at pauses."""
+    pieces: list[Span] = []
+    step = cfg.max_seconds - cfg.hard_overlap
+    for r in regions:  # speech with no pause for longer than max: fixed windows with overlap
+        if r.duration <= cfg.max_seconds:
+            pieces.append(r)
+            continue
+        s = r.start
+        while s < r.end:
+            e = min(s + cfg.max_seconds, r.end)
+            pieces.append(Span(s, e))
+            if e >= r.end:
+                break
+            s += step
+    passages: list[Span] = []
+    i = 0
+    while i < len(pieces):
+        j = i
+        while j + 1 < len(pieces) and pieces[j + 1].end - pieces[i].start <= cfg.max_seconds:
+            j += 1
+        passages.append(Span(pieces[i].start, pieces[j].end))
+        if j + 1 >= len(pieces):
+            break
+        # Share the boundary piece with the next passage unless this passage is that piece alone.
+        i = j if j > i and pieces[j].duration < cfg.min_seconds else j + 1
+    # Pad short passages with surrounding context (pauses included) up to min_seconds.
+    out = []
+    for p in passages:
+        if p.duration < cfg.min_seconds:
+            pad = (cfg.min_seconds - p.duration) / 2
+            p = Span(max(0.0, p.start - pad), min(duration, p.end + pad))
+        out.append(Span(round(float(p.start), 3), round(float(p.end), 3)))
+    return out
+
+
+def find_passages(path: str | Path, cfg: PassageConfig = PassageConfig()) -> tuple[list[Span], float]:
+    """Passages of a recording and its duration. A silent file raises AudioError."""
+    levels, duration = frame_levels(path, cfg)
+    regions = speech_regions(levels, cfg)
+    if not regions:
+        raise AudioError(path, "no speech found (silent or too quiet)")
+    return plan_passages(regions, duration, cfg), duration
+
+
+def iter_passage_audio(path: str | Path, spans: list[Span], sample_rate: int = SAMPLE_RATE) -> Iterator[tuple[Span, np.ndarray]]:
+    """Yield each span with its samples, streaming the file once (spans sorted by start)."""
+    buf = np.zeros(0, np.float32)
+    buf_start = 0  # sample index of buf[0]
+    k = 0
+    blocks = stream_audio(path, sample_rate, block_seconds=30.0)
+    done = False
+    while k < len(spans):
+        a, b = int(spans[k].start * sample_rate), int(spans[k].end * sample_rate)
+        while not done and buf_start + buf.size < b:
+            try:
+                buf = np.concatenate([buf, next(blocks)])
+            except StopIteration:
+                done = True
+        yield spans[k], buf[max(0, a - buf_start) : b - buf_start].copy()
+        k += 1
+        if k < len(spans):  # drop audio no later span needs
+            keep_from = int(spans[k].start * sample_rate) - buf_start
+            if keep_from > 0:
+                buf, buf_start = buf[keep_from:], buf_start + keep_from

@@ -1,0 +1,81 @@
+"""`clasp search`: a text (or a recording) -> ranked passages from an index."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import UsageError
+from .store import IndexError_, Store
+
+
+@dataclass
+class Result:
+    rank: int
+    score: float
+    path: str
+    start: float
+    end: float
+
+
+@dataclass
+class SearchResponse:
+    query: str
+    results: list[Result]
+
+    def to_json(self) -> dict:
+        """The documented --json schema: {"query", "results": [{"rank","score","path","start","end"}]}."""
+        return {"query": self.query, "results": [asdict(r) for r in self.results]}
+
+
+def open_model_for(store: Store, model=None, device: str = "auto"):
+    """The model an index was built with (recorded in it), so search needs no --model flag."""
+    from .registry import load_model
+
+    if model is None:
+        ref = store.meta("model_ref")
+        if ref is None:
+            raise IndexError_(f"{store.dir}: index records no model; rebuild it with `clasp index`")
+        model = load_model(ref, device=device)
+    if model.id != store.meta("model_id"):
+        raise IndexError_(
+            f"{store.dir} was built with {store.meta('model_id')} but the model now is {model.id}; "
+            "re-index (clasp index --index DIR PATH...) or use the original weights"
+        )
+    return model
+
+
+def search(
+    query: str | None,
+    index_dir: str | Path,
+    *,
+    audio: str | Path | None = None,
+    top_k: int = 10,
+    min_score: float | None = None,
+    path_glob: str | None = None,
+    model=None,
+    device: str = "auto",
+) -> SearchResponse:
+    """Search by text in any language the model's text encoder knows, or by an example recording."""
+    if (query is None) == (audio is None):
+        raise UsageError("give either a text query or --audio FILE, not both")
+    if top_k < 1:
+        raise UsageError("--top-k must be at least 1")
+    with Store.open(index_dir) as store:
+        model = open_model_for(store, model, device)
+        if audio is not None:
+            from .audio import load_audio
+
+            vec = model.embed_audio([load_audio(audio, model.config.sample_rate, max_seconds=30.0)])[0]
+            label = f"audio:{audio}"
+        else:
+            if not query.strip():
+                raise UsageError("empty query")
+            vec = model.embed_text([query])[0]
+            label = query
+        if path_glob and not any(c in path_glob for c in "*?["):
+            path_glob = f"*{path_glob}*"
+        hits = store.search(vec, k=top_k, path_glob=path_glob)
+    results = [Result(i + 1, round(h.score, 4), h.path, h.start, h.end) for i, h in enumerate(hits)
+               if min_score is None or h.score >= min_score]
+    return SearchResponse(label, results)
