@@ -26,6 +26,10 @@ DB = "index.sqlite"
 GRAPH = "vectors.hnsw"
 GRAPH_META = "vectors.json"
 LOCK = "lock"
+# HNSW settings, shared with benchmarks/index_search.py so the recall it reports is what ships.
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 200
+HNSW_EF_SEARCH = 128
 
 # Numbered migrations: each runs once, in order; user_version records the last one applied.
 MIGRATIONS = [
@@ -40,7 +44,7 @@ MIGRATIONS = [
         indexed_at REAL
     );
     CREATE TABLE passages (
-        id INTEGER PRIMARY KEY,          -- the HNSW label
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- the HNSW label; never reused, unlike a plain rowid
         file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
         start REAL NOT NULL, end REAL NOT NULL,
         vector BLOB NOT NULL             -- float16, so the graph can always be rebuilt
@@ -270,10 +274,9 @@ class Store:
                     _mark_deleted(graph, pid)
                 loaded = True
             except Exception:
-                graph = hnswlib.Index(space="cosine", dim=dim)
+                pass  # unreadable graph file: rebuilt from the database below
         if not loaded:
-            graph.init_index(max_elements=1024, ef_construction=200, M=32)
-        graph.set_ef(128)
+            graph = new_graph(dim, 1024)
         db_ids = self._db_ids()
         missing = np.setdiff1d(db_ids, np.fromiter(held, dtype=np.int64, count=len(held)))
         extra = held - set(db_ids.tolist())
@@ -317,7 +320,7 @@ class Store:
                 return []
             n = min(n, len(allowed))
         k = min(k, n)
-        graph.set_ef(max(128, k * 2))
+        graph.set_ef(max(HNSW_EF_SEARCH, k * 2))
         labels, dists = graph.knn_query(np.asarray(query, dtype=np.float32).reshape(1, -1), k=k,
                                         filter=(lambda i: i in allowed) if allowed is not None else None)
         ids = [int(i) for i in labels[0]]
@@ -343,6 +346,15 @@ class Store:
             "size_bytes": size,
             "updated": float(updated) if updated else None,
         }
+
+
+def new_graph(dim: int, max_elements: int):
+    import hnswlib
+
+    g = hnswlib.Index(space="cosine", dim=dim)
+    g.init_index(max_elements=max_elements, ef_construction=HNSW_EF_CONSTRUCTION, M=HNSW_M)
+    g.set_ef(HNSW_EF_SEARCH)
+    return g
 
 
 def _mark_deleted(graph, pid: int) -> None:
