@@ -6,10 +6,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
 # Programs the tests and dataset builder call: TTS engines, and the public-domain texts.
-APT_PACKAGES := espeak-ng
+APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
+  festvox-italp16k festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv festvox-ru \
+  fortunes fortunes-min bible-kjv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test test-all demo sysdeps venv bench-decode clean
+.PHONY: test test-all demo sysdeps venv bench-decode dataset clean
 
 venv: $(STAMP)
 
@@ -36,6 +38,11 @@ test-all: venv sysdeps
 
 demo: venv sysdeps
 	$(PY) examples/demo.py
+
+# The training corpus: 22,400 utterances (>= 20,000 train) (train/val/test by sentence and voice) + a multilingual test set.
+DATA := data/synth
+dataset: venv sysdeps
+	$(VENV)/bin/clasp dataset synth --out $(DATA) --n 22400 --jobs 2 --seed 0
 
 bench-decode: venv
 	$(PY) benchmarks/decode_memory.py

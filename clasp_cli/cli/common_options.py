@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 IndexOption = typer.Option(
-    None, "--index", "-i", help="Index folder [default: $CLASP_INDEX, else ~/.local/share/clasp/index].",
+    None, "--index", "-i", help="Index folder (default: $CLASP_INDEX, else ~/.local/share/clasp/index).",
     file_okay=False,
 )
 

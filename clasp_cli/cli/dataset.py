@@ -2,20 +2,246 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import List, Optional
+
 import typer
 
-from .common import not_yet
+from .common import err, friendly_errors, out
 
-app = typer.Typer(help="Build synthetic corpora and import real ones into manifests.", no_args_is_help=True)
+app = typer.Typer(
+    help="Build synthetic corpora and import real ones into manifests.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+
+SYNTH_HELP = """Synthesise a speech corpus with offline voices (espeak-ng, flite, festival, piper).
+
+Writes train/val/test manifests (plus all.jsonl and test_multilingual.jsonl) and 16 kHz mono FLAC audio into --out. Test sentences and test voices never occur in train or val.
+
+Interrupt at any time: a rerun with the same options keeps the finished audio and makes the rest.
+
+[bold]Examples[/]
+
+  clasp dataset synth --list-voices
+
+  clasp dataset synth --out corpus --n 20000
+
+  clasp dataset synth --out tiny --n 12 --voices espeak,flite --jobs 1
+
+  clasp dataset synth --out mine --text notes.txt --text talks.txt --noise babble --snr 5-20 --json
+"""
 
 
-@app.command("synth")
-def synth() -> None:
-    """Not built yet (issue #3)."""
-    not_yet("dataset synth", 3)
+def _print_json(obj) -> None:
+    # Plain text on stdout: never wrapped or coloured, so `--json | jq` always parses.
+    typer.echo(json.dumps(obj, indent=2, ensure_ascii=False))
 
 
-@app.command("import")
-def import_() -> None:
-    """Not built yet (issue #3)."""
-    not_yet("dataset import", 3)
+def _parse_snr(value: str) -> tuple[float, float]:
+    from ..errors import UsageError
+
+    v = value.strip().replace(":", "-")
+    try:
+        if "-" in v[1:]:
+            i = v.index("-", 1)
+            lo, hi = float(v[:i]), float(v[i + 1 :])
+        else:
+            lo = hi = float(v)
+    except ValueError:
+        raise UsageError(f"--snr: expected a number of dB or a range like 5-30 (got {value!r})") from None
+    if lo > hi:
+        raise UsageError(f"--snr: range {value!r} is reversed")
+    return lo, hi
+
+
+def _voice_table(as_json: bool) -> None:
+    from rich.table import Table
+
+    from ..data.voices import voice_table
+
+    rows = voice_table()
+    if as_json:
+        _print_json(rows)
+        return
+    t = Table(title="Offline voices", title_justify="left")
+    t.add_column("voice", no_wrap=True)
+    for col in ("engine", "lang", "gender", "accent", "available"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        ok = "[green]yes[/]" if r["available"] else f"[red]no[/] [dim]{r['reason']}[/]"
+        t.add_row(r["id"], r["engine"], r["lang"], r["gender"], r["accent"], ok)
+    out.print(t)
+    n_ok = sum(r["available"] for r in rows)
+    out.print(f"{n_ok} of {len(rows)} voices available.")
+
+
+def _print_summary(summary) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"Synthetic corpus in {summary.out}", title_justify="left")
+    t.add_column("manifest")
+    t.add_column("utterances", justify="right")
+    t.add_column("hours", justify="right")
+    for g, n in summary.by_split.items():
+        t.add_row(f"{g}.jsonl", str(n), f"{summary.hours_by_split.get(g, 0.0):.2f}")
+    t.add_row("[bold]total[/]", f"[bold]{summary.written}[/]", f"[bold]{summary.hours:.2f}[/]")
+    out.print(t)
+    out.print(
+        f"{summary.synthesized} synthesised, {summary.resumed} kept from an earlier run, "
+        f"{sum(summary.skipped.values())} skipped; {len(summary.voices)} voices "
+        f"({', '.join(f'{e} {n}' for e, n in sorted(summary.by_engine.items()))}); "
+        f"audio: 16 kHz mono {summary.audio_format.upper()}; {summary.seconds_elapsed:.1f} s."
+    )
+    out.print(f"held-out test voices: {', '.join(summary.test_voices) or '-'}")
+    if summary.skipped:
+        s = Table(title="Skipped", title_justify="left")
+        s.add_column("reason")
+        s.add_column("count", justify="right")
+        for reason, n in summary.skipped.items():
+            s.add_row(reason, str(n))
+        out.print(s)
+
+
+@app.command("synth", help=SYNTH_HELP, no_args_is_help=False)
+@friendly_errors
+def synth(
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", metavar="DIR", help="Folder to write the corpus into (created if missing).",
+                                           file_okay=False),
+    text: Optional[List[Path]] = typer.Option(None, "--text", metavar="FILE", help="Text file of sentences (repeatable). "
+                                              "Default: the built-in English corpus and its 200 held-out test sentences."),
+    n: Optional[int] = typer.Option(None, "--n", help="Number of English utterances (train+val+test). "
+                                    "Default: every sentence once."),
+    voices: str = typer.Option("all", "--voices", help="'all', or a comma list of voice ids and engine names "
+                               "(espeak-ng, flite, festival, piper)."),
+    test_voices: Optional[str] = typer.Option(None, "--test-voices", help="Comma list of English voices to hold out "
+                                              "for test. Default: a fixed set, one or more per engine."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Worker processes. Default: all cores."),
+    seed: int = typer.Option(0, "--seed", help="Seed for every random choice; same seed, same corpus."),
+    snr: str = typer.Option("5-30", "--snr", help="Signal-to-noise ratio in dB for added noise: one value or a range."),
+    noise: str = typer.Option("white", "--noise", help="Noise to add: white, babble (other voices talking) or none."),
+    noise_prob: float = typer.Option(0.5, "--noise-prob", help="Share of utterances that get noise."),
+    reverb: float = typer.Option(0.3, "--reverb", help="Share of utterances that get room reverberation."),
+    codec: float = typer.Option(0.2, "--codec", help="Share of utterances passed through mp3/opus at 16-24 kbps."),
+    audio_format: str = typer.Option("flac", "--format", help="Audio files: flac (lossless, ~120 KB per "
+                                     "utterance) or opus (OGG/Opus, ~5x smaller, lossy)."),
+    multilingual: Optional[bool] = typer.Option(None, "--multilingual/--no-multilingual",
+                                                help="Also write test_multilingual.jsonl (de/fr/es/zh speech). "
+                                                "Default: on with the built-in corpus, off with --text."),
+    list_voices: bool = typer.Option(False, "--list-voices", help="List the voices and whether they are installed, then exit."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    from ..errors import UsageError
+
+    if list_voices:
+        _voice_table(as_json)
+        return
+    if out_dir is None:
+        raise UsageError("--out is required (the folder to write the corpus into)")
+    if audio_format not in ("flac", "opus"):
+        raise UsageError(f"--format must be flac or opus (got {audio_format!r})")
+    if noise not in ("white", "babble", "none"):
+        raise UsageError(f"--noise must be white, babble or none (got {noise!r})")
+    if n is not None and n < 1:
+        raise UsageError(f"--n must be at least 1 (got {n})")
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"--jobs must be at least 1 (got {jobs})")
+
+    from ..data.augment import AugmentConfig
+    from ..data.synth import SynthConfig, build_synthetic_corpus
+    from ..data.voices import resolve_voices
+
+    resolve_voices(voices)  # fail on a typo before loading the corpus
+
+    aug = AugmentConfig(noise=noise, noise_prob=noise_prob, snr_db=_parse_snr(snr), reverb_prob=reverb, codec_prob=codec)
+    sentences = test_sentences = None
+    ml = None
+    if text:
+        from ..data.corpus import load_text_files
+
+        sentences = load_text_files(text)
+        if not sentences:
+            raise UsageError("the --text files hold no usable sentences")
+    if multilingual is False:
+        ml = {}
+    elif multilingual and text:
+        from ..data.corpus import non_english_sentences
+
+        ml = non_english_sentences()
+    cfg = SynthConfig(
+        out=out_dir, sentences=sentences, test_sentences=test_sentences, multilingual=ml, voices=voices,
+        test_voices=[v.strip() for v in test_voices.split(",") if v.strip()] if test_voices else None,
+        n_utterances=n, seed=seed, jobs=jobs, augment=aug, audio_format=audio_format,
+    )
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+        console=err, transient=False,
+    ) as bar:
+        task = bar.add_task("planning", total=None, counts="")
+        labels = {"planning": "planning", "babble": "babble bank", "synth": "synthesising",
+                  "manifests": "manifests", "done": "done"}
+
+        def progress(p) -> None:
+            counts = f"new {p.written} kept {p.resumed} skipped {p.skipped}" if p.total else ""
+            bar.update(task, description=labels.get(p.stage, p.stage), completed=p.done,
+                       total=p.total or None, counts=counts)
+
+        summary = build_synthetic_corpus(cfg, progress=progress)
+
+    if as_json:
+        _print_json(summary.to_dict())
+    else:
+        _print_summary(summary)
+
+
+IMPORT_HELP = """Import a real speech corpus into a manifest (one JSON object per line).
+
+[bold]Examples[/]
+
+  clasp dataset import librispeech ~/data/LibriSpeech/test-clean --out libri-test.jsonl
+
+  clasp dataset import commonvoice ~/data/cv-corpus/de --out cv-de.jsonl --json
+"""
+
+
+@app.command("import", help=IMPORT_HELP)
+@friendly_errors
+def import_(
+    fmt: str = typer.Argument(..., metavar="FORMAT", help="jsonl, csv, librispeech, commonvoice, fleurs or speechbrown."),
+    src: Path = typer.Argument(..., metavar="SRC", help="The corpus folder or file."),
+    manifest: Path = typer.Option(..., "--out", "-o", help="Manifest file to write (.jsonl)."),
+    no_duration: bool = typer.Option(False, "--no-duration", help="Do not open each audio file to read its duration (faster)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    from collections import Counter
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from ..data.importers import FORMATS, import_corpus
+    from ..errors import UsageError
+
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown corpus format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    with Progress(SpinnerColumn(), TextColumn("importing: {task.completed} items examined"), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("import", total=None)
+        summary = import_corpus(fmt, src, manifest, with_duration=not no_duration,
+                                progress=lambda k: bar.update(task, completed=k))
+    reasons = Counter(reason for _, reason in summary.skipped)
+    if as_json:
+        _print_json({
+            "out": str(summary.out), "written": summary.written, "hours": round(summary.hours, 4),
+            "skipped": len(summary.skipped), "skipped_by_reason": dict(reasons.most_common()),
+            "skipped_examples": [list(s) for s in summary.skipped[:20]],
+        })
+        return
+    out.print(f"wrote {summary.written} utterances ({summary.hours:.2f} h) to {summary.out}")
+    if summary.skipped:
+        out.print(f"skipped {len(summary.skipped)}:")
+        for reason, k in reasons.most_common(10):
+            out.print(f"  {k:>6}  {reason}")

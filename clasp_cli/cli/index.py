@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     def index(
         paths: List[Path] = typer.Argument(..., help="Recordings or folders (searched recursively)."),
         index: Optional[Path] = IndexOption,
-        model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name or directory [default: clasp-tiny]; fixed per index."),
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name or directory (default: clasp-tiny); fixed per index once chosen."),
         prune: bool = typer.Option(False, "--prune", help="Drop indexed files under PATHS that no longer exist."),
         min_seconds: float = typer.Option(3.0, help="Shortest passage (seconds)."),
         max_seconds: float = typer.Option(12.0, help="Longest passage (seconds); cuts fall at pauses."),

@@ -13,6 +13,7 @@ recording always yields the same features whether it is indexed alone or in a ba
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -75,7 +76,7 @@ class WhisperCT2Encoder:
             compute_type = "float16" if device == "cuda" else "int8"
         try:
             self._model = ctranslate2.models.Whisper(
-                str(self.path), device=device, compute_type=compute_type, intra_threads=threads
+                str(self.path), device=device, compute_type=compute_type, intra_threads=threads or (os.cpu_count() or 1)
             )
         except Exception as e:  # ctranslate2 raises RuntimeError/ValueError with the reason
             raise ModelError(f"{self.path}: cannot load CTranslate2 Whisper model ({e})") from None

@@ -1,0 +1,177 @@
+"""Index and search performance, the numbers in the README's "Performance" table.
+
+    .venv/bin/python benchmarks/index_search.py [--parts index,cold,warm,recall] [--model clasp-tiny]
+
+- index:  indexing speed (x real time) on >= 10 minutes of real speech: the example archive's
+          recordings joined into 3-minute files (a fresh index; model load included in "cli").
+- cold:   `clasp search` from a new process to printed JSON, median of 5 (after one warm-up).
+- warm:   in-process query latency (text embedding + HNSW + SQLite) at 100,000 passages;
+          passage vectors are synthetic (clustered), the query path is the real one.
+- recall: HNSW recall@10 against exact search at 1,000,000 synthetic vectors, with the
+          store's own HNSW settings (M, ef_construction, ef).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+QUERIES = ["the weather this weekend", "how stars are born", "budget for the library", "tomato soup recipe",
+           "how many hours of sleep", "directions to the office", "a bug that drains the battery", "penalty saved"]
+
+
+def machine() -> str:
+    cpu = platform.processor()
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except Exception:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def clustered(n: int, dim: int, rng: np.random.Generator, centers: np.ndarray) -> np.ndarray:
+    x = centers[rng.integers(0, len(centers), n)] + 0.5 * rng.standard_normal((n, dim), dtype=np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def make_long_files(work: Path, minutes: float) -> list[Path]:
+    import soundfile as sf
+
+    from clasp_cli.audio import load_audio
+
+    clips = [load_audio(p) for p in sorted((ROOT / "examples/archive").rglob("*")) if p.is_file()]
+    rng = np.random.default_rng(0)
+    out, total, k = [], 0.0, 0
+    while total < minutes * 60:
+        parts, length = [], 0
+        while length < 180 * 16000:
+            c = clips[rng.integers(len(clips))]
+            parts += [c, np.zeros(int(0.8 * 16000), np.float32)]
+            length += c.size + int(0.8 * 16000)
+        p = work / f"long-{k:02d}.flac"
+        sf.write(p, np.concatenate(parts), 16000)
+        out.append(p)
+        total += length / 16000
+        k += 1
+    return out
+
+
+def bench_index(work: Path, model: str) -> dict:
+    src = work / "audio"
+    src.mkdir(parents=True, exist_ok=True)
+    files = sorted(src.glob("*.flac")) or make_long_files(src, 10.5)
+    idx = work / "index"
+    subprocess.run(["rm", "-rf", str(idx)], check=True)
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "clasp_cli", "index", str(src), "--index", str(idx), "--model", model, "--json"],
+                       capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - t
+    s = json.loads(r.stdout)
+    audio = s["audio_hours"] * 3600
+    return {"part": "index", "files": len(files), "audio_minutes": round(audio / 60, 1), "passages": s["passages"],
+            "x_realtime_indexing": round(s["x_realtime"], 1), "x_realtime_cli": round(audio / wall, 1), "cli_seconds": round(wall, 1)}
+
+
+def bench_cold(work: Path) -> dict:
+    idx = work / "index"
+    cmd = [str(Path(sys.executable).parent / "clasp"), "search", QUERIES[0], "--index", str(idx), "--json"]
+    subprocess.run(cmd, capture_output=True, check=True)
+    times = []
+    for q in QUERIES[:5]:
+        cmd[2] = q
+        t = time.perf_counter()
+        subprocess.run(cmd, capture_output=True, check=True)
+        times.append(time.perf_counter() - t)
+    return {"part": "cold", "median_s": round(float(np.median(times)), 3), "max_s": round(max(times), 3)}
+
+
+def bench_warm(work: Path, model_name: str, n: int = 100_000) -> dict:
+    from clasp_cli.registry import load_model
+    from clasp_cli.search import search
+    from clasp_cli.store import Store
+
+    model = load_model(model_name)
+    idx = work / f"warm-{n}"
+    rng = np.random.default_rng(1)
+    if not (idx / "index.sqlite").exists():
+        centers = rng.standard_normal((2000, model.dim), dtype=np.float32)
+        with Store.open(idx, write=True, model_id=model.id, dim=model.dim) as st:
+            with st.transaction():
+                st.set_meta("model_ref", model_name)
+            per_file = 100
+            for f in range(n // per_file):
+                spans = [(i * 5.0, i * 5.0 + 5.0) for i in range(per_file)]
+                st.replace_file(f"/synthetic/file-{f:05d}.wav", 1, 1.0, None, per_file * 5.0, spans, clustered(per_file, model.dim, rng, centers))
+    lat = []
+    with Store.open(idx) as st:
+        st.graph()  # load once: "warm" means the process already serves queries
+    for i in range(220):
+        t = time.perf_counter()
+        res = search(QUERIES[i % len(QUERIES)] + f" {i}", idx, top_k=10, model=model)
+        lat.append(time.perf_counter() - t)
+        assert len(res.results) == 10
+    lat = np.array(lat[20:]) * 1000
+    return {"part": "warm", "passages": n, "p50_ms": round(float(np.percentile(lat, 50)), 2), "p95_ms": round(float(np.percentile(lat, 95)), 2)}
+
+
+def bench_recall(n: int = 1_000_000, dim: int = 512, queries: int = 1000) -> dict:
+    from clasp_cli.store import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, new_graph
+
+    rng = np.random.default_rng(2)
+    centers = rng.standard_normal((5000, dim), dtype=np.float32)
+    g = new_graph(dim, n)
+    t = time.perf_counter()
+    data = np.empty((n, dim), np.float32)
+    for s in range(0, n, 100_000):
+        data[s : s + 100_000] = clustered(min(100_000, n - s), dim, rng, centers)
+        g.add_items(data[s : s + 100_000], np.arange(s, min(n, s + 100_000)))
+    build = time.perf_counter() - t
+    q = clustered(queries, dim, rng, centers)
+    exact = np.empty((queries, 10), np.int64)
+    for s in range(0, queries, 100):
+        sims = q[s : s + 100] @ data.T
+        exact[s : s + 100] = np.argsort(-sims, axis=1)[:, :10]
+    g.set_ef(max(HNSW_EF_SEARCH, 20))  # what Store.search uses for k=10
+    t = time.perf_counter()
+    labels, _ = g.knn_query(q, k=10)
+    per_query = (time.perf_counter() - t) / queries
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(labels, exact)])
+    return {"part": "recall", "vectors": n, "dim": dim, "M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef": HNSW_EF_SEARCH,
+            "recall_at_10": round(float(recall), 4), "build_s": round(build), "query_ms": round(per_query * 1000, 3)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parts", default="index,cold,warm,recall")
+    ap.add_argument("--model", default="clasp-tiny")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/clasp-bench-index"))
+    ap.add_argument("--recall-n", type=int, default=1_000_000)
+    args = ap.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {machine()}", flush=True)
+    for part in args.parts.split(","):
+        if part == "index":
+            r = bench_index(args.work, args.model)
+        elif part == "cold":
+            r = bench_cold(args.work)
+        elif part == "warm":
+            r = bench_warm(args.work, args.model)
+        elif part == "recall":
+            r = bench_recall(args.recall_n)
+        else:
+            raise SystemExit(f"unknown part {part!r}")
+        print(json.dumps(r), flush=True)
+
+
+if __name__ == "__main__":
+    main()
