@@ -8,9 +8,14 @@ from typing import Sequence
 import numpy as np
 
 from .audio import load_audio
+from .indexer import IndexSummary, index_paths
 from .registry import DEFAULT_MODEL, ModelEntry, create_model, list_models, load_model
+from .search import SearchResponse, search
 
-__all__ = ["DEFAULT_MODEL", "ModelEntry", "create_model", "list_models", "load_model", "embed_files", "embed_texts"]
+__all__ = [
+    "DEFAULT_MODEL", "ModelEntry", "IndexSummary", "SearchResponse",
+    "create_model", "list_models", "load_model", "index_paths", "search", "embed_files", "embed_texts",
+]
 
 
 def embed_files(paths: Sequence[str | Path], model=None, max_seconds: float | None = None) -> np.ndarray:

@@ -8,14 +8,8 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 def cuda_available() -> bool:
-    # CTranslate2 answers without importing torch, which keeps text-only paths light.
-    try:
-        import ctranslate2
-
-        if ctranslate2.get_cuda_device_count() > 0:
-            return True
-    except Exception:
-        pass
+    # torch decides: every path that resolves a device runs the torch head, so a GPU that only
+    # CTranslate2 can see (CPU-only torch build) must not be chosen.
     try:
         import torch
 

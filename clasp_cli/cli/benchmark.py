@@ -1,14 +1,112 @@
-"""`clasp benchmark`."""
+"""`clasp benchmark`: CLASP against transcribe-then-embed on the same manifest."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Optional
+
 import typer
 
-from .common import not_yet
+from .common import DEVICE_HELP, err, friendly_errors, out
 
 
 def register(app: typer.Typer) -> None:
     @app.command("benchmark")
-    def benchmark() -> None:
-        """Not built yet (issue #6)."""
-        not_yet("benchmark", 6)
+    @friendly_errors
+    def benchmark(
+        manifest: Path = typer.Option(..., "--manifest", "-m", help="Manifest (JSONL) of recordings and their texts.", exists=True, dir_okay=False),
+        model: str = typer.Option("clasp-tiny", "--model", help="CLASP model: a registry name or a model directory."),
+        asr_model: str = typer.Option("whisper-tiny.en", "--asr-model", help="Whisper for the ASR baseline: whisper-tiny.en or a CTranslate2 Whisper directory."),
+        ctc_model: Optional[str] = typer.Option(None, "--ctc-model", help="Also run a Hugging Face CTC recogniser (hub id or directory), e.g. facebook/hubert-large-ls960-ft."),
+        limit: Optional[int] = typer.Option(None, "--limit", min=2, help="Use only the first N usable utterances of each manifest (one per distinct text)."),
+        multilingual: Optional[Path] = typer.Option(None, "--multilingual", help="Second manifest of non-English audio: queries in its own language and in English.", exists=True, dir_okay=False),
+        noise: bool = typer.Option(False, "--noise/--no-noise", help="Noise sweep: white and babble noise at 20, 10, 5 and 0 dB SNR."),
+        noise_n: int = typer.Option(300, "--noise-n", min=2, help="Utterances in the noise sweep (a fixed-seed subset)."),
+        beam_size: int = typer.Option(1, "--beam-size", min=1, help="Whisper beam size (1 = greedy)."),
+        device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+        report: Optional[Path] = typer.Option(None, "--report", help="Write DIR/report.md with PNG plots.", file_okay=False),
+        as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    ) -> None:
+        """Compare CLASP with transcribe-then-embed (Whisper, optionally a CTC model) on one manifest.
+
+        Every text is a query that ranks all recordings (HITS@1/5/10, MRR, mean rank); translations in the manifest are scored as queries in their languages.
+
+        Cost is measured in the same run, each system in its own process: parameters, disk, speed as a multiple of real time, latency per utterance, peak memory.
+
+        Examples:
+
+          clasp benchmark -m data/synth/test.jsonl
+
+          clasp benchmark -m test.jsonl --model runs/gating --noise --report bench/
+
+          clasp benchmark -m test.jsonl --multilingual de.jsonl --limit 500 --json
+
+          clasp benchmark -m test.jsonl --ctc-model facebook/hubert-large-ls960-ft
+        """
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from ..benchmark import BenchmarkConfig, run_benchmark
+
+        cfg = BenchmarkConfig(
+            manifest=str(manifest), model=model, asr_model=asr_model, ctc_model=ctc_model, limit=limit,
+            multilingual=str(multilingual) if multilingual else None, noise=noise, noise_n=noise_n,
+            beam_size=beam_size, device=device,
+        )
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=err, transient=True)
+        state: dict = {"task": None}
+        skipped: list[str] = []
+
+        def on_event(kind: str, **d) -> None:
+            if kind == "skip":
+                skipped.append(f"{d['id']}: {d['reason']}")
+            elif kind == "load":
+                progress.console.print(f"{d['n']} utterances" + (f" + {d['multilingual']} multilingual" if d["multilingual"] else "")
+                                       + (f", {d['skipped']} skipped" if d["skipped"] else ""))
+            elif kind == "system_start":
+                state["task"] = progress.add_task(f"{d['label']}: loading", total=d["total"])
+            elif kind == "system_loaded" and state["task"] is not None:
+                progress.update(state["task"], description=f"{d['name']}: encoding")
+            elif kind == "advance" and state["task"] is not None:
+                progress.advance(state["task"], d["n"])
+            elif kind == "system_done":
+                progress.remove_task(state["task"])
+                state["task"] = None
+                progress.console.print(f"{d['name']}: done in {d['seconds']:.0f} s")
+
+        with progress:
+            result = run_benchmark(cfg, on_event)
+        if skipped:
+            err.print(f"[yellow]skipped {len(skipped)} utterance(s)[/] with unreadable or missing audio:")
+            for s in skipped[:10]:
+                err.print(f"  {s}", markup=False)
+            if len(skipped) > 10:
+                err.print(f"  ... and {len(skipped) - 10} more")
+        if report is not None:
+            from ..report import write_report
+
+            path = write_report(result, report)
+            err.print(f"report written to {path}")
+        if as_json:
+            out.print_json(json.dumps(result.to_dict()))
+        else:
+            _print_tables(result)
+
+
+def _print_tables(result) -> None:
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    from ..report import machine_line, tables
+
+    out.print(Text.assemble(("machine", "bold"), ": " + machine_line(result.machine)), soft_wrap=True)
+    for t in tables(result):
+        rt = RichTable(title=t.title, title_justify="left", show_lines=False)
+        for i, h in enumerate(t.headers):
+            rt.add_column(h, justify="left" if i == 0 or h in ("kind", "noise") else "right", no_wrap=i == 0)
+        for row in t.rows:
+            rt.add_row(*(Text(c) for c in row))
+        out.print(rt)
+        for n in t.notes:
+            out.print(n, style="dim", markup=False, soft_wrap=True)
