@@ -151,6 +151,27 @@ def evaluate_embeddings(speech: np.ndarray, text: np.ndarray) -> RetrievalScores
     return retrieval_scores(text @ speech.T)
 
 
+def evaluate_manifest(model: ClaspModel, manifest: str | Path, cache_root: Path | None = None, on_event: Event = _noop) -> dict:
+    """Text -> recording retrieval on a held-out manifest: English queries against every recording,
+    and each translated query language (from `translations`) against the same candidates."""
+    from .metrics import retrieval_scores
+    from .paths import cache_dir
+
+    cache_root = Path(cache_root) if cache_root else cache_dir() / "features"
+    utts = read_manifest(manifest)
+    utts = [utts[i] for i in unique_by_text(utts)]
+    feats, kept = featurize(model, utts, Path(manifest).resolve().parent, cache_root, on_event=on_event)
+    utts = [utts[i] for i in kept]
+    speech = model.embed_features(feats)
+    out = {"candidates": len(utts), "en": evaluate_embeddings(speech, text_targets(model, [u.text for u in utts], cache_root)).as_dict()}
+    langs = sorted({lang for u in utts for lang in u.translations})
+    for lang in langs:
+        rows = [i for i, u in enumerate(utts) if u.translations.get(lang)]
+        queries = text_targets(model, [utts[i].translations[lang] for i in rows], cache_root)
+        out[lang] = retrieval_scores(queries @ speech.T, np.array(rows)).as_dict()
+    return out
+
+
 # -- training loop ----------------------------------------------------------------------------
 
 def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:

@@ -10,7 +10,7 @@ import pytest
 
 from clasp_cli.feature_cache import FeatureCache
 from clasp_cli.registry import load_model
-from clasp_cli.train import TrainConfig, evaluate_embeddings, featurize, text_targets, train
+from clasp_cli.train import TrainConfig, evaluate_embeddings, evaluate_manifest, featurize, text_targets, train
 
 WORDS = "apple river mountain budget music doctor window garden engine winter teacher ocean coffee election storm library".split()
 
@@ -24,7 +24,10 @@ def tiny_corpus(tmp_path_factory, say):
         w = rng.sample(WORDS, 3)
         text = f"The {w[0]} saw the {w[1]} by the {w[2]}."
         say(text, d / f"u{i}.wav", voice=rng.choice(["en", "en+m3", "en+f2"]))
-        rows.append({"id": f"u{i}", "audio": f"u{i}.wav", "text": text})
+        row = {"id": f"u{i}", "audio": f"u{i}.wav", "text": text}
+        if i >= 28:  # a few held-out rows carry a translation, as the test subset does
+            row["translations"] = {"de": f"Der {w[0]} sah den {w[1]} am {w[2]}."}
+        rows.append(row)
     (d / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:24]))
     (d / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[24:]))
     return d
@@ -80,3 +83,11 @@ def test_feature_cache_survives_a_torn_index_line(tmp_path):
     again = FeatureCache(tmp_path, "ns")
     assert "k1" in again and "k2" not in again
     assert again.get(["k1"])["k1"]["x"].dtype == np.float16
+
+
+def test_evaluation_covers_english_and_translated_queries(tiny_corpus, tmp_path):
+    train(_cfg(tiny_corpus, tmp_path / "m", epochs=1))
+    ev = evaluate_manifest(load_model(tmp_path / "m", device="cpu"), tiny_corpus / "val.jsonl", tiny_corpus / "cache")
+    assert ev["candidates"] == 8
+    assert ev["en"]["n"] == 8 and ev["de"]["n"] == 4  # translated queries still rank all 8 recordings
+    assert 1 <= ev["de"]["meanr"] <= 8
