@@ -23,7 +23,10 @@ class HeadConfig:
     pooling: str = "mean"
     use_spectrogram: bool = True
     mel_bins: int = 64
-    cnn_channels: tuple[int, ...] = (16, 32, 64)  # stem, then one block each; time /8
+    # The CNN sees the log-mel averaged over mel_time_pool frames (100 fps -> 25 fps), then halves
+    # time once per channel stage: sized so training fits 2 CPU cores.
+    mel_time_pool: int = 4
+    cnn_channels: tuple[int, ...] = (8, 16, 32)
     branch_hidden: tuple[int, int] = (768, 576)
     branch_dim: int = 768
     fusion_hidden: tuple[int, ...] = (1024, 800)
@@ -35,7 +38,7 @@ class HeadConfig:
     @property
     def mel_multiple(self) -> int:
         """Mel lengths are padded to this so every time-halving in the CNN is exact."""
-        return 2 ** len(self.cnn_channels)
+        return self.mel_time_pool * 2 ** len(self.cnn_channels)
 
     def __post_init__(self) -> None:
         if self.fusion not in FUSIONS:

@@ -72,8 +72,13 @@ class SpectrogramCNN(nn.Module):
             c_in = c
         self.blocks = nn.ModuleList(blocks)
         self.out_dim = c_in * (cfg.mel_bins // 2 ** len(cfg.cnn_channels))
+        self.time_pool = cfg.mel_time_pool
 
     def forward(self, mel: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        p = self.time_pool
+        if p > 1:  # padded frames are zero, and lengths are multiples of p: pooling stays exact
+            mel = F.avg_pool1d(mel, p)
+            mask = mask[:, ::p]
         x = F.relu(self.stem_bn(self.stem(mel.unsqueeze(1))))  # [B, c1, M/2, T/2]
         mask = mask[:, ::2]
         # Zero padded frames so the next conv sees exactly what it sees at a tensor edge.

@@ -128,7 +128,7 @@ class ClaspModel:
         with torch.inference_mode():
             for s in range(0, len(feats), batch_size):
                 batch = feats[s : s + batch_size]
-                args = collate(batch, self.device)
+                args = collate(batch, self.device, self.config.head.mel_multiple)
                 outs.append(head(*args).float().cpu().numpy())
         if not outs:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -169,8 +169,12 @@ class ClaspModel:
         return directory
 
 
-def collate(batch: Sequence[AudioFeatures], device: str):
-    """Pad a list of features into the head's tensors (frames, lengths, mel, mel lengths)."""
+def collate(batch: Sequence[AudioFeatures], device: str, mel_multiple: int = 1):
+    """Pad a list of features into the head's tensors (frames, lengths, mel, mel lengths).
+
+    Mel lengths are rounded up to `mel_multiple` (zero frames), exactly as audio_features pads
+    at inference, so training sees what search sees.
+    """
     import torch
 
     from .encoders.speech import SpeechFeatures
@@ -180,11 +184,11 @@ def collate(batch: Sequence[AudioFeatures], device: str):
     lengths = torch.from_numpy(sf.lengths).to(device)
     if batch[0].mel is None:
         return frames, lengths, None, None
-    m = max(f.mel.shape[1] for f in batch)
-    mel = np.zeros((len(batch), batch[0].mel.shape[0], m), dtype=np.float32)
+    lens = [-(-f.mel.shape[1] // mel_multiple) * mel_multiple for f in batch]
+    mel = np.zeros((len(batch), batch[0].mel.shape[0], max(lens)), dtype=np.float32)
     for i, f in enumerate(batch):
         mel[i, :, : f.mel.shape[1]] = f.mel
-    mel_lengths = torch.tensor([f.mel.shape[1] for f in batch], dtype=torch.long, device=device)
+    mel_lengths = torch.tensor(lens, dtype=torch.long, device=device)
     return frames, lengths, torch.from_numpy(mel).to(device), mel_lengths
 
 

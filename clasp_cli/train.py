@@ -198,6 +198,22 @@ def _augment(f: AudioFeatures, rng: np.random.Generator) -> AudioFeatures:
     return AudioFeatures(frames, mel)
 
 
+def _bucketed_batches(lengths: np.ndarray, batch_size: int, steps: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Random batches of similar length: padding to the longest item costs less compute.
+
+    Shuffle, sort within windows of 50 batches, cut, then shuffle the batch order, so every
+    batch is still a random draw of sentences (InfoNCE negatives stay varied).
+    """
+    order = rng.permutation(len(lengths))
+    window = batch_size * 50
+    batches = []
+    for s in range(0, len(order), window):
+        w = order[s : s + window]
+        w = w[np.argsort(lengths[w], kind="stable")]
+        batches += [w[i : i + batch_size] for i in range(0, len(w) - batch_size + 1, batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))][:steps]
+
+
 def _save_checkpoint(dirpath: Path, head, optim, state: dict) -> None:
     from safetensors.torch import save_file
 
@@ -289,6 +305,7 @@ def train(cfg: TrainConfig, on_event: Event = _noop) -> TrainResult:
     va_text = text_targets(model, [val_utts[i].text for i in va_idx], cache_root)
     _, groups = np.unique([t.strip().lower() for t in train_texts], return_inverse=True)
 
+    lengths = np.array([f.frames.shape[0] for f in tr_feats])
     head = model.head
     head.train()
     params = [p for p in head.parameters() if p.requires_grad]
@@ -305,15 +322,13 @@ def train(cfg: TrainConfig, on_event: Event = _noop) -> TrainResult:
         epoch = state["epoch"]
         rng = np.random.default_rng(cfg.seed * 1000 + epoch)
         torch.manual_seed(cfg.seed * 1000 + epoch)
-        order = rng.permutation(len(tr_feats))
         head.train()
         losses = []
-        for b in range(steps_per_epoch):
-            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+        for idx in _bucketed_batches(lengths, cfg.batch_size, steps_per_epoch, rng):
             batch = [_augment(tr_feats[i], rng) if cfg.augment else tr_feats[i] for i in idx]
             for g in optim.param_groups:
                 g["lr"] = _lr_at(state["step"], total_steps, cfg)
-            speech = head(*collate(batch, device))
+            speech = head(*collate(batch, device, model_cfg.head.mel_multiple))
             text = torch.from_numpy(tr_text[idx]).to(device)
             if cfg.loss == "infonce":
                 loss = info_nce(speech, text, head.logit_scale, torch.from_numpy(groups[idx]).to(device))
