@@ -11,7 +11,7 @@ APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k fest
   fortunes fortunes-min bible-kjv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test test-all demo sysdeps venv bench-decode dataset clean
+.PHONY: test test-all demo sysdeps venv bench-decode dataset train-default clean
 
 venv: $(STAMP)
 
@@ -43,6 +43,11 @@ demo: venv sysdeps
 DATA := data/synth
 dataset: venv sysdeps
 	$(VENV)/bin/clasp dataset synth --out $(DATA) --n 22400 --jobs 2 --seed 0
+
+# The shipped default model, rebuilt from nothing: the corpus above, then the head.
+TRAIN_ARGS := --epochs 12 --fusion concat --pooling mean --seed 0
+train-default: dataset
+	$(VENV)/bin/clasp train -m $(DATA)/train.jsonl --val $(DATA)/val.jsonl -o clasp_cli/models/clasp-tiny $(TRAIN_ARGS) --no-resume
 
 bench-decode: venv
 	$(PY) benchmarks/decode_memory.py

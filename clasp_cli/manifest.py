@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from .errors import ManifestError
+from .fsutil import atomic_path
 
 SPLITS = ("train", "val", "test")
 REQUIRED = ("id", "audio", "text")
@@ -95,19 +95,12 @@ def relative_audio(audio: str | Path, manifest_path: str | Path) -> str:
 
 def write_manifest(path: str | Path, items: Iterable[Utterance]) -> int:
     """Write a manifest atomically: a crash leaves either the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     n = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
             for u in items:
                 fh.write(u.to_json() + "\n")
                 n += 1
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return n

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -20,6 +18,7 @@ from . import __version__
 from .config import ModelConfig
 from .errors import ModelError
 from .features import log_mel
+from .fsutil import atomic_path, atomic_write_text
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -154,17 +153,12 @@ class ClaspModel:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
-        fd, tmp = tempfile.mkstemp(prefix=".weights.", dir=directory)
-        os.close(fd)
-        try:
-            save_file(state, tmp, metadata={"format": "pt", "clasp_version": __version__})
-            digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
-            os.replace(tmp, directory / WEIGHTS)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with atomic_path(directory / WEIGHTS) as tmp:
+            save_file(state, str(tmp), metadata={"format": "pt", "clasp_version": __version__})
+            digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
         self.config.versions = {"clasp": __version__, "torch": torch.__version__, "safetensors": safetensors.__version__}
         self.config.training = {**self.config.training, "weights_sha256": digest}
-        _atomic_write_text(directory / CONFIG, json.dumps(self.config.to_dict(), indent=2) + "\n")
+        atomic_write_text(directory / CONFIG, json.dumps(self.config.to_dict(), indent=2) + "\n")
         self._weights, self.path = directory / WEIGHTS, directory
         return directory
 
@@ -209,13 +203,3 @@ def load_head_weights(head, path: Path) -> None:
         if unexpected:
             parts.append(f"unexpected {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}")
         raise ModelError(f"{path}: weights do not match the config ({'; '.join(parts)})")
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)

@@ -110,3 +110,13 @@ def test_config_rejects_unknown_fusion():
 def test_registry_lists_the_default_model():
     names = [e.name for e in list_models()]
     assert "clasp-tiny" in names
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path, base_model):
+    import os
+
+    base_model.save(tmp_path / "m")
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("config.json", "model.safetensors"):
+        assert (tmp_path / "m" / name).stat().st_mode & 0o777 == 0o666 & ~umask

@@ -43,6 +43,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import ClaspError, UsageError
+from ..fsutil import atomic_write_text
 from ..manifest import Utterance, write_manifest
 from .augment import AugmentConfig, AugmentPlan, apply_plan, draw_plan
 from .sentences import Sentence
@@ -564,17 +565,7 @@ def _babble_bank(plan: _Plan, cfg: SynthConfig, out: Path, timeout: float | None
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for r in rows:
-                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def build_synthetic_corpus(
@@ -698,14 +689,4 @@ def build_synthetic_corpus(
 
 
 def _write_jsonl_obj(path: Path, obj: dict) -> None:
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, ensure_ascii=False, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
