@@ -64,17 +64,23 @@ def iter_manifest(path: str | Path) -> Iterator[Utterance]:
     except OSError as e:
         raise ManifestError(f"{path}: cannot open manifest ({e.strerror or e})") from None
     with fh:
-        for n, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ManifestError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            if not isinstance(d, dict):
-                raise ManifestError(f"{path}:{n}: expected a JSON object")
+        for n, d in json_objects(fh, path):
             yield Utterance.from_dict(d, where=f"{path}:{n}")
+
+
+def json_objects(lines: Iterable[str], path: str | Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank JSON line; a bad line raises ManifestError naming it."""
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            d = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ManifestError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+        if not isinstance(d, dict):
+            raise ManifestError(f"{path}:{n}: expected a JSON object")
+        yield n, d
 
 
 def read_manifest(path: str | Path, split: str | None = None) -> list[Utterance]:

@@ -191,6 +191,13 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return path
+
+
 def _rank_axis(ax, n: int) -> None:
     """Ranks on a log axis once there are many candidates, labelled as plain numbers."""
     if n > 20:
@@ -214,10 +221,7 @@ def plot_hits_at_k(systems: Sequence[SystemResult], path: Path) -> Path:
     ax.set_title(f"HITS@k, {n} candidates")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_rank_hist(systems: Sequence[SystemResult], path: Path) -> Path:
@@ -234,10 +238,7 @@ def plot_rank_hist(systems: Sequence[SystemResult], path: Path) -> Path:
     ax.set_ylabel("queries")
     ax.set_title("Rank distribution")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_speed(systems: Sequence[SystemResult], path: Path) -> Path:
@@ -256,10 +257,7 @@ def plot_speed(systems: Sequence[SystemResult], path: Path) -> Path:
         ax.set_title(title, fontsize=9)
         for i, v in enumerate(values):
             ax.text(i, v, f"{v:.1f}", ha="center", va="bottom", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_snr(systems: Sequence[SystemResult], path: Path) -> Path:
@@ -279,10 +277,7 @@ def plot_snr(systems: Sequence[SystemResult], path: Path) -> Path:
         ax.set_title(f"{kind} noise")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_query_langs(result: BenchmarkResult, path: Path) -> Path:
@@ -298,10 +293,7 @@ def plot_query_langs(result: BenchmarkResult, path: Path) -> Path:
     ax.set_ylim(0, 1.02)
     ax.set_title("Queries in other languages")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def write_report(result: BenchmarkResult, directory: str | Path) -> Path:

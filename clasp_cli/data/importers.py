@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator, Union
 
 from ..audio import audio_info
 from ..errors import AudioError, ManifestError, UsageError
-from ..manifest import Utterance, relative_audio, write_manifest
+from ..manifest import Utterance, json_objects, relative_audio, write_manifest
 
 FORMATS = ("jsonl", "csv", "librispeech", "commonvoice", "fleurs", "speechbrown")
 
@@ -74,16 +74,7 @@ def _read_jsonl(src: Path) -> Iterator[_Candidate]:
     root = src.parent
     known = set(Utterance.__dataclass_fields__)
     with _open_text(src) as fh:
-        for n, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ManifestError(f"{src}:{n}: not valid JSON ({e.msg})") from None
-            if not isinstance(d, dict):
-                raise ManifestError(f"{src}:{n}: expected a JSON object")
+        for n, d in json_objects(fh, src):
             key = str(d.get("id") or d.get("audio") or f"line {n}")
             if not d.get("id"):
                 yield _Skip(key, "missing id")
