@@ -236,3 +236,16 @@ def test_cli_exits_nonzero_when_nothing_could_be_indexed(tmp_path, model_dir):
 def test_cli_search_without_an_index_is_one_clear_line(tmp_path):
     r = CliRunner().invoke(app, ["search", "hello", "--index", str(tmp_path / "none")])
     assert r.exit_code != 0 and "no index at" in r.output and "Traceback" not in r.output
+
+
+def test_text_search_never_imports_torch(tmp_path, archive, model):
+    index_paths([archive / "weather.wav"], tmp_path / "idx", model=model)
+    code = (
+        "import sys\n"
+        "from clasp_cli.search import search\n"
+        f"r = search('rain in the evening', {str(tmp_path / 'idx')!r})\n"
+        "assert r.results\n"
+        "heavy = [m for m in ('torch', 'transformers', 'ctranslate2') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
