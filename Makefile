@@ -45,7 +45,7 @@ dataset: venv sysdeps
 	$(VENV)/bin/clasp dataset synth --out $(DATA) --n 22400 --jobs 2 --seed 0
 
 # The shipped default model, rebuilt from nothing: the corpus above, then the head.
-TRAIN_ARGS := --epochs 12 --fusion concat --pooling mean --seed 0
+TRAIN_ARGS := --fusion gating --pooling attention --epochs 15 --stop-after 6 --patience 3 --seed 0
 train-default: dataset
 	$(VENV)/bin/clasp train -m $(DATA)/train.jsonl --val $(DATA)/val.jsonl -o clasp_cli/models/clasp-tiny $(TRAIN_ARGS) --no-resume
 

@@ -97,7 +97,7 @@ def bench_cold(work: Path) -> dict:
 
 def bench_warm(work: Path, model_name: str, n: int = 100_000) -> dict:
     from clasp_cli.registry import load_model
-    from clasp_cli.search import search
+    from clasp_cli.search import Searcher
     from clasp_cli.store import Store
 
     model = load_model(model_name)
@@ -113,13 +113,12 @@ def bench_warm(work: Path, model_name: str, n: int = 100_000) -> dict:
                 spans = [(i * 5.0, i * 5.0 + 5.0) for i in range(per_file)]
                 st.replace_file(f"/synthetic/file-{f:05d}.wav", 1, 1.0, None, per_file * 5.0, spans, clustered(per_file, model.dim, rng, centers))
     lat = []
-    with Store.open(idx) as st:
-        st.graph()  # load once: "warm" means the process already serves queries
-    for i in range(220):
-        t = time.perf_counter()
-        res = search(QUERIES[i % len(QUERIES)] + f" {i}", idx, top_k=10, model=model)
-        lat.append(time.perf_counter() - t)
-        assert len(res.results) == 10
+    with Searcher(idx, model=model) as searcher:  # "warm": the process already holds the index open
+        for i in range(220):
+            t = time.perf_counter()
+            res = searcher.search(QUERIES[i % len(QUERIES)] + f" {i}", top_k=10)
+            lat.append(time.perf_counter() - t)
+            assert len(res.results) == 10
     lat = np.array(lat[20:]) * 1000
     return {"part": "warm", "passages": n, "p50_ms": round(float(np.percentile(lat, 50)), 2), "p95_ms": round(float(np.percentile(lat, 95)), 2)}
 

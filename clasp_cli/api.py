@@ -10,11 +10,11 @@ import numpy as np
 from .audio import load_audio
 from .indexer import IndexSummary, index_paths
 from .registry import DEFAULT_MODEL, ModelEntry, create_model, list_models, load_model
-from .search import SearchResponse, search
+from .search import Searcher, SearchResponse, search
 
 __all__ = [
     "DEFAULT_MODEL", "ModelEntry", "IndexSummary", "SearchResponse",
-    "create_model", "list_models", "load_model", "index_paths", "search", "embed_files", "embed_texts",
+    "create_model", "list_models", "load_model", "index_paths", "search", "Searcher", "embed_files", "embed_texts",
 ]
 
 

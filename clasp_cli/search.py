@@ -45,24 +45,46 @@ def open_model_for(store: Store, model=None, device: str = "auto"):
     return model
 
 
-def search(
-    query: str | None,
-    index_dir: str | Path,
-    *,
-    audio: str | Path | None = None,
-    top_k: int = 10,
-    min_score: float | None = None,
-    path_glob: str | None = None,
-    model=None,
-    device: str = "auto",
-) -> SearchResponse:
-    """Search by text in any language the model's text encoder knows, or by an example recording."""
-    if (query is None) == (audio is None):
-        raise UsageError("give either a text query or --audio FILE, not both")
-    if top_k < 1:
-        raise UsageError("--top-k must be at least 1")
-    with Store.open(index_dir) as store:
-        model = open_model_for(store, model, device)
+class Searcher:
+    """An open index plus its model: what a long-running process keeps to answer many queries.
+
+    Opening loads the HNSW graph once; each query then costs one text embedding, one graph
+    lookup and one SQLite read.
+    """
+
+    def __init__(self, index_dir: str | Path, model=None, device: str = "auto"):
+        self.store = Store.open(index_dir)
+        try:
+            self.model = open_model_for(self.store, model, device)
+            self.store.graph()
+        except BaseException:
+            self.store.close()
+            raise
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Searcher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def search(
+        self,
+        query: str | None,
+        *,
+        audio: str | Path | None = None,
+        top_k: int = 10,
+        min_score: float | None = None,
+        path_glob: str | None = None,
+    ) -> SearchResponse:
+        """Search by text in any language the model's text encoder knows, or by an example recording."""
+        if (query is None) == (audio is None):
+            raise UsageError("give either a text query or --audio FILE, not both")
+        if top_k < 1:
+            raise UsageError("--top-k must be at least 1")
+        model = self.model
         if audio is not None:
             from .audio import load_audio
 
@@ -75,7 +97,23 @@ def search(
             label = query
         if path_glob and not any(c in path_glob for c in "*?["):
             path_glob = f"*{path_glob}*"
-        hits = store.search(vec, k=top_k, path_glob=path_glob)
-    results = [Result(i + 1, round(h.score, 4), h.path, h.start, h.end) for i, h in enumerate(hits)
-               if min_score is None or h.score >= min_score]
-    return SearchResponse(label, results)
+        hits = self.store.search(vec, k=top_k, path_glob=path_glob)
+        results = [Result(i + 1, round(h.score, 4), h.path, h.start, h.end) for i, h in enumerate(hits)
+                   if min_score is None or h.score >= min_score]
+        return SearchResponse(label, results)
+
+
+def search(
+    query: str | None,
+    index_dir: str | Path,
+    *,
+    audio: str | Path | None = None,
+    top_k: int = 10,
+    min_score: float | None = None,
+    path_glob: str | None = None,
+    model=None,
+    device: str = "auto",
+) -> SearchResponse:
+    """One query against an index (opens and closes it). Keep a Searcher open for many queries."""
+    with Searcher(index_dir, model, device) as s:
+        return s.search(query, audio=audio, top_k=top_k, min_score=min_score, path_glob=path_glob)

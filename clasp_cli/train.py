@@ -38,7 +38,8 @@ class TrainConfig:
     use_spectrogram: bool | None = None
     loss: str = "infonce"
     learnable_temperature: bool = False
-    epochs: int = 40
+    epochs: int = 40  # length of the learning-rate schedule
+    stop_after: int | None = None  # end after this many epochs even if the schedule is longer
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.01
@@ -318,7 +319,8 @@ def train(cfg: TrainConfig, on_event: Event = _noop) -> TrainResult:
         on_event("resumed", epoch=state["epoch"])
     on_event("train_start", n_train=len(tr_feats), n_val=len(va_feats), epochs=cfg.epochs, steps_per_epoch=steps_per_epoch)
 
-    while state["epoch"] < cfg.epochs and state["bad_epochs"] < cfg.patience:
+    last_epoch = min(cfg.epochs, cfg.stop_after or cfg.epochs)
+    while state["epoch"] < last_epoch and state["bad_epochs"] < cfg.patience:
         epoch = state["epoch"]
         rng = np.random.default_rng(cfg.seed * 1000 + epoch)
         torch.manual_seed(cfg.seed * 1000 + epoch)

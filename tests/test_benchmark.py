@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from clasp_cli.benchmark import (
     BenchmarkResult,
     SystemResult,
-    common_translation_langs,
+    translation_rows,
     ct2_param_count,
     grouped_scores,
     noisy_wave,
@@ -64,9 +64,10 @@ def test_grouped_scores_are_computed_from_full_set_ranks():
     assert got["b"]["mrr"] == pytest.approx((1 / 2 + 1 / 10) / 2) and got["b"]["meanr"] == 6.0
 
 
-def test_query_languages_are_those_every_utterance_has():
-    us = [Utterance("1", "a.wav", "x", translations={"de": "x", "fr": "y"}), Utterance("2", "b.wav", "z", translations={"de": "w"})]
-    assert common_translation_langs(us) == ["de"]
+def test_translated_queries_cover_the_utterances_that_have_them():
+    us = [Utterance("1", "a.wav", "x", translations={"de": "x", "fr": "y"}), Utterance("2", "b.wav", "z", translations={"de": "w"}),
+          Utterance("3", "c.wav", "v", translations={"fr": " "})]
+    assert translation_rows(us) == {"de": [0, 1], "fr": [0]}
 
 
 def test_ct2_param_count_reads_the_variable_table(tmp_path):
@@ -213,7 +214,9 @@ def test_asr_on_espeak_speech_beats_chance(run):
 def test_translations_become_query_languages(run):
     _, data, _ = run
     for s in data["systems"]:
-        assert list(s["by_query_lang"]) == ["de"]  # fr is missing on most utterances
+        # fr exists on a few utterances only: those are scored, each ranking every recording
+        assert list(s["by_query_lang"]) == ["de", "fr"]
+        assert 0 < s["by_query_lang"]["fr"]["n"] < s["by_query_lang"]["de"]["n"] == data["n"]
         assert all(_is_number(s["by_query_lang"]["de"][k]) for k in ("hits@1", "mrr", "meanr"))
 
 

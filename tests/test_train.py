@@ -91,3 +91,9 @@ def test_evaluation_covers_english_and_translated_queries(tiny_corpus, tmp_path)
     assert ev["candidates"] == 8
     assert ev["en"]["n"] == 8 and ev["de"]["n"] == 4  # translated queries still rank all 8 recordings
     assert 1 <= ev["de"]["meanr"] <= 8
+
+
+def test_stop_after_ends_early_but_keeps_the_schedule(tiny_corpus, tmp_path):
+    result = train(_cfg(tiny_corpus, tmp_path / "s", epochs=6, stop_after=2))
+    assert result.epochs_run == 2
+    assert json.loads((tmp_path / "s" / "checkpoint" / "state.json").read_text())["config"]["epochs"] == 6

@@ -24,7 +24,8 @@ def register(app: typer.Typer) -> None:
         spectrogram: Optional[bool] = typer.Option(None, "--spectrogram/--no-spectrogram", help="Use the log-mel CNN branch."),
         loss: str = typer.Option("infonce", help="infonce (CLASP) or huber (LASP regression)."),
         learnable_temperature: bool = typer.Option(False, help="Learn the InfoNCE temperature (default fixed 0.07)."),
-        epochs: int = typer.Option(40, min=1),
+        epochs: int = typer.Option(40, min=1, help="Length of the learning-rate schedule, in epochs."),
+        stop_after: Optional[int] = typer.Option(None, min=1, help="Stop after this many epochs (the schedule keeps --epochs)."),
         batch_size: int = typer.Option(128, min=2),
         lr: float = typer.Option(1e-3, min=0.0),
         patience: int = typer.Option(5, min=1, help="Stop after this many epochs without a better validation MRR."),
@@ -53,7 +54,7 @@ def register(app: typer.Typer) -> None:
 
         cfg = TrainConfig(
             manifest=str(manifest), val=str(val), out=str(out_dir), base=config, fusion=fusion, pooling=pooling,
-            use_spectrogram=spectrogram, loss=loss, learnable_temperature=learnable_temperature, epochs=epochs,
+            use_spectrogram=spectrogram, loss=loss, learnable_temperature=learnable_temperature, epochs=epochs, stop_after=stop_after,
             batch_size=batch_size, lr=lr, patience=patience, seed=seed, augment=augment, limit=limit,
             cache=str(cache) if cache else None, resume=resume, device=device,
         )
