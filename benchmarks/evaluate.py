@@ -1,0 +1,24 @@
+"""Held-out retrieval of one model: English queries and each translated language, all candidates.
+
+    .venv/bin/python benchmarks/evaluate.py [--model clasp-tiny] [--manifest data/synth/test.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def main() -> None:
+    from clasp_cli.registry import load_model
+    from clasp_cli.train import evaluate_manifest
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="clasp-tiny")
+    ap.add_argument("--manifest", default="data/synth/test.jsonl")
+    args = ap.parse_args()
+    print(json.dumps(evaluate_manifest(load_model(args.model), args.manifest)))
+
+
+if __name__ == "__main__":
+    main()
