@@ -57,15 +57,12 @@ class ClaspModel:
     @property
     def head(self):
         if self._head is None:
-            import torch
-
             from .head import ClaspHead
 
             head = ClaspHead(self.config.head)
             if self._weights is not None:
                 load_head_weights(head, self._weights)
             self._head = head.to(self.device).eval()
-            del torch
         return self._head
 
     @head.setter

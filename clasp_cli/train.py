@@ -236,7 +236,6 @@ def _save_checkpoint(dirpath: Path, head, optim, state: dict) -> None:
 
 
 def _load_checkpoint(dirpath: Path, head, optim) -> dict:
-    import torch
     from safetensors.torch import load_file
 
     state = json.loads((dirpath / "state.json").read_text())
@@ -250,7 +249,6 @@ def _load_checkpoint(dirpath: Path, head, optim) -> dict:
     optim.load_state_dict({"state": ostate, "param_groups": state["param_groups"]})
     for g in optim.param_groups:
         g.setdefault("lr", 0.0)
-    del torch
     return state
 
 

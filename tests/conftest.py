@@ -57,3 +57,17 @@ def tone() -> np.ndarray:
 def say():
     """The espeak-ng synthesiser as a fixture: say(text, path, voice="en") -> path."""
     return speak
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    """A clasp-tiny-shaped model with a random head, saved like a real one (behaviour tests
+    that do not depend on retrieval quality use it; the shipped weights have their own tests)."""
+    from clasp_cli.config import ModelConfig
+    from clasp_cli.registry import create_model
+
+    cfg = ModelConfig.load(Path(__file__).parents[1] / "clasp_cli/models/clasp-tiny/config.json")
+    cfg.name = "test-random"
+    d = tmp_path_factory.mktemp("model") / "test-random"
+    create_model(cfg, device="cpu", seed=0).save(d)
+    return d

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,10 +20,8 @@ from clasp_cli.benchmark import (
     safetensors_param_count,
 )
 from clasp_cli.cli import app
-from clasp_cli.config import ModelConfig
 from clasp_cli.manifest import Utterance
 from clasp_cli.metrics import scores_from_ranks
-from clasp_cli.registry import create_model
 
 runner = CliRunner()
 
@@ -158,16 +155,6 @@ def test_ctc_system_decodes_greedily_into_the_text_space(tmp_path, model_dir):
 
 
 # -- one tiny real run ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """A clasp-tiny-shaped model with a random head, saved like a real one."""
-    cfg = ModelConfig.load(Path(__file__).parents[1] / "clasp_cli/models/clasp-tiny/config.json")
-    cfg.name = "test-random"
-    d = tmp_path_factory.mktemp("bench-model") / "test-random"
-    create_model(cfg, device="cpu", seed=0).save(d)
-    return d
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from clasp_cli.cli import app
-from clasp_cli.config import ModelConfig
 from clasp_cli.indexer import index_paths
 from clasp_cli.registry import create_model, load_model
 from clasp_cli.search import search
@@ -27,16 +26,6 @@ SENTENCES = {
     "football.ogg": "The football match ended in a draw after a long period of extra time.",
     "garden.wav": "Remember to water the tomato plants in the garden every second day.",
 }
-
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory):
-    """A clasp-tiny-shaped model with a random head, saved like a real one."""
-    cfg = ModelConfig.load(Path(__file__).parents[1] / "clasp_cli/models/clasp-tiny/config.json")
-    cfg.name = "test-random"
-    d = tmp_path_factory.mktemp("model") / "test-random"
-    create_model(cfg, device="cpu", seed=0).save(d)
-    return d
 
 
 @pytest.fixture(scope="session")
