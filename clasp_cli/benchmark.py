@@ -848,10 +848,12 @@ def run_benchmark(cfg: BenchmarkConfig, on_event: Event = _noop) -> BenchmarkRes
     lang_queries = {lang: (rows, text.encode([utts[i].translations[lang] for i in rows]))
                     for lang, rows in translation_rows(utts).items()}
     ml_queries: dict[str, np.ndarray] = {}
+    ml_en = None
     if ml_utts:
         ml_queries["native"] = text.encode([u.text for u in ml_utts])
-        if len(translation_rows(ml_utts).get("en", [])) == len(ml_utts):
-            ml_queries["en"] = text.encode([u.translations["en"] for u in ml_utts])
+        en_rows = translation_rows(ml_utts).get("en")
+        if en_rows:  # English queries for the recordings that have them, ranking every recording
+            ml_en = (en_rows, text.encode([ml_utts[i].translations["en"] for i in en_rows]))
 
     rng = np.random.default_rng(cfg.seed)
     noise_idx: list[int] = []
@@ -877,7 +879,7 @@ def run_benchmark(cfg: BenchmarkConfig, on_event: Event = _noop) -> BenchmarkRes
         ts = time.perf_counter()
         raw = run_isolated(spec, job, on_event) if cfg.isolate else encode_system(spec, job, on_event)
         on_event("system_done", label=spec.label, name=raw["name"], seconds=time.perf_counter() - ts)
-        results.append(_score_system(spec, raw, utts, queries, lang_queries, noise_idx, ml_utts, ml_queries, cfg))
+        results.append(_score_system(spec, raw, utts, queries, lang_queries, noise_idx, ml_utts, ml_queries, ml_en, cfg))
 
     return BenchmarkResult(
         n=len(utts), systems=results, machine=machine_info(device), skipped=skipped, query_langs=list(lang_queries),
@@ -885,7 +887,7 @@ def run_benchmark(cfg: BenchmarkConfig, on_event: Event = _noop) -> BenchmarkRes
     )
 
 
-def _score_system(spec, raw, utts, queries, lang_queries, noise_idx, ml_utts, ml_queries, cfg) -> SystemResult:
+def _score_system(spec, raw, utts, queries, lang_queries, noise_idx, ml_utts, ml_queries, ml_en, cfg) -> SystemResult:
     emb = raw["emb"]
     r = _score(queries, emb)
     lang_ranks = {lang: _score(q, emb, rows) for lang, (rows, q) in lang_queries.items()}
@@ -914,8 +916,8 @@ def _score_system(spec, raw, utts, queries, lang_queries, noise_idx, ml_utts, ml
         ml = raw["ml_emb"]
         native = _score(ml_queries["native"], ml)
         mres: dict = {"n": len(ml_utts), "native": scores_from_ranks(native).as_dict()}
-        if "en" in ml_queries:
-            mres["en"] = scores_from_ranks(_score(ml_queries["en"], ml)).as_dict()
+        if ml_en is not None:
+            mres["en"] = scores_from_ranks(_score(ml_en[1], ml, ml_en[0])).as_dict()
         mres["by_lang"] = grouped_scores(native, [u.lang for u in ml_utts])
         res.multilingual = mres
     return res
