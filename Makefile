@@ -8,7 +8,7 @@ TORCH := torch==2.13.0
 # Programs the tests and dataset builder call: TTS engines, and the public-domain texts.
 APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
   festvox-italp16k festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv festvox-ru \
-  fortunes fortunes-min bible-kjv
+  fortunes fortunes-min bible-kjv fortunes-de fortunes-es fortunes-it fortunes-ru
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: test test-all demo sysdeps venv bench-decode dataset train-default clean

@@ -10,7 +10,9 @@ from .errors import ModelError
 
 FORMAT_VERSION = 1
 FUSIONS = ("concat", "gating", "attention")
-POOLINGS = ("mean", "attention")
+POOLINGS = ("mean", "attention", "transformer")
+NORMS = ("batch", "layer")
+SCORES = ("cosine", "sigmoid")
 
 
 @dataclass
@@ -34,6 +36,18 @@ class HeadConfig:
     attention_heads: int = 4
     temperature: float = 0.07
     learnable_temperature: bool = False
+    # "batch": the paper's BatchNorm MLPs; "layer": LayerNorm, which does not depend on what else
+    # is in a (length-bucketed) batch.
+    norm: str = "batch"
+    # pooling="transformer": frames averaged over seq_downsample steps, projected to seq_dim, a
+    # small pre-norm transformer over time, then attention pooling.
+    seq_downsample: int = 2
+    seq_dim: int = 384
+    seq_layers: int = 2
+    seq_heads: int = 6
+    # "cosine": scores are cosine similarities. "sigmoid": trained with a sigmoid loss and a
+    # learned bias (SigLIP), so sigmoid(scale * cosine + bias) reads as a match probability.
+    score: str = "cosine"
 
     @property
     def mel_multiple(self) -> int:
@@ -45,6 +59,12 @@ class HeadConfig:
             raise ModelError(f"unknown fusion {self.fusion!r}; choose one of {', '.join(FUSIONS)}")
         if self.pooling not in POOLINGS:
             raise ModelError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
+        if self.norm not in NORMS:
+            raise ModelError(f"unknown norm {self.norm!r}; choose one of {', '.join(NORMS)}")
+        if self.score not in SCORES:
+            raise ModelError(f"unknown score {self.score!r}; choose one of {', '.join(SCORES)}")
+        if self.seq_dim % self.seq_heads:
+            raise ModelError(f"seq_dim ({self.seq_dim}) must be divisible by seq_heads ({self.seq_heads})")
         if self.mel_bins % 2 ** len(self.cnn_channels):
             raise ModelError(f"mel_bins ({self.mel_bins}) must be divisible by {2 ** len(self.cnn_channels)}")
         for name in ("cnn_channels", "branch_hidden", "fusion_hidden", "dropout"):

@@ -44,14 +44,69 @@ class Pool(nn.Module):
         return (x * w).sum(1)
 
 
+class SequencePool(nn.Module):
+    """Frames -> a small transformer over time -> attention pooling: words can see their context.
+
+    Frames are first averaged over `seq_downsample` steps (masked, so padding never leaks in).
+    Positions are sinusoidal, so there is no maximum length.
+    """
+
+    def __init__(self, dim: int, cfg: HeadConfig):
+        super().__init__()
+        self.down = cfg.seq_downsample
+        self.proj = nn.Sequential(nn.Linear(dim, cfg.seq_dim), nn.LayerNorm(cfg.seq_dim))
+        layer = nn.TransformerEncoderLayer(
+            cfg.seq_dim, cfg.seq_heads, 2 * cfg.seq_dim, dropout=cfg.dropout[1], batch_first=True, norm_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(layer, cfg.seq_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(cfg.seq_dim)
+        self.pool = Pool(cfg.seq_dim, "attention")
+        self.out_dim = cfg.seq_dim
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.down > 1:
+            b, t, d = x.shape
+            pad = (-t) % self.down
+            m = F.pad(mask, (0, pad)).to(x.dtype).reshape(b, -1, self.down, 1)
+            x = F.pad(x, (0, 0, 0, pad)).reshape(b, -1, self.down, d)
+            n = m.sum(2)
+            x = (x * m).sum(2) / n.clamp(min=1.0)
+            mask = n.squeeze(-1) > 0
+        h = self.proj(x)
+        h = h + _sinusoid(h.shape[1], h.shape[2], h.device, h.dtype)[None]
+        h = self.encoder(h, src_key_padding_mask=~mask)
+        return self.pool(self.norm(h), mask)
+
+
+def _sinusoid(n: int, d: int, device, dtype) -> torch.Tensor:
+    pos = torch.arange(n, device=device, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, d, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / d))
+    pe = torch.zeros(n, d, device=device)
+    pe[:, 0::2] = torch.sin(pos * freq)
+    pe[:, 1::2] = torch.cos(pos * freq)
+    return pe.to(dtype)
+
+
+def _norm(dim: int, cfg: HeadConfig) -> nn.Module:
+    return nn.BatchNorm1d(dim) if cfg.norm == "batch" else nn.LayerNorm(dim)
+
+
 def branch_mlp(in_dim: int, cfg: HeadConfig) -> nn.Sequential:
     h1, h2 = cfg.branch_hidden
     d1, d2 = cfg.dropout
     return nn.Sequential(
-        nn.Linear(in_dim, h1), nn.BatchNorm1d(h1), nn.ReLU(), nn.Dropout(d1),
-        nn.Linear(h1, h2), nn.BatchNorm1d(h2), nn.LeakyReLU(), nn.Dropout(d2),
+        nn.Linear(in_dim, h1), _norm(h1, cfg), nn.ReLU(), nn.Dropout(d1),
+        nn.Linear(h1, h2), _norm(h2, cfg), nn.LeakyReLU(), nn.Dropout(d2),
         nn.Linear(h2, cfg.branch_dim),
     )
+
+
+def make_pool(dim: int, cfg: HeadConfig) -> tuple[nn.Module, int]:
+    """The time pooling a config asks for, and the width of what it returns."""
+    if cfg.pooling == "transformer":
+        pool = SequencePool(dim, cfg)
+        return pool, pool.out_dim
+    return Pool(dim, cfg.pooling), dim
 
 
 class SpectrogramCNN(nn.Module):
@@ -95,19 +150,19 @@ class ClaspHead(nn.Module):
     def __init__(self, cfg: HeadConfig):
         super().__init__()
         self.cfg = cfg
-        self.speech_pool = Pool(cfg.speech_dim, cfg.pooling)
-        self.speech_branch = branch_mlp(cfg.speech_dim, cfg)
+        self.speech_pool, pooled = make_pool(cfg.speech_dim, cfg)
+        self.speech_branch = branch_mlp(pooled, cfg)
         n_branches = 1
         if cfg.use_spectrogram:
             self.cnn = SpectrogramCNN(cfg)
-            self.mel_pool = Pool(self.cnn.out_dim, cfg.pooling)
-            self.mel_branch = branch_mlp(self.cnn.out_dim, cfg)
+            self.mel_pool, mel_pooled = make_pool(self.cnn.out_dim, cfg)
+            self.mel_branch = branch_mlp(mel_pooled, cfg)
             n_branches = 2
         bd = cfg.branch_dim
         if cfg.fusion == "concat":
             layers, d = [], bd * n_branches
             for h in cfg.fusion_hidden:
-                layers += [nn.Linear(d, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(cfg.dropout[1])]
+                layers += [nn.Linear(d, h), _norm(h, cfg), nn.ReLU(), nn.Dropout(cfg.dropout[1])]
                 d = h
             layers.append(nn.Linear(d, cfg.out_dim))
             self.fuse = nn.Sequential(*layers)
@@ -124,6 +179,9 @@ class ClaspHead(nn.Module):
             self.out = nn.Sequential(nn.Linear(bd, bd), nn.GELU(), nn.Linear(bd, cfg.out_dim))
         init = math.log(1.0 / cfg.temperature)
         self.logit_scale = nn.Parameter(torch.tensor(init), requires_grad=cfg.learnable_temperature)
+        if cfg.score == "sigmoid":
+            # SigLIP's start: most pairs are negatives, so a strongly negative bias is right at first.
+            self.logit_bias = nn.Parameter(torch.tensor(-10.0))
 
     def forward(
         self,

@@ -1,11 +1,12 @@
-"""Training objectives: symmetric InfoNCE (CLASP) and Huber regression (the paper's LASP variant)."""
+"""Training objectives: symmetric InfoNCE (CLASP), the pairwise sigmoid loss (SigLIP), and Huber
+regression (the paper's LASP variant)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-LOSSES = ("infonce", "huber")
+LOSSES = ("infonce", "sigmoid", "huber")
 
 
 def info_nce(speech: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
@@ -21,6 +22,23 @@ def info_nce(speech: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor
     same = (groups[:, None] == groups[None, :]).float()
     target = same / same.sum(1, keepdim=True)
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def sigmoid_pairs(
+    speech: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor, logit_bias: torch.Tensor,
+    groups: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """SigLIP: every (speech, text) pair is its own binary question, "is this a match?".
+
+    Unlike InfoNCE, the score does not depend on the other candidates, so with the learned
+    bias, sigmoid(scale * cosine + bias) is a match probability that a fixed threshold can use.
+    """
+    logits = logit_scale.exp().clamp(max=100.0) * speech @ text.T + logit_bias
+    if groups is None:
+        labels = 2 * torch.eye(len(speech), device=speech.device) - 1
+    else:
+        labels = 2 * (groups[:, None] == groups[None, :]).float() - 1
+    return -F.logsigmoid(labels * logits).sum() / len(speech)
 
 
 def huber(speech: torch.Tensor, text: torch.Tensor, delta: float = 0.1) -> torch.Tensor:

@@ -134,6 +134,28 @@ class ClaspModel:
         """Mono 16 kHz float32 waveforms -> L2-normalised [n, dim]."""
         return self.embed_features(self.audio_features(waves), batch_size)
 
+    def match_score(self, cosine: np.ndarray | float) -> np.ndarray:
+        """What a text query's hit reads as: the cosine, or, for a head trained with the sigmoid
+        loss, sigmoid(scale * cosine + bias): the probability that the passage says the query."""
+        cosine = np.asarray(cosine, dtype=np.float64)
+        if self.config.head.score != "sigmoid":
+            return cosine
+        scale, bias = self._calibration()
+        return 1.0 / (1.0 + np.exp(-(scale * cosine + bias)))
+
+    def _calibration(self) -> tuple[float, float]:
+        if self._head is not None:
+            return float(self._head.logit_scale.detach().exp().clamp(max=100.0)), float(self._head.logit_bias.detach())
+        if self._weights is None:
+            raise ModelError(f"model {self.config.name!r} has no trained weights, so no score calibration")
+        # Read the two scalars with numpy: text search must not import torch just for this.
+        from safetensors import safe_open
+
+        with safe_open(str(self._weights), framework="numpy") as f:
+            scale = float(np.exp(f.get_tensor("logit_scale")))
+            bias = float(f.get_tensor("logit_bias"))
+        return min(scale, 100.0), bias
+
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
         """Texts in any language the text encoder knows -> L2-normalised [n, dim]."""
         return self.text.encode(list(texts))

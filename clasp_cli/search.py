@@ -98,8 +98,11 @@ class Searcher:
         if path_glob and not any(c in path_glob for c in "*?["):
             path_glob = f"*{path_glob}*"
         hits = self.store.search(vec, k=top_k, path_glob=path_glob)
-        results = [Result(i + 1, round(h.score, 4), h.path, h.start, h.end) for i, h in enumerate(hits)
-                   if min_score is None or h.score >= min_score]
+        # Text queries on a calibrated model score as match probabilities; audio queries compare
+        # speech with speech, which the calibration was not fitted on, so they stay cosines.
+        scores = [float(x) for x in (model.match_score([h.score for h in hits]) if audio is None else [h.score for h in hits])]
+        results = [Result(i + 1, round(sc, 4), h.path, h.start, h.end) for i, (h, sc) in enumerate(zip(hits, scores))
+                   if min_score is None or sc >= min_score]
         return SearchResponse(label, results)
 
 

@@ -29,13 +29,15 @@ MAX_TRAIN_SECONDS = 30.0
 
 @dataclass
 class TrainConfig:
-    manifest: str
-    val: str
+    manifest: str | list[str]  # one manifest or several (e.g. English + other languages + passages)
+    val: str | list[str]
     out: str
     base: str = "clasp-tiny"  # registry name or config.json the head architecture starts from
     fusion: str | None = None
     pooling: str | None = None
     use_spectrogram: bool | None = None
+    norm: str | None = None
+    speech_encoder: str | None = None  # override the base config's frozen speech encoder
     loss: str = "infonce"
     learnable_temperature: bool = False
     epochs: int = 40  # length of the learning-rate schedule
@@ -264,7 +266,18 @@ def build_config(cfg: TrainConfig):
         base.head.pooling = cfg.pooling
     if cfg.use_spectrogram is not None:
         base.head.use_spectrogram = cfg.use_spectrogram
+    if cfg.norm:
+        base.head.norm = cfg.norm
+    if cfg.speech_encoder and cfg.speech_encoder != base.speech_encoder:
+        from .encoders.speech import build_speech_encoder
+
+        base.speech_encoder = cfg.speech_encoder
+        base.head.speech_dim = build_speech_encoder(cfg.speech_encoder, device="cpu").dim
     base.head.learnable_temperature = cfg.learnable_temperature
+    # The sigmoid loss learns a bias beside the scale; together they calibrate scores.
+    base.head.score = "sigmoid" if cfg.loss == "sigmoid" else "cosine"
+    if cfg.loss == "sigmoid":
+        base.head.learnable_temperature = True
     base.head.__post_init__()
     base.name = Path(cfg.out).name
     base.training = {}
@@ -276,7 +289,7 @@ def train(cfg: TrainConfig, on_event: Event = _noop) -> TrainResult:
     """Train a head; returns where the best model was written and its validation scores."""
     import torch
 
-    from .loss import LOSSES, huber, info_nce
+    from .loss import LOSSES, huber, info_nce, sigmoid_pairs
     from .model import collate
     from .paths import cache_dir
     from .registry import create_model
@@ -287,18 +300,14 @@ def train(cfg: TrainConfig, on_event: Event = _noop) -> TrainResult:
     out = Path(cfg.out)
     ckpt = out / "checkpoint"
     cache_root = Path(cfg.cache) if cfg.cache else cache_dir() / "features"
-    train_utts = read_manifest(cfg.manifest)[: cfg.limit] if cfg.limit else read_manifest(cfg.manifest)
-    val_utts = read_manifest(cfg.val)
-    if len(train_utts) < 2 or len(val_utts) < 2:
-        raise ManifestError("training needs at least 2 training and 2 validation utterances")
     model_cfg = build_config(cfg)
     model = create_model(model_cfg, device=cfg.device, seed=cfg.seed)
     device = model.device
 
-    tr_feats, tr_idx = featurize(model, train_utts, Path(cfg.manifest).resolve().parent, cache_root, on_event=on_event)
-    val_keep = unique_by_text(val_utts)
-    val_utts = [val_utts[i] for i in val_keep]
-    va_feats, va_idx = featurize(model, val_utts, Path(cfg.val).resolve().parent, cache_root, on_event=on_event)
+    train_utts, tr_feats, tr_idx = _featurize_manifests(model, _as_list(cfg.manifest), cache_root, on_event, cfg.limit)
+    val_utts, va_feats, va_idx = _featurize_manifests(model, _as_list(cfg.val), cache_root, on_event, None, unique=True)
+    if len(tr_feats) < 2 or len(va_feats) < 2:
+        raise ManifestError("training needs at least 2 training and 2 validation utterances")
     train_texts = [train_utts[i].text for i in tr_idx]
     tr_text = text_targets(model, train_texts, cache_root)
     va_text = text_targets(model, [val_utts[i].text for i in va_idx], cache_root)
@@ -332,6 +341,8 @@ def train(cfg: TrainConfig, on_event: Event = _noop) -> TrainResult:
             text = torch.from_numpy(tr_text[idx]).to(device)
             if cfg.loss == "infonce":
                 loss = info_nce(speech, text, head.logit_scale, torch.from_numpy(groups[idx]).to(device))
+            elif cfg.loss == "sigmoid":
+                loss = sigmoid_pairs(speech, text, head.logit_scale, head.logit_bias, torch.from_numpy(groups[idx]).to(device))
             else:
                 loss = huber(speech, text)
             optim.zero_grad(set_to_none=True)
@@ -358,10 +369,34 @@ def train(cfg: TrainConfig, on_event: Event = _noop) -> TrainResult:
     return TrainResult(out, state["best_epoch"], state.get("best", {}), state["epoch"], time.perf_counter() - t0, state["history"])
 
 
+def _as_list(m: str | list[str]) -> list[str]:
+    return [m] if isinstance(m, (str, Path)) else list(m)
+
+
+def _featurize_manifests(
+    model: ClaspModel, manifests: list[str], cache_root: Path, on_event: Event, limit: int | None, unique: bool = False,
+) -> tuple[list[Utterance], list[AudioFeatures], list[int]]:
+    """Utterances of several manifests (each resolving audio against its own folder) and their features."""
+    utts: list[Utterance] = []
+    feats: list[AudioFeatures] = []
+    kept: list[int] = []
+    for m in manifests:
+        us = read_manifest(m)
+        if unique:
+            us = [us[i] for i in unique_by_text(us)]
+        if limit:
+            us = us[: max(0, limit - len(utts))]
+        f, k = featurize(model, us, Path(m).resolve().parent, cache_root, on_event=on_event)
+        kept += [len(utts) + i for i in k]
+        utts += us
+        feats += f
+    return utts, feats, kept
+
+
 def _provenance(cfg: TrainConfig, n_train: int, best: dict) -> dict:
     return {
-        "train_manifest": os.path.basename(cfg.manifest),
-        "val_manifest": os.path.basename(cfg.val),
+        "train_manifest": ",".join(os.path.basename(m) for m in _as_list(cfg.manifest)),
+        "val_manifest": ",".join(os.path.basename(m) for m in _as_list(cfg.val)),
         "n_train": n_train,
         "loss": cfg.loss,
         "epochs": cfg.epochs,

@@ -120,3 +120,34 @@ def test_saved_files_get_ordinary_permissions(tmp_path, base_model):
     os.umask(umask)
     for name in ("config.json", "model.safetensors"):
         assert (tmp_path / "m" / name).stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_transformer_pooling_gives_the_same_output_alone_or_in_a_batch(wave, base_model):
+    model = create_model(_config(pooling="transformer", norm="layer", use_spectrogram=False), device="cpu")
+    model._speech = base_model.speech
+    alone = model.embed_audio([wave])
+    batched = model.embed_audio([wave[:5000], wave, wave[:30000]])
+    assert np.allclose(alone[0], batched[1], atol=1e-5)
+
+
+def test_a_sigmoid_head_scores_match_probabilities_read_back_without_the_head(tmp_path, base_model):
+    model = create_model(_config(score="sigmoid", use_spectrogram=False), device="cpu")
+    model.save(tmp_path / "m")
+    cos = np.array([-0.2, 0.1, 0.4, 0.9])
+    direct = model.match_score(cos)
+    loaded = load_model(tmp_path / "m", device="cpu")
+    read_back = loaded.match_score(cos)
+    assert loaded._head is None  # read from the weights file with numpy, no torch head built
+    assert np.allclose(direct, read_back)
+    assert np.all((read_back > 0) & (read_back < 1)) and np.all(np.diff(read_back) > 0)
+
+
+def test_a_cosine_head_scores_are_the_cosines(base_model):
+    assert np.array_equal(base_model.match_score(np.array([0.25, 0.5])), np.array([0.25, 0.5]))
+
+
+def test_config_rejects_unknown_norm_and_score():
+    with pytest.raises(ModelError, match="norm"):
+        HeadConfig(norm="group")
+    with pytest.raises(ModelError, match="score"):
+        HeadConfig(score="softmax")

@@ -97,3 +97,29 @@ def test_stop_after_ends_early_but_keeps_the_schedule(tiny_corpus, tmp_path):
     result = train(_cfg(tiny_corpus, tmp_path / "s", epochs=6, stop_after=2))
     assert result.epochs_run == 2
     assert json.loads((tmp_path / "s" / "checkpoint" / "state.json").read_text())["config"]["epochs"] == 6
+
+
+def test_the_sigmoid_loss_trains_a_head_whose_scores_separate_matches(tiny_corpus, tmp_path):
+    train(_cfg(tiny_corpus, tmp_path / "sig", loss="sigmoid", epochs=10))
+    model = load_model(tmp_path / "sig", device="cpu")
+    assert model.config.head.score == "sigmoid"
+    from clasp_cli.manifest import read_manifest
+
+    utts = read_manifest(tiny_corpus / "train.jsonl")
+    feats, _ = featurize(model, utts, tiny_corpus, tiny_corpus / "cache")
+    sims = text_targets(model, [u.text for u in utts], tiny_corpus / "cache") @ model.embed_features(feats).T
+    p = model.match_score(sims)
+    assert np.mean(np.diag(p)) > np.mean(p[~np.eye(len(p), dtype=bool)]) + 0.2
+
+
+def test_training_reads_several_manifests_each_against_its_own_folder(tiny_corpus, tmp_path):
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    rows = [json.loads(line) for line in (tiny_corpus / "train.jsonl").read_text().splitlines()]
+    (other / "more.jsonl").write_text("".join(json.dumps({**r, "audio": str(tiny_corpus / r["audio"])}) + "\n" for r in rows[:8]))
+    seen = []
+    result = train(
+        _cfg(tiny_corpus, tmp_path / "two", manifest=[str(tiny_corpus / "train.jsonl"), str(other / "more.jsonl")], epochs=1),
+        on_event=lambda k, **d: seen.append(d["n_train"]) if k == "train_start" else None,
+    )
+    assert seen == [32] and result.epochs_run == 1

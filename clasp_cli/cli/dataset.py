@@ -126,6 +126,10 @@ def synth(
     codec: float = typer.Option(0.2, "--codec", help="Share of utterances passed through mp3/opus at 16-24 kbps."),
     audio_format: str = typer.Option("flac", "--format", help="Audio files: flac (lossless, ~120 KB per "
                                      "utterance) or opus (OGG/Opus, ~5x smaller, lossy)."),
+    langs: Optional[str] = typer.Option(None, "--langs", help="Build a non-English corpus instead: comma list of "
+                                        "languages (or 'all': de,es,fr,it,nl,pl,pt,ru,tr). Text from installed gettext "
+                                        "catalogues (with English originals) and fortunes-<lang>; one voice per language "
+                                        "held out for test; test sentences all have an English original."),
     multilingual: Optional[bool] = typer.Option(None, "--multilingual/--no-multilingual",
                                                 help="Also write test_multilingual.jsonl (de/fr/es/zh speech). "
                                                 "Default: on with the built-in corpus, off with --text."),
@@ -163,6 +167,23 @@ def synth(
         sentences = load_text_files(text)
         if not sentences:
             raise UsageError("the --text files hold no usable sentences")
+    if langs:
+        if text:
+            raise UsageError("--langs builds its own text; leave out --text")
+        from ..data.foreign import TEST_VOICES, TRAIN_LANGS, foreign_corpus
+
+        chosen = list(TRAIN_LANGS) if langs.strip() == "all" else [x.strip() for x in langs.split(",") if x.strip()]
+        unknown = sorted(set(chosen) - set(TRAIN_LANGS))
+        if unknown:
+            raise UsageError(f"--langs: no corpus for {', '.join(unknown)} (choose from {', '.join(TRAIN_LANGS)})")
+        sentences, test_pool = foreign_corpus(chosen)
+        # Only sentences with an English original are tested, so English queries can be scored too.
+        test_sentences = [s for s in test_pool if s.translations.get("en")]
+        if voices == "all":
+            voices = ",".join(v.id for lang in chosen for v in resolve_voices("all") if v.lang == lang)
+        if not test_voices:
+            test_voices = ",".join(TEST_VOICES[lang] for lang in chosen)
+        multilingual = False
     if multilingual is False:
         ml = {}
     elif multilingual and text:
@@ -173,6 +194,8 @@ def synth(
         out=out_dir, sentences=sentences, test_sentences=test_sentences, multilingual=ml, voices=voices,
         test_voices=[v.strip() for v in test_voices.split(",") if v.strip()] if test_voices else None,
         n_utterances=n, seed=seed, jobs=jobs, augment=aug, audio_format=audio_format,
+        # A non-English corpus spreads its test split over many languages: 8% keeps each one measurable.
+        **({"test_fraction": 0.08} if langs else {}),
     )
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -245,3 +268,40 @@ def import_(
         out.print(f"skipped {len(summary.skipped)}:")
         for reason, k in reasons.most_common(10):
             out.print(f"  {k:>6}  {reason}")
+
+
+PASSAGES_HELP = """Join 2-4 utterances of one voice into passage samples (3-15 s), like the windows an index embeds.
+
+The target text is the joined text. Utterances are joined only within the given manifest
+(one split) and one voice. Reruns keep finished audio.
+
+[bold]Examples[/]
+
+  clasp dataset passages -m data/synth/train.jsonl --out data/passages-train --n 4000
+"""
+
+
+@app.command("passages", help=PASSAGES_HELP)
+@friendly_errors
+def passages(
+    manifest: Path = typer.Option(..., "--manifest", "-m", help="Manifest whose utterances are joined.", exists=True, dir_okay=False),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for passages.jsonl and the audio.", file_okay=False),
+    n: int = typer.Option(2000, "--n", min=1, help="Number of passages."),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..data.joined import JoinConfig, build_passages
+    from ..manifest import read_manifest
+
+    with Progress(TextColumn("joining"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar:
+        task = bar.add_task("join", total=None)
+        target = build_passages(JoinConfig(manifest=manifest, out=out_dir, n=n, seed=seed),
+                                progress=lambda k, total: bar.update(task, completed=k, total=total))
+    items = read_manifest(target)
+    summary = {"out": str(target), "written": len(items), "hours": round(sum(u.duration for u in items) / 3600, 3)}
+    if as_json:
+        _print_json(summary)
+    else:
+        out.print(f"wrote {summary['written']} passages ({summary['hours']:.2f} h) to {target}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -15,14 +15,20 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     @friendly_errors
     def train(
-        manifest: Path = typer.Option(..., "--manifest", "-m", help="Training manifest (JSONL).", exists=True, dir_okay=False),
-        val: Path = typer.Option(..., "--val", help="Validation manifest; early stopping watches its MRR.", exists=True, dir_okay=False),
+        manifest: List[Path] = typer.Option(..., "--manifest", "-m", help="Training manifest (JSONL); repeat to train on several.",
+                                            exists=True, dir_okay=False),
+        val: List[Path] = typer.Option(..., "--val", help="Validation manifest (repeatable); early stopping watches its MRR.",
+                                       exists=True, dir_okay=False),
         out_dir: Path = typer.Option(..., "--out", "-o", help="Model directory to write (config.json + model.safetensors)."),
         config: str = typer.Option("clasp-tiny", "--config", "-c", help="Architecture to start from: a registry name or a config.json."),
         fusion: Optional[str] = typer.Option(None, help="Override fusion: concat, gating or attention."),
-        pooling: Optional[str] = typer.Option(None, help="Override pooling: mean or attention."),
+        pooling: Optional[str] = typer.Option(None, help="Override pooling: mean, attention or transformer."),
+        norm: Optional[str] = typer.Option(None, help="Override the MLPs' normalisation: batch (the paper's) or layer."),
+        speech_encoder: Optional[str] = typer.Option(None, "--speech-encoder", help="Override the frozen speech encoder: "
+                                                     "whisper-tiny.en, whisper-base, whisper-ct2:<dir> or hf:<id or dir>."),
         spectrogram: Optional[bool] = typer.Option(None, "--spectrogram/--no-spectrogram", help="Use the log-mel CNN branch."),
-        loss: str = typer.Option("infonce", help="infonce (CLASP) or huber (LASP regression)."),
+        loss: str = typer.Option("infonce", help="infonce (CLASP), sigmoid (SigLIP: calibrated match probabilities) "
+                                 "or huber (LASP regression)."),
         learnable_temperature: bool = typer.Option(False, help="Learn the InfoNCE temperature (default fixed 0.07)."),
         epochs: int = typer.Option(40, min=1, help="Length of the learning-rate schedule, in epochs."),
         stop_after: Optional[int] = typer.Option(None, min=1, help="Stop after this many epochs (the schedule keeps --epochs)."),
@@ -53,7 +59,8 @@ def register(app: typer.Typer) -> None:
         from ..train import TrainConfig, train as run
 
         cfg = TrainConfig(
-            manifest=str(manifest), val=str(val), out=str(out_dir), base=config, fusion=fusion, pooling=pooling,
+            manifest=[str(m) for m in manifest], val=[str(v) for v in val], out=str(out_dir), base=config, fusion=fusion,
+            pooling=pooling, norm=norm, speech_encoder=speech_encoder,
             use_spectrogram=spectrogram, loss=loss, learnable_temperature=learnable_temperature, epochs=epochs, stop_after=stop_after,
             batch_size=batch_size, lr=lr, patience=patience, seed=seed, augment=augment, limit=limit,
             cache=str(cache) if cache else None, resume=resume, device=device,

@@ -293,7 +293,8 @@ def plan_corpus(cfg: SynthConfig) -> _Plan:
         ml_voices.extend(lang_voices)
 
     en_voices = [v for v in voices if v.lang == "en" and v not in ml_voices]
-    test_voices = _pick_test_voices(en_voices, cfg, rng) if len(en_voices) >= 2 else []
+    # Explicit test voices may be of any language (a non-English corpus holds out its own).
+    test_voices = _pick_test_voices(en_voices, cfg, rng) if len(en_voices) >= 2 or cfg.test_voices is not None else []
     if sentences or test_given:
         if len(en_voices) < 2 and any(s.lang == "en" for s in [*sentences, *(test_given or [])]):
             raise UsageError(

