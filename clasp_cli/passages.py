@@ -142,3 +142,90 @@ def iter_passage_audio(path: str | Path, spans: list[Span], sample_rate: int = S
             keep_from = int(spans[k].start * sample_rate) - buf_start
             if keep_from > 0:
                 buf, buf_start = buf[keep_from:], buf_start + keep_from
+
+
+# -- sentence-scale windows (voice activity from Silero VAD) -------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """Windows about one sentence long: a one-sentence query then meets one sentence of speech,
+    not two or three that dilute the match."""
+
+    min_seconds: float = 1.0  # shorter speech joins its neighbour (or is padded with context)
+    max_seconds: float = 6.0  # longer speech with no pause is covered by overlapping windows
+    overlap: float = 2.0
+    min_pause: float = 0.25  # a pause at least this long ends a sentence
+    min_speech: float = 0.25
+    pad: float = 0.1  # context kept on each side of the speech
+    vad_on: float = 0.5  # speech starts where the probability rises above this ...
+    vad_off: float = 0.35  # ... and ends where it falls below this
+
+
+def vad_regions(probs: np.ndarray, chunk_seconds: float, cfg: WindowConfig) -> list[Span]:
+    """Speech runs from per-chunk speech probabilities, with hysteresis and short pauses bridged."""
+    runs: list[list[float]] = []
+    on = False
+    for i, p in enumerate(probs):
+        if not on and p >= cfg.vad_on:
+            on, start = True, i
+        elif on and p < cfg.vad_off:
+            on = False
+            runs.append([start * chunk_seconds, i * chunk_seconds])
+    if on:
+        runs.append([start * chunk_seconds, len(probs) * chunk_seconds])
+    merged: list[list[float]] = []
+    for a, b in runs:
+        if merged and a - merged[-1][1] < cfg.min_pause:
+            merged[-1][1] = b
+        else:
+            merged.append([a, b])
+    return [Span(a, b) for a, b in merged if b - a >= cfg.min_speech]
+
+
+def plan_windows(regions: list[Span], duration: float, cfg: WindowConfig) -> list[Span]:
+    """One window per sentence-like speech region, long ones split with overlap, short ones joined."""
+    joined: list[Span] = []
+    for r in regions:
+        prev = joined[-1] if joined else None
+        if prev is not None and (prev.duration < cfg.min_seconds or r.duration < cfg.min_seconds) \
+                and r.end - prev.start <= cfg.max_seconds:
+            joined[-1] = Span(prev.start, r.end)
+        else:
+            joined.append(r)
+    windows: list[Span] = []
+    step = cfg.max_seconds - cfg.overlap
+    for r in joined:
+        if r.duration <= cfg.max_seconds:
+            windows.append(r)
+            continue
+        n = int(np.ceil((r.duration - cfg.max_seconds) / step)) + 1
+        # Evenly spread starts: the last window ends exactly at the region's end.
+        for s in np.linspace(r.start, r.end - cfg.max_seconds, n):
+            windows.append(Span(float(s), float(s) + cfg.max_seconds))
+    out = []
+    for w in windows:
+        a, b = max(0.0, w.start - cfg.pad), min(duration, w.end + cfg.pad)
+        if b - a < cfg.min_seconds:
+            extra = (cfg.min_seconds - (b - a)) / 2
+            a, b = max(0.0, a - extra), min(duration, b + extra)
+        out.append(Span(round(a, 3), round(b, 3)))
+    return out
+
+
+def find_windows(path: str | Path, cfg: WindowConfig = WindowConfig()) -> tuple[list[Span], float]:
+    """Sentence-scale windows of a recording and its duration; a file without speech raises AudioError."""
+    from .vad import CHUNK_SECONDS, SileroVAD
+
+    vad = SileroVAD()
+    total = 0
+    parts = []
+    for block in stream_audio(path, SAMPLE_RATE):
+        total += block.size
+        parts.append(vad.feed(block))
+    parts.append(vad.flush())
+    duration = total / SAMPLE_RATE
+    regions = vad_regions(np.concatenate(parts), CHUNK_SECONDS, cfg)
+    if not regions:
+        raise AudioError(path, "no speech found (silent, too quiet, or not speech)")
+    return plan_windows(regions, duration, cfg), duration
