@@ -56,6 +56,30 @@ def plan_passages(utts: list[Utterance], cfg: JoinConfig) -> list[list[int]]:
     return plans
 
 
+def join_waves(waves: list[np.ndarray], pauses, seed: int, lead: float = 0.0) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Waves joined with the given pauses (seconds) of room tone; returns the audio and each part's span.
+
+    `lead` seconds of room tone go before the first part and after the last. The tone has its own
+    generator (from `seed`): what one file holds must not depend on which files a rerun skips.
+    """
+    tone = np.random.default_rng(seed)
+
+    def gap(seconds: float) -> np.ndarray:
+        # Room tone, not digital silence: real pauses are never exactly zero.
+        return tone.normal(0, 1e-3, int(seconds * SAMPLE_RATE)).astype(np.float32)
+
+    pieces, spans, pos = [gap(lead)], [], int(lead * SAMPLE_RATE)
+    for j, w in enumerate(waves):
+        spans.append((pos / SAMPLE_RATE, (pos + w.size) / SAMPLE_RATE))
+        pieces.append(w)
+        pos += w.size
+        if j < len(waves) - 1:
+            pieces.append(gap(float(pauses[j])))
+            pos += pieces[-1].size
+    pieces.append(gap(lead))
+    return np.concatenate(pieces), spans
+
+
 def build_passages(cfg: JoinConfig, progress: Callable[[int, int], None] | None = None) -> Path:
     """Write the joined audio (FLAC, resumable: finished files are kept) and passages.jsonl."""
     import soundfile as sf
@@ -75,15 +99,8 @@ def build_passages(cfg: JoinConfig, progress: Callable[[int, int], None] | None 
         digest = hashlib.sha1(repr(([u.id for u in parts], np.round(pauses, 3).tolist())).encode()).hexdigest()[:10]
         path = audio_dir / f"passage-{n:06d}-{digest}.flac"
         if not path.exists():
-            # Its own generator: what one file holds must not depend on which files a rerun skips.
-            tone = np.random.default_rng(int(digest, 16))
-            pieces = []
-            for j, u in enumerate(parts):
-                pieces.append(load_audio(u.audio_path(manifest.parent), SAMPLE_RATE))
-                if j < len(pauses):
-                    # Room tone, not digital silence: real pauses are never exactly zero.
-                    pieces.append(tone.normal(0, 1e-3, int(pauses[j] * SAMPLE_RATE)).astype(np.float32))
-            wave = np.concatenate(pieces)
+            waves = [load_audio(u.audio_path(manifest.parent), SAMPLE_RATE) for u in parts]
+            wave, _ = join_waves(waves, pauses, seed=int(digest, 16))
             with atomic_path(path) as tmp:
                 sf.write(str(tmp), wave, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
             duration = wave.size / SAMPLE_RATE

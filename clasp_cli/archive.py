@@ -1,0 +1,146 @@
+"""A test archive of long recordings, and passage-level scoring: how search does on whole programs.
+
+`build_archive` joins a manifest's utterances (normally the held-out test split) into programs:
+one voice each, sentences in a row with natural pauses, like a radio segment or a lecture. It
+records where each sentence lies. Every sentence is then a query (its text and each of its
+translations), and a search answers it when a hit lies in the right program and covers at
+least half of that sentence (`hit_rank`). Nothing here tunes anything: the test split is only
+ever measured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .fsutil import atomic_path, atomic_write_text
+from .manifest import read_manifest
+
+SAMPLE_RATE = 16_000
+ARCHIVE_JSON = "archive.json"
+
+
+@dataclass
+class ArchiveConfig:
+    manifest: Path
+    out: Path
+    per_program: int = 10  # sentences per program
+    pause: tuple[float, float] = (0.4, 1.2)  # seconds between sentences
+    lead: float = 0.5  # room tone at each end of a program
+    seed: int = 0
+
+
+@dataclass
+class Sentence:
+    id: str
+    text: str
+    lang: str
+    start: float
+    end: float
+    translations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Program:
+    path: str  # relative to the archive folder
+    voice: str
+    duration: float
+    sentences: list[Sentence]
+
+
+def build_archive(cfg: ArchiveConfig, progress: Callable[[int, int], None] | None = None) -> list[Program]:
+    """Write programs/*.flac and archive.json (resumable: finished programs are kept)."""
+    import soundfile as sf
+
+    from .audio import load_audio
+    from .data.joined import join_waves
+
+    manifest = Path(cfg.manifest)
+    utts = read_manifest(manifest)
+    by_voice: dict[str, list] = {}
+    for u in utts:
+        by_voice.setdefault(u.voice or "unknown", []).append(u)
+    rng = np.random.default_rng(cfg.seed)
+    groups = []
+    for voice in sorted(by_voice):
+        us = by_voice[voice]
+        us = [us[int(i)] for i in rng.permutation(len(us))]
+        groups += [(voice, us[i : i + cfg.per_program]) for i in range(0, len(us), cfg.per_program)]
+    (cfg.out / "programs").mkdir(parents=True, exist_ok=True)
+    programs = []
+    for n, (voice, parts) in enumerate(groups):
+        pauses = rng.uniform(*cfg.pause, size=max(0, len(parts) - 1))
+        digest = hashlib.sha1(repr(([u.id for u in parts], np.round(pauses, 3).tolist(), cfg.lead)).encode()).hexdigest()[:10]
+        rel = f"programs/program-{n:04d}-{digest}.flac"
+        path = cfg.out / rel
+        waves = [load_audio(u.audio_path(manifest.parent), SAMPLE_RATE) for u in parts]
+        wave, spans = join_waves(waves, pauses, seed=int(digest, 16), lead=cfg.lead)
+        if not path.exists():
+            with atomic_path(path) as tmp:
+                sf.write(str(tmp), wave, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+        programs.append(Program(rel, voice, round(wave.size / SAMPLE_RATE, 3), [
+            Sentence(u.id, u.text, u.lang, round(a, 3), round(b, 3), dict(u.translations)) for u, (a, b) in zip(parts, spans)
+        ]))
+        if progress:
+            progress(n + 1, len(groups))
+    atomic_write_text(cfg.out / ARCHIVE_JSON, json.dumps([_program_dict(p) for p in programs], ensure_ascii=False, indent=1) + "\n")
+    return programs
+
+
+def _program_dict(p: Program) -> dict:
+    return {"path": p.path, "voice": p.voice, "duration": p.duration, "sentences": [vars(s) for s in p.sentences]}
+
+
+def load_archive(folder: Path) -> list[Program]:
+    rows = json.loads((Path(folder) / ARCHIVE_JSON).read_text(encoding="utf-8"))
+    return [Program(r["path"], r["voice"], r["duration"], [Sentence(**s) for s in r["sentences"]]) for r in rows]
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    lang: str  # the query's language ("en" for the sentence itself when it is English)
+    program: str  # absolute path of the right recording
+    start: float
+    end: float
+
+
+def queries(programs: Sequence[Program], root: Path, langs: Sequence[str] | None = None) -> list[Query]:
+    """Each sentence's own text, and each translation it has, as a query for that sentence."""
+    out = []
+    for p in programs:
+        path = str((Path(root) / p.path).resolve())
+        for s in p.sentences:
+            for lang, text in [(s.lang, s.text), *sorted(s.translations.items())]:
+                if langs is None or lang in langs:
+                    out.append(Query(text, lang, path, s.start, s.end))
+    return out
+
+
+def hit_rank(query: Query, hits: Sequence[tuple[str, float, float]], min_cover: float = 0.5) -> int | None:
+    """1-based rank of the first hit (path, start, end) covering at least `min_cover` of the sentence."""
+    need = min_cover * (query.end - query.start)
+    for rank, (path, start, end) in enumerate(hits, 1):
+        if path == query.program and min(end, query.end) - max(start, query.start) >= need:
+            return rank
+    return None
+
+
+def passage_scores(ranks: Sequence[int | None]) -> dict:
+    """HITS@1, HITS@5 and MRR over queries; a query whose sentence was not found scores 0."""
+    r = np.array([x if x is not None else 0 for x in ranks], dtype=np.float64)
+    found = r > 0
+    n = len(r)
+    if n == 0:
+        return {"n": 0, "hits@1": 0.0, "hits@5": 0.0, "mrr": 0.0}
+    return {
+        "n": n,
+        "hits@1": round(float(np.mean(found & (r == 1))), 4),
+        "hits@5": round(float(np.mean(found & (r <= 5))), 4),
+        "mrr": round(float(np.mean(np.where(found, 1.0 / np.maximum(r, 1), 0.0))), 4),
+    }
