@@ -144,3 +144,49 @@ def passage_scores(ranks: Sequence[int | None]) -> dict:
         "hits@5": round(float(np.mean(found & (r <= 5))), 4),
         "mrr": round(float(np.mean(np.where(found, 1.0 / np.maximum(r, 1), 0.0))), 4),
     }
+
+
+# -- measuring segmentations in memory (choosing defaults; the benchmark uses the real index) -----
+
+
+def evaluate_segmentation(
+    model,
+    programs: Sequence[Program],
+    root: Path,
+    segment: Callable[[Path], list],
+    qs: Sequence[Query],
+    transcriber=None,
+    top_k: int = 10,
+    on_program: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Passage scores of CLASP (and of transcribe-then-embed on the same windows, when a
+    transcriber is given) with brute-force ranking over every window of every program."""
+    from .passages import iter_passage_audio
+
+    paths, spans, speech, texts = [], [], [], []
+    for n, p in enumerate(programs):
+        path = (Path(root) / p.path).resolve()
+        windows = segment(path)
+        waves = [w for _, w in iter_passage_audio(path, windows, model.config.sample_rate)]
+        speech.append(model.embed_audio(waves))
+        if transcriber is not None:
+            texts += transcriber.transcribe(waves)
+        paths += [str(path)] * len(windows)
+        spans += [(w.start, w.end) for w in windows]
+        if on_program:
+            on_program(n + 1, len(programs))
+    q = model.embed_text([x.text for x in qs])
+    systems = {"clasp": np.concatenate(speech)}
+    if transcriber is not None:
+        t = model.embed_text(texts)
+        systems["asr"] = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-9)
+    out: dict = {"windows": len(spans), "mean_window_s": round(float(np.mean([b - a for a, b in spans])), 2)}
+    for name, vecs in systems.items():
+        sims = q @ vecs.T
+        top = np.argsort(-sims, axis=1)[:, :top_k]
+        ranks = [hit_rank(x, [(paths[j], *spans[j]) for j in row]) for x, row in zip(qs, top)]
+        langs = sorted({x.lang for x in qs})
+        out[name] = {"all": passage_scores(ranks)} | {
+            lang: passage_scores([r for r, x in zip(ranks, qs) if x.lang == lang]) for lang in langs
+        }
+    return out
