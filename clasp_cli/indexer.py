@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Sequence
 
 from .errors import AudioError, UsageError
 from .feature_cache import file_key
-from .passages import PassageConfig, find_passages, iter_passage_audio
+from .passages import PassageConfig, WindowConfig, find_spans, iter_passage_audio
 from .store import Store
 
 AUDIO_EXTENSIONS = {
@@ -75,7 +75,7 @@ def index_paths(
     index_dir: str | Path,
     model=None,
     model_ref: str | None = None,
-    passages: PassageConfig = PassageConfig(),
+    passages: PassageConfig | WindowConfig = WindowConfig(),
     prune: bool = False,
     batch_size: int = 16,
     on_event: Event = _noop,
@@ -118,7 +118,7 @@ def _under(path: str, roots: Iterable[str]) -> bool:
     return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
 
 
-def _index_one(store: Store, model, path: Path, cfg: PassageConfig, batch_size: int, summary: IndexSummary, on_event: Event) -> None:
+def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfig, batch_size: int, summary: IndexSummary, on_event: Event) -> None:
     key = str(path)
     try:
         st = path.stat()
@@ -148,7 +148,7 @@ def _index_one(store: Store, model, path: Path, cfg: PassageConfig, batch_size: 
         on_event("file", path=key, status="unchanged", seconds=old.duration or 0.0)
         return
     try:
-        spans, duration = find_passages(path, cfg)
+        spans, duration = find_spans(path, cfg)
         vectors, kept = [], []
         batch: list = []
         for span, wave in iter_passage_audio(path, spans, model.config.sample_rate):

@@ -194,7 +194,7 @@ def plan_windows(regions: list[Span], duration: float, cfg: WindowConfig) -> lis
         else:
             joined.append(r)
     windows: list[Span] = []
-    step = cfg.max_seconds - cfg.overlap
+    step = max(cfg.max_seconds - cfg.overlap, cfg.max_seconds / 2)  # a tiny --max-seconds still advances
     for r in joined:
         if r.duration <= cfg.max_seconds:
             windows.append(r)
@@ -227,5 +227,12 @@ def find_windows(path: str | Path, cfg: WindowConfig = WindowConfig()) -> tuple[
     duration = total / SAMPLE_RATE
     regions = vad_regions(np.concatenate(parts), CHUNK_SECONDS, cfg)
     if not regions:
-        raise AudioError(path, "no speech found (silent, too quiet, or not speech)")
+        raise AudioError(path, "no speech found (silent or too quiet)")
     return plan_windows(regions, duration, cfg), duration
+
+
+def find_spans(path: str | Path, cfg: "PassageConfig | WindowConfig") -> tuple[list[Span], float]:
+    """The spans a config asks for: sentence windows (WindowConfig) or pause-cut passages."""
+    if isinstance(cfg, WindowConfig):
+        return find_windows(path, cfg)
+    return find_passages(path, cfg)

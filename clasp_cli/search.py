@@ -14,8 +14,16 @@ class Result:
     rank: int
     score: float
     path: str
-    start: float
+    start: float  # the best-matching window
     end: float
+    passage_start: float  # the run of neighbouring hit windows around it
+    passage_end: float
+
+
+# Hit windows of one file closer than this (seconds) are one result: neighbours, not rivals.
+GROUP_GAP = 1.0
+# Windows fetched per result asked for, so grouping still leaves top_k results.
+FETCH_FACTOR = 4
 
 
 @dataclass
@@ -24,7 +32,8 @@ class SearchResponse:
     results: list[Result]
 
     def to_json(self) -> dict:
-        """The documented --json schema: {"query", "results": [{"rank","score","path","start","end"}]}."""
+        """The documented --json schema: {"query", "results": [{"rank","score","path","start","end",
+        "passage_start","passage_end"}]}."""
         return {"query": self.query, "results": [asdict(r) for r in self.results]}
 
 
@@ -97,13 +106,31 @@ class Searcher:
             label = query
         if path_glob and not any(c in path_glob for c in "*?["):
             path_glob = f"*{path_glob}*"
-        hits = self.store.search(vec, k=top_k, path_glob=path_glob)
+        hits = self.store.search(vec, k=top_k * FETCH_FACTOR, path_glob=path_glob)
         # Text queries on a calibrated model score as match probabilities; audio queries compare
         # speech with speech, which the calibration was not fitted on, so they stay cosines.
         scores = [float(x) for x in (model.match_score([h.score for h in hits]) if audio is None else [h.score for h in hits])]
-        results = [Result(i + 1, round(sc, 4), h.path, h.start, h.end) for i, (h, sc) in enumerate(zip(hits, scores))
-                   if min_score is None or sc >= min_score]
+        groups = group_hits([(h.path, h.start, h.end, sc) for h, sc in zip(hits, scores)])[:top_k]
+        results = [Result(i + 1, round(g[3], 4), g[0], g[1], g[2], g[4], g[5]) for i, g in enumerate(groups)
+                   if min_score is None or g[3] >= min_score]
         return SearchResponse(label, results)
+
+
+def group_hits(hits: list[tuple[str, float, float, float]], gap: float = GROUP_GAP) -> list[tuple]:
+    """(path, start, end, score) in score order -> (path, start, end, score, passage_start, passage_end).
+
+    A hit within `gap` seconds of a better hit's run in the same file joins that run, so one
+    moment of a recording is one result; the run keeps its best window's span and score.
+    """
+    groups: list[list] = []
+    for path, start, end, score in hits:
+        for g in groups:
+            if g[0] == path and start <= g[5] + gap and end >= g[4] - gap:
+                g[4], g[5] = min(g[4], start), max(g[5], end)
+                break
+        else:
+            groups.append([path, start, end, score, start, end])
+    return [tuple(g) for g in groups]
 
 
 def search(

@@ -88,9 +88,12 @@ def test_changed_file_replaces_its_passages(tmp_path, archive, model, say):
     with Store.open(idx) as st:
         n_db = st.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
         assert n_db == sum(_passages_per_file(idx).values())
-    # every remaining passage is findable and none is listed twice
+        spans = st.db.execute("SELECT f.path, p.start, p.end FROM passages p JOIN files f ON f.id = p.file_id").fetchall()
+    # every remaining passage is findable (inside some result's run of windows) and none is listed twice
     hits = search("message", idx, top_k=100, model=model).results
-    assert len(hits) == n_db and len({(h.path, h.start) for h in hits}) == n_db
+    assert len({(h.path, h.start) for h in hits}) == len(hits)
+    for path, start, end in spans:
+        assert any(h.path == path and h.passage_start <= start and end <= h.passage_end for h in hits)
 
 
 def test_new_files_are_added(tmp_path, archive, model, say):
@@ -177,8 +180,9 @@ def test_a_killed_run_leaves_a_usable_index_and_a_rerun_completes_it(tmp_path, a
     clean = tmp_path / "clean"
     index_paths([archive], clean, model=model)
     assert _passages_per_file(idx) == _passages_per_file(clean)
-    n = sum(_passages_per_file(idx).values())
-    assert len(search("weather", idx, top_k=100, model=model).results) == n
+    found = [(r.path, r.start, r.end) for r in search("weather", idx, top_k=100, model=model).results]
+    assert found == [(r.path, r.start, r.end) for r in search("weather", clean, top_k=100, model=model).results]
+    assert len(set(found)) == len(found)
 
 
 def test_search_filters(tmp_path, archive, model):
@@ -209,7 +213,8 @@ def test_cli_json_output_has_exactly_the_documented_schema(tmp_path, archive, mo
     assert set(d) == {"query", "results"} and d["query"] == "the budget of the library"
     assert len(d["results"]) == 3
     for i, x in enumerate(d["results"], 1):
-        assert set(x) == {"rank", "score", "path", "start", "end"}
+        assert set(x) == {"rank", "score", "path", "start", "end", "passage_start", "passage_end"}
+        assert x["passage_start"] <= x["start"] < x["end"] <= x["passage_end"]
         assert x["rank"] == i and isinstance(x["score"], float) and os.path.isabs(x["path"])
         assert isinstance(x["start"], float) and x["end"] > x["start"]
 

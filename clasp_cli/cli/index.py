@@ -21,8 +21,12 @@ def register(app: typer.Typer) -> None:
         index: Optional[Path] = IndexOption,
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name or directory (default: clasp-tiny); fixed per index once chosen."),
         prune: bool = typer.Option(False, "--prune", help="Drop indexed files under PATHS that no longer exist."),
-        min_seconds: float = typer.Option(3.0, help="Shortest passage (seconds)."),
-        max_seconds: float = typer.Option(12.0, help="Longest passage (seconds); cuts fall at pauses."),
+        segmentation: str = typer.Option("windows", help="windows: about one sentence each, cut where a voice "
+                                         "activity detector hears a pause (best for sentence queries); passages: "
+                                         "3-12 s cut at quiet frames (the earlier default)."),
+        min_seconds: Optional[float] = typer.Option(None, help="Shortest span (seconds). Default: 1 (windows), 3 (passages)."),
+        max_seconds: Optional[float] = typer.Option(None, help="Longest span (seconds); cuts fall at pauses. "
+                                                    "Default: 6 (windows), 12 (passages)."),
         batch_size: int = typer.Option(16, min=1, help="Passages embedded together."),
         device: str = typer.Option("auto", help=DEVICE_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -43,12 +47,19 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         from ..indexer import index_paths
-        from ..passages import PassageConfig
+        from ..passages import PassageConfig, WindowConfig
         from ..registry import DEFAULT_MODEL, load_model, resolve_model_dir
         from ..store import Store
 
-        if min_seconds <= 0 or max_seconds < min_seconds:
+        if segmentation not in ("windows", "passages"):
+            fail(f"--segmentation must be windows or passages (got {segmentation!r})", 2)
+        span_cls = WindowConfig if segmentation == "windows" else PassageConfig
+        defaults = span_cls()
+        lo = defaults.min_seconds if min_seconds is None else min_seconds
+        hi = defaults.max_seconds if max_seconds is None else max_seconds
+        if lo <= 0 or hi < lo:
             fail("--min-seconds must be > 0 and <= --max-seconds", 2)
+        spans_cfg = span_cls(min_seconds=lo, max_seconds=hi)
         target = index_dir(index)
         ref = model
         if ref is None:  # an existing index keeps its model
@@ -77,7 +88,7 @@ def register(app: typer.Typer) -> None:
 
         with progress:
             summary = index_paths(paths, target, model=clasp_model, model_ref=ref,
-                                  passages=PassageConfig(min_seconds=min_seconds, max_seconds=max_seconds),
+                                  passages=spans_cfg,
                                   prune=prune, batch_size=batch_size, on_event=on_event)
         report = {
             "index": str(target), "added": summary.added, "updated": summary.updated, "unchanged": summary.unchanged,
