@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UsageError
@@ -16,6 +16,11 @@ class Result:
     path: str
     start: float
     end: float
+    # Not part of the JSON schema: the server uses it to address the passage's audio.
+    passage_id: int = field(default=0, repr=False, compare=False)
+
+    def to_json(self) -> dict:
+        return {"rank": self.rank, "score": self.score, "path": self.path, "start": self.start, "end": self.end}
 
 
 @dataclass
@@ -25,7 +30,7 @@ class SearchResponse:
 
     def to_json(self) -> dict:
         """The documented --json schema: {"query", "results": [{"rank","score","path","start","end"}]}."""
-        return {"query": self.query, "results": [asdict(r) for r in self.results]}
+        return {"query": self.query, "results": [r.to_json() for r in self.results]}
 
 
 def open_model_for(store: Store, model=None, device: str = "auto"):
@@ -101,7 +106,7 @@ class Searcher:
         # Text queries on a calibrated model score as match probabilities; audio queries compare
         # speech with speech, which the calibration was not fitted on, so they stay cosines.
         scores = [float(x) for x in (model.match_score([h.score for h in hits]) if audio is None else [h.score for h in hits])]
-        results = [Result(i + 1, round(sc, 4), h.path, h.start, h.end) for i, (h, sc) in enumerate(zip(hits, scores))
+        results = [Result(i + 1, round(sc, 4), h.path, h.start, h.end, h.passage_id) for i, (h, sc) in enumerate(zip(hits, scores))
                    if min_score is None or sc >= min_score]
         return SearchResponse(label, results)
 
