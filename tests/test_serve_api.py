@@ -209,6 +209,12 @@ def test_a_warm_text_query_takes_at_most_50_ms_at_the_median(served):
     assert p50 <= 50
 
 
+def test_on_loopback_only_loopback_host_names_are_answered(served):
+    # A page on another site that rebinds its name to 127.0.0.1 sends its own name as Host.
+    assert httpx.get(served + "api/info", headers={"Host": "attacker.example"}).status_code == 400
+    assert httpx.get(served + "api/info", headers={"Host": "localhost"}).status_code == 200
+
+
 def test_binding_beyond_loopback_warns(tmp_path):
     r = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--index", str(tmp_path / "none")])
     assert "warning" in r.output and "anyone who can reach" in r.output

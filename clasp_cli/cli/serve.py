@@ -64,8 +64,10 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from ..serve import LiveIndex, create_app
+        from ..serve.app import LOOPBACK_HOSTS
 
-        if not is_loopback(host):
+        loopback = is_loopback(host)
+        if not loopback:
             err.print(f"[yellow]warning:[/] listening on {host}: anyone who can reach this machine can search "
                       "the index and play its recordings (there is no login)")
         live = LiveIndex(index_dir(index), device=device)
@@ -77,5 +79,6 @@ def register(app: typer.Typer) -> None:
         bound_host, bound_port = sock.getsockname()[:2]
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         err.print(f"clasp serve: {live.dir} at http://{shown}:{bound_port}/  (Ctrl+C stops)", soft_wrap=True)
-        config = uvicorn.Config(create_app(live), log_level="warning", access_log=False, lifespan="on")
+        app = create_app(live, allowed_hosts=LOOPBACK_HOSTS if loopback else ("*",))
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
         uvicorn.Server(config).run(sockets=[sock])

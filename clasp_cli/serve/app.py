@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -67,8 +69,16 @@ def search_options(request: Request) -> dict[str, Any]:
     return options
 
 
-def create_app(live: LiveIndex) -> Starlette:
-    """The ASGI app over one open index; `live` is closed when the app shuts down."""
+# A server on loopback answers only to loopback names: otherwise any web page the user opens
+# could rebind its own domain to 127.0.0.1 and read the archive through the browser.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def create_app(live: LiveIndex, allowed_hosts: Sequence[str] = ("*",)) -> Starlette:
+    """The ASGI app over one open index; `live` is closed when the app shuts down.
+
+    allowed_hosts: the Host header values to answer (LOOPBACK_HOSTS when bound to loopback).
+    """
 
     async def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
@@ -129,4 +139,5 @@ def create_app(live: LiveIndex) -> Starlette:
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Starlette(routes=routes, lifespan=lifespan,
+                     middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))],
                      exception_handlers={HTTPException: http_error, ClaspError: clasp_error})

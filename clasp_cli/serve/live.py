@@ -38,6 +38,8 @@ class LiveIndex:
         self._opened_at = 0.0
         try:
             self._worker.submit(self._open, None).result()
+            # The text encoder loads its weights on first use; pay that before serving, not in the first query.
+            self._worker.submit(lambda: self._searcher.model.embed_text(["warm up"])).result()
         except BaseException:
             self._worker.shutdown()
             raise
