@@ -15,6 +15,8 @@ import numpy as np
 
 from ..errors import AudioError
 
+PREROLL_S = 0.5
+
 # What browsers expect for the formats people archive; mimetypes misses or misnames several.
 MEDIA_TYPES = {
     ".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".oga": "audio/ogg",
@@ -53,8 +55,11 @@ def _cut_pyav(path: Path, start: float, end: float) -> tuple[np.ndarray, int]:
             if not c.streams.audio:
                 raise AudioError(path, "has no audio stream")
             stream = c.streams.audio[0]
-            # Seeking lands on a packet at or before `start`; frame timestamps say how much to drop.
-            c.seek(int(start * av.time_base), any_frame=False, backward=True)
+            # Seek half a second early: lossy decoders (AAC, Opus) need a frame or two of pre-roll
+            # before their output is right. Frame timestamps then say how much to drop.
+            # Passage times count from the first sample, as the indexer decoded; timestamps count from the stream's start.
+            origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+            c.seek(int(max(0.0, origin + start - PREROLL_S) * av.time_base), any_frame=False, backward=True)
             channels = 2 if (stream.channels or 1) > 1 else 1
             resampler = av.AudioResampler(format="flt", layout="stereo" if channels == 2 else "mono", rate=stream.rate)
             parts: list[np.ndarray] = []
@@ -63,7 +68,7 @@ def _cut_pyav(path: Path, start: float, end: float) -> tuple[np.ndarray, int]:
             have = 0.0
             for frame in c.decode(stream):
                 if t0 is None:
-                    t0 = float(frame.pts * frame.time_base) if frame.pts is not None else 0.0
+                    t0 = float(frame.pts * frame.time_base) - origin if frame.pts is not None else 0.0
                 for out in resampler.resample(frame):
                     parts.append(out.to_ndarray().reshape(-1, channels))
                     have += out.samples / sr
