@@ -109,7 +109,7 @@ def create_app(live: LiveIndex, allowed_hosts: Sequence[str] = ("*",)) -> Starle
         hit = await indexed_passage(request)
         samples, rate = await run_in_threadpool(clips.cut, hit.path, hit.start, hit.end)
         body = await run_in_threadpool(clips.wav_bytes, samples, rate)
-        return Response(body, media_type="audio/wav", headers={"Cache-Control": "no-cache"})
+        return Response(body, media_type="audio/wav")
 
     async def passage_recording(request: Request) -> Response:
         hit = await indexed_passage(request)
@@ -120,7 +120,8 @@ def create_app(live: LiveIndex, allowed_hosts: Sequence[str] = ("*",)) -> Starle
         return error(exc.status_code, str(exc.detail))
 
     async def clasp_error(request: Request, exc: ClaspError) -> Response:
-        # Only what a request can cause lands here: bad parameters, or a recording that went unreadable.
+        # Bad parameters are the client's (400), an unreadable recording is as good as gone (404), and
+        # anything else (an index damaged or replaced under the server) conflicts with the request (409).
         return error(404 if isinstance(exc, AudioError) else 400 if isinstance(exc, UsageError) else 409, str(exc))
 
     @contextlib.asynccontextmanager
