@@ -108,8 +108,8 @@ def test_a_bookmarked_search_opens_with_its_results(served, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.get(served + "?q=tomato+soup&top_k=5")
-    WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results .hit")) == 5)
+    browser.get(served + "?q=tomato+soup&top_k=7")
+    WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results .hit")) == 7)
     assert browser.find_element(By.ID, "q").get_attribute("value") == "tomato soup"
 
 

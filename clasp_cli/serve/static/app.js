@@ -97,7 +97,12 @@ async function search(q, k) {
 function fromUrl() {
   const p = new URLSearchParams(location.search);
   box.value = p.get("q") || "";
-  if (p.get("top_k")) topK.value = p.get("top_k");
+  const k = p.get("top_k");
+  if (k) {
+    // A shared link may ask for a count the menu lacks; offer it rather than drop it.
+    if (![...topK.options].some((o) => o.value === k)) topK.append(new Option(k, k));
+    topK.value = k;
+  }
   document.title = box.value ? `${box.value} – clasp` : "clasp";
   if (box.value.trim()) search(box.value, topK.value); else { list.replaceChildren(); say(""); }
 }
