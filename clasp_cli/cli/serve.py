@@ -50,12 +50,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve an index read-only: a search page, a JSON API and the audio of each hit.
 
-        The model and index stay open, so a query answers in milliseconds; an index updated by
-        `clasp index` meanwhile is picked up without a restart.
+        The model and index stay open, so a query answers in milliseconds.
+
+        An index updated by `clasp index` meanwhile is picked up without a restart.
 
         Examples:
 
-          clasp serve                                  # then open http://127.0.0.1:8765/
+          clasp serve              # then open http://127.0.0.1:8765/
 
           clasp serve --index ~/archive-index --port 9000
 
