@@ -5,10 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
-# Programs the tests and dataset builder call: TTS engines, and the public-domain texts.
+# Programs the tests and dataset builder call: TTS engines, the public-domain texts, and a
+# browser (with its WebDriver) for the end-to-end test of `clasp serve`'s page.
 APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
   festvox-italp16k festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv festvox-ru \
-  fortunes fortunes-min bible-kjv fortunes-de fortunes-es fortunes-it fortunes-ru
+  fortunes fortunes-min bible-kjv fortunes-de fortunes-es fortunes-it fortunes-ru chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: test test-all demo sysdeps venv bench-decode dataset train-default clean

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from .audio import load_audio
 from .indexer import IndexSummary, index_paths
 from .registry import DEFAULT_MODEL, ModelEntry, create_model, list_models, load_model
-from .search import Searcher, SearchResponse, search
+from .search import Result, Searcher, SearchResponse, search
+from .store import Store
 
 __all__ = [
     "DEFAULT_MODEL", "ModelEntry", "IndexSummary", "SearchResponse",
     "create_model", "list_models", "load_model", "index_paths", "search", "Searcher", "embed_files", "embed_texts",
+    "search_json", "info_json",
 ]
 
 
@@ -28,3 +30,28 @@ def embed_files(paths: Sequence[str | Path], model=None, max_seconds: float | No
 def embed_texts(texts: Sequence[str], model=None) -> np.ndarray:
     model = model or load_model()
     return model.embed_text(texts)
+
+
+def search_json(
+    searcher: Searcher,
+    query: str | None,
+    *,
+    per_result: Callable[[Result], dict] | None = None,
+    **options,
+) -> dict:
+    """What `clasp search --json` prints; `clasp serve`'s /api/search is this plus `per_result`'s keys.
+
+    `options` are Searcher.search's keywords (audio, top_k, min_score, path_glob).
+    """
+    resp = searcher.search(query, **options)
+    payload = resp.to_json()
+    if per_result is not None:
+        for row, result in zip(payload["results"], resp.results):
+            row.update(per_result(result))
+    return payload
+
+
+def info_json(index_dir: str | Path) -> dict:
+    """What `clasp info --json` prints and /api/info returns."""
+    with Store.open(index_dir) as s:
+        return s.stats()

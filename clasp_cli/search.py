@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UsageError
@@ -18,6 +18,12 @@ class Result:
     end: float
     passage_start: float  # the run of neighbouring hit windows around it
     passage_end: float
+    # Not part of the JSON schema: the server uses it to address the passage's audio.
+    passage_id: int = field(default=0, repr=False, compare=False)
+
+    def to_json(self) -> dict:
+        return {"rank": self.rank, "score": self.score, "path": self.path, "start": self.start, "end": self.end,
+                "passage_start": self.passage_start, "passage_end": self.passage_end}
 
 
 # Hit windows of one file closer than this (seconds) are one result: neighbours, not rivals.
@@ -34,7 +40,7 @@ class SearchResponse:
     def to_json(self) -> dict:
         """The documented --json schema: {"query", "results": [{"rank","score","path","start","end",
         "passage_start","passage_end"}]}."""
-        return {"query": self.query, "results": [asdict(r) for r in self.results]}
+        return {"query": self.query, "results": [r.to_json() for r in self.results]}
 
 
 def open_model_for(store: Store, model=None, device: str = "auto"):
@@ -110,27 +116,38 @@ class Searcher:
         # Text queries on a calibrated model score as match probabilities; audio queries compare
         # speech with speech, which the calibration was not fitted on, so they stay cosines.
         scores = [float(x) for x in (model.match_score([h.score for h in hits]) if audio is None else [h.score for h in hits])]
-        groups = group_hits([(h.path, h.start, h.end, sc) for h, sc in zip(hits, scores)])[:top_k]
-        results = [Result(i + 1, round(g[3], 4), g[0], g[1], g[2], g[4], g[5]) for i, g in enumerate(groups)
-                   if min_score is None or g[3] >= min_score]
+        groups = group_hits([(h.path, h.start, h.end, sc, h.passage_id) for h, sc in zip(hits, scores)])[:top_k]
+        results = [Result(i + 1, round(g.score, 4), g.path, g.start, g.end, g.passage_start, g.passage_end, g.passage_id)
+                   for i, g in enumerate(groups) if min_score is None or g.score >= min_score]
         return SearchResponse(label, results)
 
 
-def group_hits(hits: list[tuple[str, float, float, float]], gap: float = GROUP_GAP) -> list[tuple]:
-    """(path, start, end, score) in score order -> (path, start, end, score, passage_start, passage_end).
+@dataclass
+class _Run:
+    path: str
+    start: float
+    end: float
+    score: float
+    passage_id: int
+    passage_start: float
+    passage_end: float
 
-    A hit within `gap` seconds of a better hit's run in the same file joins that run, so one
-    moment of a recording is one result; the run keeps its best window's span and score.
+
+def group_hits(hits: list[tuple[str, float, float, float, int]], gap: float = GROUP_GAP) -> list[_Run]:
+    """(path, start, end, score, passage id) in score order -> one run per moment of a recording.
+
+    A hit within `gap` seconds of a better hit's run in the same file joins that run; the run
+    keeps its best window's span, score and id, and spans all its windows.
     """
-    groups: list[list] = []
-    for path, start, end, score in hits:
-        for g in groups:
-            if g[0] == path and start <= g[5] + gap and end >= g[4] - gap:
-                g[4], g[5] = min(g[4], start), max(g[5], end)
+    runs: list[_Run] = []
+    for path, start, end, score, pid in hits:
+        for r in runs:
+            if r.path == path and start <= r.passage_end + gap and end >= r.passage_start - gap:
+                r.passage_start, r.passage_end = min(r.passage_start, start), max(r.passage_end, end)
                 break
         else:
-            groups.append([path, start, end, score, start, end])
-    return [tuple(g) for g in groups]
+            runs.append(_Run(path, start, end, score, pid, start, end))
+    return runs
 
 
 def search(

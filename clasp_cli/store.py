@@ -328,6 +328,12 @@ class Store:
             f"SELECT p.id, f.path, p.start, p.end FROM passages p JOIN files f ON p.file_id=f.id WHERE p.id IN ({','.join('?' * len(ids))})", ids)}
         return [Hit(i, float(1.0 - d), *rows[i]) for i, d in zip(ids, dists[0]) if i in rows]
 
+    def passage(self, passage_id: int) -> Hit | None:
+        """One passage's file and span (score 0), or None when no passage has that id."""
+        row = self.db.execute("SELECT f.path, p.start, p.end FROM passages p JOIN files f ON p.file_id=f.id WHERE p.id=?",
+                              (passage_id,)).fetchone()
+        return Hit(passage_id, 0.0, *row) if row else None
+
     # -- summary --------------------------------------------------------------------------------
     def stats(self) -> dict:
         q = self.db.execute

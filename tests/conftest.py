@@ -71,3 +71,92 @@ def model_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("model") / "test-random"
     create_model(cfg, device="cpu", seed=0).save(d)
     return d
+
+
+EXAMPLES = Path(__file__).parents[1] / "examples" / "archive"
+
+
+@pytest.fixture(scope="session")
+def shipped_model():
+    from clasp_cli.registry import load_model
+
+    return load_model(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def examples_index(tmp_path_factory, shipped_model) -> Path:
+    """examples/archive indexed once with the shipped model (a few seconds), shared by every test that only reads it."""
+    from clasp_cli.indexer import index_paths
+
+    d = tmp_path_factory.mktemp("examples-index") / "index"
+    index_paths([EXAMPLES], d, model=shipped_model)
+    return d
+
+
+class ServerProcess:
+    """`clasp serve` in a subprocess on a free loopback port. Ready once it prints its URL."""
+
+    def __init__(self, index: Path, *args: str, timeout: float = 60.0) -> None:
+        import queue
+        import re
+        import sys
+        import threading
+        import time
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "clasp_cli", "serve", "--index", str(index), "--port", "0", "--device", "cpu", *args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        self.log: list[str] = []
+        lines: queue.Queue = queue.Queue()
+
+        def read() -> None:
+            for line in self.proc.stderr:
+                self.log.append(line)
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=read, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+                if line is None:
+                    raise RuntimeError("clasp serve exited before it was ready:\n" + "".join(self.log))
+                found = re.search(r"http://\S+/", line)
+                if found:
+                    self.url = found.group(0)
+                    return
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def served(examples_index):
+    """One `clasp serve` over the examples index for the whole session: its base URL."""
+    server = ServerProcess(examples_index)
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def start_server():
+    """start_server(index_dir) -> base URL of a fresh `clasp serve`; each is stopped when the test ends."""
+    servers: list[ServerProcess] = []
+
+    def start(index: Path, *args: str) -> str:
+        servers.append(ServerProcess(index, *args))
+        return servers[-1].url
+
+    yield start
+    for s in servers:
+        s.stop()

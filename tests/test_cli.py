@@ -16,7 +16,7 @@ runner = CliRunner()
 def test_help_lists_every_command():
     r = runner.invoke(app, ["--help"])
     assert r.exit_code == 0
-    for cmd in ("index", "search", "benchmark", "train", "dataset", "models"):
+    for cmd in ("index", "search", "serve", "benchmark", "train", "dataset", "models"):
         assert cmd in r.output
 
 

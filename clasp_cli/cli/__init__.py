@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from . import benchmark, dataset, index, models, search, train
+from . import benchmark, dataset, index, models, search, serve, train
 
 app = typer.Typer(
     name="clasp",
@@ -16,14 +16,15 @@ app = typer.Typer(
     "Examples:\n\n"
     "  clasp index ~/recordings\n\n"
     "  clasp search \"the budget for next year\"\n\n"
-    "  clasp search \"das Budget für nächstes Jahr\" --json",
+    "  clasp search \"das Budget für nächstes Jahr\" --json\n\n"
+    "  clasp serve          # a search page at http://127.0.0.1:8765/",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
 
-for module in (index, search, benchmark, train, models):  # index also registers `info`
+for module in (index, search, serve, benchmark, train, models):  # index also registers `info`
     module.register(app)
 app.add_typer(dataset.app, name="dataset")
 

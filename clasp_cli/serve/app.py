@@ -1,0 +1,144 @@
+"""The routes of `clasp serve`. Searching and index figures come from the same library calls as
+the CLI's `--json` output (clasp_cli.api); this module only maps them onto HTTP.
+
+    GET /                         the search page (static/)
+    GET /api/search?q=&top_k=     `clasp search --json`, each result with an "audio_url"
+    GET /api/info                 `clasp info --json`
+    GET /passages/{id}/audio      the passage, cut from its recording (WAV)
+    GET /passages/{id}/recording  the whole recording, with HTTP Range so players can seek
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..api import info_json, search_json
+from ..errors import AudioError, ClaspError, UsageError
+from ..search import Result
+from ..store import Hit
+from . import clips
+from .live import LiveIndex
+
+STATIC = Path(__file__).parent / "static"
+
+# /api/search's parameters: each is a `clasp search` option, read with the parser given and
+# passed to Searcher.search under the keyword given. A new CLI option (a search mode, a
+# reranker) becomes an API parameter by adding its row here; anything not listed gets a 400.
+SEARCH_PARAMS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "q": ("query", str),
+    "top_k": ("top_k", int),
+    "min_score": ("min_score", float),
+    "path": ("path_glob", str),
+}
+
+# SQLite integers are 64-bit; a larger id in a URL is simply not a passage.
+MAX_ID = 2**63 - 1
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status)
+
+
+def search_options(request: Request) -> dict[str, Any]:
+    """The query string as Searcher.search keywords; a UsageError names what is wrong."""
+    params = request.query_params
+    unknown = sorted(set(params) - set(SEARCH_PARAMS))
+    if unknown:
+        raise UsageError(f"unsupported parameter {', '.join(unknown)}; /api/search takes {', '.join(SEARCH_PARAMS)}")
+    options: dict[str, Any] = {}
+    for name, value in params.items():
+        keyword, parse = SEARCH_PARAMS[name]
+        try:
+            options[keyword] = parse(value)
+        except ValueError:
+            raise UsageError(f"{name}={value!r} is not a valid {parse.__name__}") from None
+    if "query" not in options:
+        raise UsageError("missing q: /api/search?q=what+was+said")
+    return options
+
+
+# A server on loopback answers only to loopback names: otherwise any web page the user opens
+# could rebind its own domain to 127.0.0.1 and read the archive through the browser.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def create_app(live: LiveIndex, allowed_hosts: Sequence[str] = ("*",)) -> Starlette:
+    """The ASGI app over one open index; `live` is closed when the app shuts down.
+
+    allowed_hosts: the Host header values to answer (LOOPBACK_HOSTS when bound to loopback).
+    """
+
+    async def page(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    async def api_search(request: Request) -> Response:
+        options = search_options(request)
+        query = options.pop("query")
+
+        def audio_url(result: Result) -> dict:
+            return {"audio_url": str(request.url_for("passage_audio", passage_id=result.passage_id))}
+
+        payload = await live.call(lambda s: search_json(s, query, per_result=audio_url, **options))
+        return JSONResponse(payload)
+
+    async def api_info(request: Request) -> Response:
+        return JSONResponse(await live.call(lambda s: info_json(live.dir)))
+
+    async def indexed_passage(request: Request) -> Hit:
+        pid = request.path_params["passage_id"]
+        hit = await live.call(lambda s: s.store.passage(pid)) if pid <= MAX_ID else None
+        if hit is None:
+            raise HTTPException(404, f"no passage {pid} in this index")
+        if not Path(hit.path).is_file():
+            raise HTTPException(404, f"passage {pid}'s recording is gone from disk: {hit.path}")
+        return hit
+
+    async def passage_audio(request: Request) -> Response:
+        hit = await indexed_passage(request)
+        samples, rate = await run_in_threadpool(clips.cut, hit.path, hit.start, hit.end)
+        body = await run_in_threadpool(clips.wav_bytes, samples, rate)
+        return Response(body, media_type="audio/wav")
+
+    async def passage_recording(request: Request) -> Response:
+        hit = await indexed_passage(request)
+        # FileResponse answers Range requests (206 and 416) itself.
+        return FileResponse(hit.path, media_type=clips.media_type(hit.path))
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return error(exc.status_code, str(exc.detail))
+
+    async def clasp_error(request: Request, exc: ClaspError) -> Response:
+        # Bad parameters are the client's (400), an unreadable recording is as good as gone (404), and
+        # anything else (an index damaged or replaced under the server) conflicts with the request (409).
+        return error(404 if isinstance(exc, AudioError) else 400 if isinstance(exc, UsageError) else 409, str(exc))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        try:
+            yield
+        finally:
+            live.close()
+
+    routes = [
+        Route("/", page),
+        Route("/api/search", api_search),
+        Route("/api/info", api_info),
+        Route("/passages/{passage_id:int}/audio", passage_audio, name="passage_audio"),
+        Route("/passages/{passage_id:int}/recording", passage_recording, name="passage_recording"),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan,
+                     middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))],
+                     exception_handlers={HTTPException: http_error, ClaspError: clasp_error})

@@ -1,0 +1,120 @@
+"""The search page in a real headless Chromium (Debian's chromium + chromium-driver), against `clasp serve`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ARTIFACTS = Path(os.environ.get("CLASP_TEST_ARTIFACTS", Path(__file__).parents[1] / "test-artifacts"))
+QUERY = "the council voted on the budget"
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromium-driver are required in CI (make test installs them)")
+        pytest.skip("chromium / chromium-driver not installed (make test installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1100,1450",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    # An explicit driver path: Selenium Manager would otherwise try to download one.
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def search_in_page(browser, base: str, query: str) -> list:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(base)
+    browser.find_element(By.ID, "q").send_keys(query, Keys.ENTER)
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#results .hit"))
+    return browser.find_elements(By.CSS_SELECTOR, "#results .hit")
+
+
+def current_time(browser, audio) -> float:
+    return browser.execute_script("return arguments[0].currentTime", audio)
+
+
+def test_type_a_query_see_results_press_play_and_hear_it(served, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    hits = search_in_page(browser, served, QUERY)
+    expected = httpx.get(served + "api/search", params={"q": QUERY, "top_k": 10}).json()["results"]
+    assert [h.find_element(By.CSS_SELECTOR, ".file").text for h in hits] == [r["path"] for r in expected]
+    assert parse_qs(urlsplit(browser.current_url).query)["q"] == [QUERY]  # bookmarkable
+    WebDriverWait(browser, 30).until(lambda d: "passages" in d.find_element(By.ID, "info").text)  # clasp info
+
+    browser.switch_to.active_element.send_keys(Keys.ARROW_DOWN)  # from the search box into the results
+    assert browser.switch_to.active_element == hits[0]
+    browser.switch_to.active_element.send_keys(Keys.SPACE)
+    audio = hits[0].find_element(By.TAG_NAME, "audio")
+    WebDriverWait(browser, 30).until(lambda d: current_time(d, audio) > 1.0)
+    assert not browser.execute_script("return arguments[0].paused", audio)
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "serve-page.png"))
+
+
+def test_arrow_keys_move_between_hits_and_enter_plays_the_selected_one(served, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    hits = search_in_page(browser, served, "rain at the weekend")
+    for key in (Keys.ARROW_DOWN, Keys.ARROW_DOWN, Keys.ARROW_DOWN, Keys.ARROW_UP):  # box -> 1st -> 2nd -> 3rd -> 2nd
+        browser.switch_to.active_element.send_keys(key)
+    assert browser.switch_to.active_element == hits[1] and "selected" in hits[1].get_attribute("class")
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    audio = hits[1].find_element(By.TAG_NAME, "audio")
+    WebDriverWait(browser, 30).until(lambda d: current_time(d, audio) > 0.3)
+    others = [h.find_element(By.TAG_NAME, "audio") for h in hits if h != hits[1]]
+    assert all(browser.execute_script("return arguments[0].paused", a) for a in others)
+
+
+def test_continue_plays_on_in_the_whole_recording(served, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    hits = search_in_page(browser, served, "rain at the weekend")
+    hit = next(h for h in hits if not h.find_element(By.CSS_SELECTOR, ".span").text.startswith("0:00"))
+    start = httpx.get(served + "api/search", params={"q": "rain at the weekend", "top_k": 10}).json()["results"][hits.index(hit)]["start"]
+    hit.find_element(By.CSS_SELECTOR, ".more").click()
+    audio = hit.find_element(By.TAG_NAME, "audio")
+    assert "/recording#t=" in audio.get_attribute("src")
+    # The recording starts where the passage does and keeps going.
+    WebDriverWait(browser, 30).until(lambda d: current_time(d, audio) > start + 0.3)
+
+
+def test_a_bookmarked_search_opens_with_its_results(served, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(served + "?q=tomato+soup&top_k=7")
+    WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results .hit")) == 7)
+    assert browser.find_element(By.ID, "q").get_attribute("value") == "tomato soup"
+
+
+def test_the_page_needs_nothing_but_the_server():
+    static = Path(__file__).parents[1] / "clasp_cli" / "serve" / "static"
+    for f in static.iterdir():
+        text = f.read_text()
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text, f.name
