@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Protocol, Sequence
 
 import numpy as np
