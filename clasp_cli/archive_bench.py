@@ -1,0 +1,117 @@
+"""`clasp benchmark --archive`: search over long recordings, through the real index, against ASR.
+
+Rows, all on one archive built from a manifest (normally the held-out test split):
+- CLASP through `clasp index` + `clasp search`, once with sentence windows (the default) and
+  once with the earlier 3-12 s passages, with index speed, query latency and size on disk;
+- transcribe-then-embed on the very same windows: the Whisper of the model's encoder family
+  transcribes each window, the model's text encoder embeds the transcript, cosine ranks them.
+A hit answers a query when it lies in the right program and covers half its sentence.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .archive import ArchiveConfig, Query, build_archive, hit_rank, passage_scores, queries
+
+Event = Callable[..., None]
+
+
+def _noop(*_a, **_k) -> None:
+    pass
+
+
+@dataclass
+class ArchiveBenchConfig:
+    manifest: Path
+    out: Path  # work folder: the archive and one index per segmentation
+    model: str = "clasp-tiny"
+    asr_model: str | None = None  # None: the Whisper of the model's encoder family
+    per_program: int = 10
+    langs: tuple[str, ...] | None = None  # query languages; None: every language a sentence has
+    top_k: int = 10
+    limit_programs: int | None = None
+    device: str = "cpu"
+    seed: int = 0
+
+
+def _dir_mb(path: Path) -> float:
+    return round(sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6, 2)
+
+
+def _scores_by_lang(ranks: Sequence[int | None], qs: Sequence[Query]) -> dict:
+    out = {"all": passage_scores(ranks)}
+    for lang in sorted({q.lang for q in qs}):
+        out[lang] = passage_scores([r for r, q in zip(ranks, qs) if q.lang == lang])
+    return out
+
+
+def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> dict:
+    from .indexer import index_paths
+    from .passages import PassageConfig, WindowConfig, find_spans, iter_passage_audio
+    from .registry import load_model
+    from .search import Searcher
+    from .transcribe import Transcriber, whisper_for
+
+    programs = build_archive(ArchiveConfig(manifest=cfg.manifest, out=cfg.out / "archive", per_program=cfg.per_program, seed=cfg.seed))
+    if cfg.limit_programs:
+        programs = programs[: cfg.limit_programs]
+    root = cfg.out / "archive"
+    files = [root / p.path for p in programs]
+    qs = queries(programs, root, cfg.langs)
+    audio_s = sum(p.duration for p in programs)
+    on_event("archive", programs=len(programs), queries=len(qs), hours=audio_s / 3600)
+    model = load_model(cfg.model, device=cfg.device)
+    rows = []
+    for name, seg in (("windows", WindowConfig()), ("passages", PassageConfig())):
+        idx = cfg.out / f"index-{name}"
+        shutil.rmtree(idx, ignore_errors=True)
+        t = time.perf_counter()
+        summary = index_paths(files, idx, model=model, passages=seg)
+        index_s = time.perf_counter() - t
+        lat, ranks = [], []
+        with Searcher(idx, model=model) as s:
+            for q in qs:
+                t = time.perf_counter()
+                res = s.search(q.text, top_k=cfg.top_k).results
+                lat.append(time.perf_counter() - t)
+                ranks.append(hit_rank(q, [(r.path, r.start, r.end) for r in res]))
+                on_event("query", system=f"clasp-{name}")
+        rows.append({
+            "system": f"CLASP ({name})", "model": cfg.model, "scores": _scores_by_lang(ranks, qs),
+            "spans": summary.passages, "index_s": round(index_s, 1), "index_x_realtime": round(audio_s / index_s, 1),
+            "query_ms_p50": round(1000 * float(np.median(lat)), 1), "index_mb": _dir_mb(idx),
+        })
+        on_event("row", **rows[-1])
+
+    # Transcribe-then-embed on the same windows the CLASP index holds.
+    asr_name = cfg.asr_model or whisper_for(model.config.speech_encoder)
+    asr = Transcriber(asr_name, device=cfg.device)
+    paths, spans, texts = [], [], []
+    t = time.perf_counter()
+    for f in files:
+        windows, _ = find_spans(f, WindowConfig())
+        waves = [w for _, w in iter_passage_audio(f, windows, model.config.sample_rate)]
+        texts += asr.transcribe(waves)
+        paths += [str(f.resolve())] * len(windows)
+        spans += [(w.start, w.end) for w in windows]
+        on_event("transcribed", path=str(f))
+    asr_s = time.perf_counter() - t
+    vecs = model.embed_text([x if x.strip() else "." for x in texts])
+    vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9)
+    qv = model.embed_text([q.text for q in qs])
+    top = np.argsort(-(qv @ vecs.T), axis=1)[:, : cfg.top_k]
+    ranks = [hit_rank(q, [(paths[j], *spans[j]) for j in row]) for q, row in zip(qs, top)]
+    rows.append({
+        "system": f"ASR ({asr_name} + {model.config.text_encoder}, same windows)", "model": asr_name,
+        "scores": _scores_by_lang(ranks, qs), "spans": len(spans), "index_s": round(asr_s, 1),
+        "index_x_realtime": round(audio_s / asr_s, 1),
+    })
+    on_event("row", **rows[-1])
+    return {"programs": len(programs), "queries": len(qs), "audio_hours": round(audio_s / 3600, 3), "rows": rows}
