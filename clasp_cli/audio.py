@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from .errors import AudioError
+from .errors import AudioError, PartialAudioWarning
 
 SAMPLE_RATE = 16_000
 
@@ -102,10 +103,21 @@ def _soundfile_chunks(f, path: Path, block: int, sample_rate: int) -> Iterator[n
         resampler = soxr.ResampleStream(f.samplerate, sample_rate, 1, dtype="float32")
     # Read in native-rate chunks sized so each yields about one output block.
     native = max(1, math.ceil(block * f.samplerate / sample_rate))
+    done = 0  # native frames read and yielded
     try:
         while True:
-            x = f.read(native, dtype="float32", always_2d=True)
-            last = x.shape[0] < native
+            try:
+                x = f.read(native, dtype="float32", always_2d=True)
+            except Exception as e:
+                # A damaged tail: go back to the last good block and read on in small steps, so
+                # everything up to the damage is kept (a truncated download is mostly fine).
+                x, detail = _read_up_to_damage(f, done, str(e))
+                if done + x.shape[0] == 0:
+                    raise
+                warnings.warn(PartialAudioWarning(path, (done + x.shape[0]) / f.samplerate, detail), stacklevel=2)
+                native = -1  # marks the last chunk
+            last = native < 0 or x.shape[0] < native
+            done += x.shape[0]
             mono = x.mean(axis=1) if x.shape[1] > 1 else x[:, 0]
             if resampler is not None:
                 mono = resampler.resample_chunk(np.ascontiguousarray(mono), last=last)
@@ -116,7 +128,28 @@ def _soundfile_chunks(f, path: Path, block: int, sample_rate: int) -> Iterator[n
     except AudioError:
         raise
     except Exception as e:
-        raise AudioError(path, f"decoding failed ({e})") from None
+        raise AudioError(path, f"decoding failed ({_short(e)})") from None
+
+
+def _read_up_to_damage(f, good: int, error: str) -> tuple[np.ndarray, str]:
+    step = 1024
+    parts = []
+    try:
+        f.seek(good)
+        while True:
+            x = f.read(step, dtype="float32", always_2d=True)
+            parts.append(x)
+            if x.shape[0] < step:
+                break
+    except Exception:
+        pass
+    out = np.concatenate(parts) if parts else np.zeros((0, f.channels), np.float32)
+    return out, _short(error)
+
+
+def _short(e: object) -> str:
+    # libsndfile says "Error : flac decoder lost sync."; keep the part a person reads.
+    return re.sub(r"^(Error\s*:\s*)", "", str(e).strip()).rstrip(".") or type(e).__name__
 
 
 def _pyav_chunks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
@@ -132,15 +165,18 @@ def _pyav_chunks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         got_any = False
+        decoded = [0]  # output samples so far, for the warning naming where decoding stopped
 
         def frames():
             try:
                 for frame in container.decode(stream):
                     yield from resampler.resample(frame)
-            except av.error.InvalidDataError:
+            except av.error.InvalidDataError as e:
                 # A damaged tail (interrupted download): keep what decoded, like ffmpeg does.
                 if not got_any:
                     raise
+                detail = re.sub(r"^\[Errno -?\d+\]\s*", "", str(e).split(": '", 1)[0])
+                warnings.warn(PartialAudioWarning(path, decoded[0] / sample_rate, detail), stacklevel=2)
             yield from resampler.resample(None)
 
         try:
@@ -148,6 +184,7 @@ def _pyav_chunks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
                 a = fr.to_ndarray().reshape(-1).astype(np.float32, copy=False)
                 if a.size:
                     got_any = True
+                    decoded[0] += a.size
                     yield a
         except AudioError:
             raise

@@ -18,11 +18,17 @@ def cuda_available() -> bool:
         return False
 
 
-def resolve_device(device: str = "auto") -> str:
-    """'auto' becomes 'cuda' when a GPU is usable, else 'cpu'. Asking for an absent GPU is an error."""
+def check_device(device: str = "auto") -> str:
+    """The device name, lower-cased; an unknown one is a usage error. Probes nothing (text search stays fast)."""
     device = (device or "auto").lower()
     if device not in DEVICES:
         raise UsageError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    return device
+
+
+def resolve_device(device: str = "auto") -> str:
+    """'auto' becomes 'cuda' when a GPU is usable, else 'cpu'. Asking for an absent GPU is an error."""
+    device = check_device(device)
     if device == "auto":
         return "cuda" if cuda_available() else "cpu"
     if device == "cuda" and not cuda_available():

@@ -51,3 +51,13 @@ class UsageError(ClaspError):
     """Invalid combination of options or arguments."""
 
     exit_code = 2
+
+
+class PartialAudioWarning(UserWarning):
+    """A file decoded only up to some point (a truncated download): what came before is usable."""
+
+    def __init__(self, path: str | Path, seconds: float, detail: str) -> None:
+        self.path = str(path)
+        self.seconds = seconds
+        self.reason = f"decoding stopped at {seconds:.1f} s ({detail}); only the audio before it is used"
+        super().__init__(f"{self.path}: {self.reason}")

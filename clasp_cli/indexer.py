@@ -6,13 +6,15 @@ interrupted run keeps every file it finished and a rerun picks up the rest, with
 
 from __future__ import annotations
 
+import errno
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from .errors import AudioError, UsageError
+from .errors import AudioError, PartialAudioWarning, UsageError
 from .feature_cache import file_key
 from .passages import PassageConfig, WindowConfig, find_spans, iter_passage_audio
 from .store import Store
@@ -34,6 +36,7 @@ class IndexSummary:
     audio_seconds: float = 0.0
     elapsed: float = 0.0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # indexed, with a caveat (partly decoded)
     interrupted: bool = False
 
     @property
@@ -50,24 +53,83 @@ def _noop(*_a, **_k) -> None:
     pass
 
 
+def display_path(path: str | Path) -> str:
+    """How a path is stored and shown: bytes that are not UTF-8 become \\xNN escapes."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+
+
+def raw_name(path: str | Path) -> bytes | None:
+    """The filesystem's bytes for a path whose shown form is an escape, else None."""
+    raw = os.fsencode(str(path))
+    try:
+        raw.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        return raw
+
+
 def scan(paths: Sequence[str | Path]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Audio files under the given paths (files named explicitly are always tried)."""
-    found: list[Path] = []
+    """Audio files under the given paths (files named explicitly are always tried).
+
+    Symbolic links to folders are followed, each real folder once (so a link loop ends); a file
+    reached by several paths (a link beside its target) is listed once, preferring a path that
+    is not a link.
+    """
+    chosen: dict[str, Path] = {}  # real path -> the path it is indexed under
     problems: list[tuple[str, str]] = []
+    seen_dirs: set[tuple[int, int]] = set()
+
+    def offer(f: Path) -> None:
+        try:
+            real = os.path.realpath(f, strict=True)
+        except OSError:
+            real = str(f)  # broken link or loop: indexed (and failed) under its own name
+        have = chosen.get(real)
+        if have is None or (str(have) != real and (str(f) == real or (have.is_symlink() and not f.is_symlink()))):
+            chosen[real] = f
+
+    linked: list[Path] = []  # folders reached through a link: walked after every real folder
+
+    def walk(top: Path) -> None:
+        stack = [top]
+        while stack:
+            d = stack.pop()
+            try:
+                st = d.stat()
+                if (st.st_dev, st.st_ino) in seen_dirs:
+                    continue  # a link loop, or a folder already walked under its real name
+                seen_dirs.add((st.st_dev, st.st_ino))
+                entries = sorted(os.scandir(d), key=lambda e: e.name, reverse=True)
+            except OSError as e:
+                problems.append((display_path(d), e.strerror or str(e)))
+                continue
+            for e in entries:
+                if e.name.startswith("."):
+                    continue
+                try:
+                    is_dir = e.is_dir()  # follows links: a linked folder is walked like a real one
+                except OSError:
+                    is_dir = False
+                if is_dir:
+                    (linked if e.is_symlink() else stack).append(Path(e.path))
+                elif Path(e.name).suffix.lower() in AUDIO_EXTENSIONS:
+                    offer(Path(e.path))
+
     for p in paths:
         p = Path(os.path.abspath(Path(p).expanduser()))
-        if p.is_dir():
-            for root, dirs, files in os.walk(p, onerror=lambda e: problems.append((e.filename, e.strerror or str(e)))):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    f = Path(root) / name
-                    if f.suffix.lower() in AUDIO_EXTENSIONS and not name.startswith("."):
-                        found.append(f)
-        elif p.exists() or p.is_symlink():
-            found.append(p)
+        try:
+            is_dir = p.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            walk(p)
+        elif os.path.lexists(p):
+            offer(p)
         else:
-            problems.append((str(p), "path not found"))
-    return sorted(set(found)), problems
+            problems.append((display_path(p), "path not found"))
+    while linked:
+        walk(linked.pop(0))
+    return sorted(chosen.values()), problems
 
 
 def index_paths(
@@ -95,19 +157,24 @@ def index_paths(
         if store.meta("model_ref") is None:
             with store.transaction():
                 store.set_meta("model_ref", model_ref)
+        store.graph()  # a graph left stale or damaged by an earlier run is repaired and written back now
         last_save = time.monotonic()
+        roots = [display_path(os.path.abspath(p)) for p in paths]
         try:
             for path in files:
                 _index_one(store, model, path, passages, batch_size, summary, on_event)
                 if time.monotonic() - last_save > 60:  # bound what a kill -9 makes the next open rebuild
                     store.save_graph()
                     last_save = time.monotonic()
+            seen = {display_path(f) for f in files}
             if prune:
-                roots = [os.path.abspath(p) for p in paths]
-                gone = [f.path for f in store.files() if _under(f.path, roots) and not os.path.lexists(f.path)]
+                gone = [f.path for f in store.files() if _under(f.path, roots) and not os.path.lexists(f.fs_path)]
                 summary.removed = store.remove_files(gone)
                 for g in gone:
                     on_event("removed", path=g)
+            for f in store.files():  # failures this run could not retry stay in the summary until pruned
+                if f.status == "failed" and f.path not in seen and _under(f.path, roots):
+                    summary.failed.append((f.path, f"{f.error} (earlier run; the file is gone: --prune forgets it)"))
         except KeyboardInterrupt:
             summary.interrupted = True
     summary.elapsed = time.perf_counter() - t0
@@ -118,29 +185,36 @@ def _under(path: str, roots: Iterable[str]) -> bool:
     return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
 
 
+def _stat_failure(path: Path, e: OSError) -> str:
+    if e.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if path.is_symlink() and e.errno == errno.ENOENT:
+        return "broken symbolic link"
+    return e.strerror or str(e)
+
+
 def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfig, batch_size: int, summary: IndexSummary, on_event: Event) -> None:
-    key = str(path)
+    key, raw = display_path(path), raw_name(path)
+
+    def failed(reason: str, size: int = 0, mtime: float = 0.0, digest: str | None = None) -> None:
+        store.replace_file(key, size, mtime, digest, None, error=reason, path_bytes=raw)
+        summary.failed.append((key, reason))
+        on_event("file", path=key, status="failed", reason=reason, seconds=0.0)
+
     try:
         st = path.stat()
     except OSError as e:
-        reason = "broken symbolic link" if path.is_symlink() else (e.strerror or str(e))
-        store.replace_file(key, 0, 0.0, None, None, error=reason)
-        summary.failed.append((key, reason))
-        on_event("file", path=key, status="failed", reason=reason, seconds=0.0)
-        return
+        return failed(_stat_failure(path, e))
     old = store.file(key)
-    if old is not None and old.size == st.st_size and old.mtime == st.st_mtime:
+    # Only a success is final: a file that failed before is tried again (it may be readable now).
+    if old is not None and old.status == "ok" and old.size == st.st_size and old.mtime == st.st_mtime:
         summary.unchanged += 1
         on_event("file", path=key, status="unchanged", seconds=old.duration or 0.0)
         return
     try:
         digest = file_key(path)
     except OSError as e:
-        reason = e.strerror or str(e)
-        store.replace_file(key, st.st_size, st.st_mtime, None, None, error=reason)
-        summary.failed.append((key, reason))
-        on_event("file", path=key, status="failed", reason=reason, seconds=0.0)
-        return
+        return failed(e.strerror or str(e), st.st_size, st.st_mtime)
     if old is not None and old.hash == digest and old.status == "ok":
         with store.transaction():  # touched but not changed: no need to re-embed
             store.touch_file(old.id, st.st_mtime)
@@ -148,33 +222,37 @@ def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfi
         on_event("file", path=key, status="unchanged", seconds=old.duration or 0.0)
         return
     try:
-        spans, duration = find_spans(path, cfg)
-        vectors, kept = [], []
-        batch: list = []
-        for span, wave in iter_passage_audio(path, spans, model.config.sample_rate):
-            if wave.size < 160:  # past the real end of a file whose header overstated its length
-                continue
-            batch.append(wave)
-            kept.append((span.start, span.end))
-            if len(batch) == batch_size:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PartialAudioWarning)
+            spans, duration = find_spans(path, cfg)
+            vectors, kept = [], []
+            batch: list = []
+            for span, wave in iter_passage_audio(path, spans, model.config.sample_rate):
+                if wave.size < 160:  # past the real end of a file whose header overstated its length
+                    continue
+                batch.append(wave)
+                kept.append((span.start, span.end))
+                if len(batch) == batch_size:
+                    vectors.append(model.embed_audio(batch))
+                    batch = []
+            if batch:
                 vectors.append(model.embed_audio(batch))
-                batch = []
-        if batch:
-            vectors.append(model.embed_audio(batch))
         if not kept:
             raise AudioError(path, "no speech found (silent or too quiet)")
     except AudioError as e:
-        store.replace_file(key, st.st_size, st.st_mtime, digest, None, error=e.reason)
-        summary.failed.append((key, e.reason))
-        on_event("file", path=key, status="failed", reason=e.reason, seconds=0.0)
-        return
+        return failed(e.reason, st.st_size, st.st_mtime, digest)
+    partial = [w.message for w in caught if isinstance(w.message, PartialAudioWarning)]
+    warning = str(partial[0].reason) if partial else None
     import numpy as np
 
-    store.replace_file(key, st.st_size, st.st_mtime, digest, duration, kept, np.concatenate(vectors))
+    store.replace_file(key, st.st_size, st.st_mtime, digest, duration, kept, np.concatenate(vectors),
+                       path_bytes=raw, warning=warning)
     if old is None:
         summary.added += 1
     else:
         summary.updated += 1
     summary.passages += len(kept)
     summary.audio_seconds += duration
-    on_event("file", path=key, status="updated" if old else "added", seconds=duration, passages=len(kept))
+    if warning:
+        summary.warnings.append((key, warning))
+    on_event("file", path=key, status="updated" if old else "added", seconds=duration, passages=len(kept), warning=warning)

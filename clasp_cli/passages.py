@@ -41,6 +41,17 @@ class Span:
         return self.end - self.start
 
 
+def _levels(x: np.ndarray, hop: int) -> np.ndarray:
+    n = x.size // hop
+    frames = x[: n * hop].reshape(n, hop)
+    return 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+
+
+def has_speech(wave: np.ndarray, sample_rate: int = SAMPLE_RATE, cfg: PassageConfig = PassageConfig()) -> bool:
+    """Whether a waveform holds anything loud enough to be speech (the test indexing applies)."""
+    return bool(speech_regions(_levels(np.asarray(wave, np.float32), int(cfg.frame_seconds * sample_rate)), cfg))
+
+
 def frame_levels(path: str | Path, cfg: PassageConfig, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, float]:
     """dBFS per frame, and the file's duration in seconds."""
     hop = int(cfg.frame_seconds * sample_rate)

@@ -68,6 +68,9 @@ class Searcher:
     """
 
     def __init__(self, index_dir: str | Path, model=None, device: str = "auto"):
+        from .devices import check_device
+
+        check_device(device)  # before any work: a typo must not wait for the index to load
         self.store = Store.open(index_dir)
         try:
             self.model = open_model_for(self.store, model, device)
@@ -102,8 +105,14 @@ class Searcher:
         model = self.model
         if audio is not None:
             from .audio import load_audio
+            from .errors import AudioError
+            from .passages import has_speech
 
-            vec = model.embed_audio([load_audio(audio, model.config.sample_rate, max_seconds=30.0)])[0]
+            wave = load_audio(audio, model.config.sample_rate, max_seconds=30.0)
+            if not has_speech(wave, model.config.sample_rate):
+                # A silent query still embeds to some vector, and its "hits" would be noise.
+                raise AudioError(audio, "no speech found in the query recording (silent or too quiet)")
+            vec = model.embed_audio([wave])[0]
             label = f"audio:{audio}"
         else:
             if not query.strip():

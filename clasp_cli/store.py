@@ -1,35 +1,37 @@
 """The on-disk index: SQLite (files, passages, vectors) plus an hnswlib graph for fast lookup.
 
 SQLite is the source of truth and every file is indexed in one transaction, so `kill -9`
-at any moment leaves a consistent database. The HNSW graph is derived from it: saved
-atomically (temp file + rename) with the set of passage ids it holds, and repaired on open
-when a crash left it behind the database. One writer at a time holds an flock on `lock`;
-readers never take it (SQLite WAL lets them read while a writer works).
+at any moment leaves a consistent database. The HNSW graph is derived from it (see graph.py):
+stamped with the database state it was built from, checked on every open, and rebuilt and
+written back by the next writer when it does not match. One writer at a time holds an flock on
+`lock`; readers never take it and open the database read-only, so an index on a read-only
+mount can still be searched. SQLite's own failures (damaged file, read-only file, full disk)
+become IndexError_ subclasses that name the file and the way out.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
+import functools
 import os
 import sqlite3
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence, TypeVar
+from urllib.parse import quote
 
 import numpy as np
 
 from .errors import ClaspError
+from .graph import (  # noqa: F401  (HNSW_* and new_graph are re-exported for benchmarks)
+    GRAPH, GRAPH_META, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, DbState, ensure_capacity, graph_file_problems,
+    load_graph, mark_deleted, new_graph, save_graph,
+)
 
 DB = "index.sqlite"
-GRAPH = "vectors.hnsw"
-GRAPH_META = "vectors.json"
 LOCK = "lock"
-# HNSW settings, shared with benchmarks/index_search.py so the recall it reports is what ships.
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 200
-HNSW_EF_SEARCH = 128
 
 # Numbered migrations: each runs once, in order; user_version records the last one applied.
 MIGRATIONS = [
@@ -51,6 +53,13 @@ MIGRATIONS = [
     );
     CREATE INDEX passages_file ON passages(file_id);
     """,
+    """
+    -- `path` is what people see: names that are not UTF-8 are shown with \\x escapes, and the
+    -- name as the filesystem spells it is kept here so the file can still be opened.
+    ALTER TABLE files ADD COLUMN path_bytes BLOB;
+    -- Indexed, with a caveat a person should know about (decoding stopped early).
+    ALTER TABLE files ADD COLUMN warning TEXT;
+    """,
 ]
 
 
@@ -59,6 +68,18 @@ class IndexError_(ClaspError):
 
 
 class IndexLockedError(IndexError_):
+    pass
+
+
+class IndexDamagedError(IndexError_):
+    pass
+
+
+class IndexReadOnlyError(IndexError_):
+    pass
+
+
+class DiskFullError(IndexError_):
     pass
 
 
@@ -72,6 +93,16 @@ class FileRecord:
     duration: float | None
     status: str
     error: str | None
+    path_bytes: bytes | None = None
+    warning: str | None = None
+
+    @property
+    def fs_path(self) -> str:
+        """The name to open: the original bytes where the shown path is an escaped form."""
+        return os.fsdecode(self.path_bytes) if self.path_bytes else self.path
+
+
+_FILE_COLUMNS = "id, path, size, mtime, hash, duration, status, error, path_bytes, warning"
 
 
 @dataclass
@@ -81,6 +112,62 @@ class Hit:
     path: str
     start: float
     end: float
+
+
+def sql_error(e: sqlite3.Error, directory: Path) -> ClaspError | None:
+    """The user-facing error behind an SQLite failure, or None when it is a programming error."""
+    db = directory / DB
+    msg = str(e)
+    low = msg.lower()
+    if "readonly" in low or "read-only" in low:
+        return IndexReadOnlyError(f"{db}: cannot write the index ({msg}); searching it still works, "
+                                  "or index into a folder you can write with --index")
+    if "full" in low:
+        return DiskFullError(f"{db}: disk full while writing the index; free some space and rerun "
+                             "(files already finished are kept)")
+    if "locked" in low or "busy" in low:
+        return IndexLockedError(f"{db}: the database is locked by another process; try again")
+    if any(w in low for w in ("malformed", "not a database", "disk i/o", "encrypted", "corrupt", "no such table",
+                              "no such column", "unable to open")):
+        return IndexDamagedError(f"{db}: the index database is damaged ({msg}); "
+                                 f"rebuild it with `clasp index --rebuild --index {directory}`")
+    return None
+
+
+T = TypeVar("T", bound=Callable)
+
+
+def _translated(fn: T) -> T:
+    """SQLite errors the user can cause become one clear IndexError_; others still raise."""
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return fn(self, *args, **kwargs)
+        except sqlite3.Error as e:
+            typed = sql_error(e, self.dir)
+            if typed is None:
+                raise
+            raise typed from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _connect_reader(db_path: Path) -> sqlite3.Connection:
+    """Read-only, never creating files: WAL needs a writable -shm, which a read-only mount lacks."""
+    base = f"file:{quote(str(db_path))}"
+    db = sqlite3.connect(f"{base}?mode=ro", uri=True, timeout=30, isolation_level=None)
+    try:
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError as e:
+        db.close()
+        if os.access(db_path.parent, os.W_OK) and "readonly" not in str(e).lower():
+            raise
+    # Nobody can be writing a folder no one may write to, so the file is as good as immutable.
+    db = sqlite3.connect(f"{base}?immutable=1", uri=True, timeout=30, isolation_level=None)
+    db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    return db
 
 
 class Store:
@@ -93,44 +180,47 @@ class Store:
         self._lock_fd = lock_fd
         self._graph = None
         self._graph_dirty = False
+        self.graph_notes: list[str] = []  # why the graph was repaired on open, for `clasp index --repair`
         self._live = 0  # passages in the graph not marked deleted; knn_query needs k <= this
 
     # -- opening ----------------------------------------------------------------------------
     @classmethod
-    def open(cls, directory: str | Path, write: bool = False, model_id: str | None = None, dim: int | None = None) -> "Store":
+    def open(cls, directory: str | Path, write: bool = False, model_id: str | None = None, dim: int | None = None,
+             check: bool = False) -> "Store":
+        """Open an index. Writers take the lock and migrate; `check` runs SQLite's integrity check first."""
         directory = Path(directory).expanduser()
-        if not write and not (directory / DB).exists():
+        if not write and not (directory / DB).is_file():
             raise IndexError_(f"no index at {directory}: build one with `clasp index PATH --index {directory}`")
-        lock_fd = None
-        if write:
-            directory.mkdir(parents=True, exist_ok=True)
-            lock_fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(lock_fd, 64, 0).decode(errors="replace").strip() or "?"
-                os.close(lock_fd)
-                raise IndexLockedError(
-                    f"{directory} is being written by another clasp process (pid {holder}); "
-                    "wait for it to finish (searching still works meanwhile)"
-                ) from None
-            os.ftruncate(lock_fd, 0)
-            os.pwrite(lock_fd, str(os.getpid()).encode(), 0)
+        lock_fd = _take_lock(directory) if write else None
         try:
-            db = sqlite3.connect(directory / DB, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            if write:
+                db = sqlite3.connect(directory / DB, timeout=30, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+            else:
+                db = _connect_reader(directory / DB)
             db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA synchronous=NORMAL")
             store = cls(directory, db, write, lock_fd)
+            if check:
+                bad = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+                if bad != "ok":
+                    raise sqlite3.DatabaseError(f"database disk image is malformed: {bad}")
             if write:
                 store._migrate()
                 store._check_model(model_id, dim)
             elif db.execute("PRAGMA user_version").fetchone()[0] < len(MIGRATIONS):
                 raise IndexError_(f"{directory}: index is from an older clasp; run `clasp index` once to upgrade it")
-        except sqlite3.DatabaseError as e:
+        except sqlite3.Error as e:
             if lock_fd is not None:
                 os.close(lock_fd)
-            raise IndexError_(f"{directory / DB}: not a usable index database ({e})") from None
+            typed = sql_error(e, directory) or IndexDamagedError(
+                f"{directory / DB}: not a usable index database ({e}); "
+                f"rebuild it with `clasp index --rebuild --index {directory}`")
+            raise typed from None
+        except BaseException:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            raise
         return store
 
     def _migrate(self) -> None:
@@ -150,14 +240,20 @@ class Store:
                 f"{self.dir} was built with model {have}, not {model_id}; "
                 "embeddings of different models cannot be mixed: use that model or another --index"
             )
+        if self.meta("index_id") is None:  # indexes made before graph stamps get their id now
+            with self.transaction():
+                self.set_meta("index_id", uuid.uuid4().hex)
 
+    @_translated
     def close(self) -> None:
-        if self.write and self._graph_dirty:
-            self.save_graph()
-        self.db.close()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        try:
+            if self.write and self._graph_dirty:
+                self.save_graph()
+        finally:
+            self.db.close()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
 
     def __enter__(self) -> "Store":
         return self
@@ -166,10 +262,12 @@ class Store:
         self.close()
 
     # -- metadata -----------------------------------------------------------------------------
+    @_translated
     def meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
 
+    @_translated
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
 
@@ -177,24 +275,29 @@ class Store:
     def dim(self) -> int:
         return int(self.meta("dim") or 0)
 
-    def transaction(self):
-        return _Transaction(self.db)
+    def transaction(self) -> "_Transaction":
+        return _Transaction(self)
 
     # -- files and passages ---------------------------------------------------------------------
+    @_translated
     def file(self, path: str) -> FileRecord | None:
-        row = self.db.execute("SELECT id, path, size, mtime, hash, duration, status, error FROM files WHERE path=?", (path,)).fetchone()
+        row = self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE path=?", (path,)).fetchone()
         return FileRecord(*row) if row else None
 
+    @_translated
     def files(self) -> list[FileRecord]:
-        rows = self.db.execute("SELECT id, path, size, mtime, hash, duration, status, error FROM files ORDER BY path").fetchall()
+        rows = self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files ORDER BY path").fetchall()
         return [FileRecord(*r) for r in rows]
 
+    @_translated
     def touch_file(self, file_id: int, mtime: float) -> None:
         self.db.execute("UPDATE files SET mtime=? WHERE id=?", (mtime, file_id))
 
+    @_translated
     def replace_file(
         self, path: str, size: int, mtime: float, hash_: str | None, duration: float | None,
         spans: Sequence[tuple[float, float]] = (), vectors: np.ndarray | None = None, error: str | None = None,
+        path_bytes: bytes | None = None, warning: str | None = None,
     ) -> list[int]:
         """Atomically swap a file's passages (or record its failure). Returns the new passage ids."""
         graph = self.graph()
@@ -202,8 +305,9 @@ class Store:
             old = self.db.execute("SELECT p.id FROM passages p JOIN files f ON p.file_id=f.id WHERE f.path=?", (path,)).fetchall()
             self.db.execute("DELETE FROM files WHERE path=?", (path,))  # cascades to passages
             cur = self.db.execute(
-                "INSERT INTO files(path, size, mtime, hash, duration, status, error, indexed_at) VALUES(?,?,?,?,?,?,?,?)",
-                (path, size, mtime, hash_, duration, "failed" if error else "ok", error, time.time()),
+                "INSERT INTO files(path, size, mtime, hash, duration, status, error, indexed_at, path_bytes, warning) "
+                "VALUES(?,?,?,?,?,?,?,?,?,?)",
+                (path, size, mtime, hash_, duration, "failed" if error else "ok", error, time.time(), path_bytes, warning),
             )
             fid = cur.lastrowid
             ids = []
@@ -213,14 +317,15 @@ class Store:
                     ids.append(self.db.execute("INSERT INTO passages(file_id, start, end, vector) VALUES(?,?,?,?)", (fid, s, e, v.tobytes())).lastrowid)
             self.set_meta("updated", str(time.time()))
         for (pid,) in old:
-            _mark_deleted(graph, pid)
+            mark_deleted(graph, pid)
         if ids:
-            _ensure_capacity(graph, len(ids))
+            ensure_capacity(graph, len(ids))
             graph.add_items(np.asarray(vectors, dtype=np.float32), np.asarray(ids))
         self._live += len(ids) - len(old)
         self._graph_dirty = bool(old or ids) or self._graph_dirty
         return ids
 
+    @_translated
     def remove_files(self, paths: Iterable[str]) -> int:
         graph = self.graph()
         n = 0
@@ -230,18 +335,34 @@ class Store:
                 self.db.execute("DELETE FROM files WHERE path=?", (path,))
                 self.set_meta("updated", str(time.time()))
             for (pid,) in old:
-                _mark_deleted(graph, pid)
+                mark_deleted(graph, pid)
             self._live -= len(old)
             n += 1
             self._graph_dirty = True
         return n
 
     # -- the graph ------------------------------------------------------------------------------
+    @_translated
     def graph(self):
-        """The HNSW graph, loaded or rebuilt so it holds exactly the database's passages."""
+        """The HNSW graph, loaded, checked and repaired so it holds exactly the database's passages.
+
+        A writer saves a repaired graph at once; a reader (maybe on a read-only mount) keeps the
+        repair in memory and leaves the file for the next writer.
+        """
         if self._graph is None:
-            self._graph = self._load_or_repair_graph()
+            dim = self.dim
+            if dim <= 0:
+                raise IndexError_(f"{self.dir}: index has no model recorded yet; index some files first")
+            ids = self._db_ids()
+            loaded = load_graph(self.dir, dim, self.db_state(), ids, self._vectors)
+            self._graph, self._live, self.graph_notes = loaded.graph, loaded.live, loaded.reasons
+            if loaded.changed and self.write:
+                self.save_graph()
         return self._graph
+
+    def db_state(self) -> DbState:
+        n, max_id, id_sum = self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(id), 0) FROM passages").fetchone()
+        return DbState(self.meta("index_id") or "", n, max_id, id_sum)
 
     def _db_ids(self) -> np.ndarray:
         return np.array([r[0] for r in self.db.execute("SELECT id FROM passages ORDER BY id")], dtype=np.int64)
@@ -255,57 +376,47 @@ class Store:
                 out[s + j] = np.frombuffer(rows[i], dtype=np.float16)
         return out
 
-    def _load_or_repair_graph(self):
-        import hnswlib
-
-        dim = self.dim
-        if dim <= 0:
-            raise IndexError_(f"{self.dir}: index has no model recorded yet; index some files first")
-        graph = hnswlib.Index(space="cosine", dim=dim)
-        held: set[int] = set()
-        meta_path, graph_path = self.dir / GRAPH_META, self.dir / GRAPH
-        loaded = False
-        if graph_path.exists() and meta_path.exists():
-            try:
-                meta = json.loads(meta_path.read_text())
-                graph.load_index(str(graph_path))  # capacity as saved
-                held = set(graph.get_ids_list()) - set(meta.get("deleted", []))
-                for pid in meta.get("deleted", []):
-                    _mark_deleted(graph, pid)
-                loaded = True
-            except Exception:
-                pass  # unreadable graph file: rebuilt from the database below
-        if not loaded:
-            graph = new_graph(dim, 1024)
-        db_ids = self._db_ids()
-        missing = np.setdiff1d(db_ids, np.fromiter(held, dtype=np.int64, count=len(held)))
-        extra = held - set(db_ids.tolist())
-        if len(missing):
-            _ensure_capacity(graph, len(missing))
-            for s in range(0, len(missing), 10000):
-                part = missing[s : s + 10000]
-                graph.add_items(self._vectors(part), part)
-        for pid in extra:
-            _mark_deleted(graph, pid)
-        self._live = len(db_ids)
-        if (len(missing) or extra) and self.write:
-            self._graph = graph
-            self.save_graph()
-        return graph
-
+    @_translated
     def save_graph(self) -> None:
-        g = self._graph
-        if g is None:
+        if self._graph is None:
             return
-        tmp = self.dir / f".{GRAPH}.tmp"
-        g.save_index(str(tmp))
-        deleted = sorted(set(g.get_ids_list()) - set(self._db_ids().tolist()))
-        tmp_meta = self.dir / f".{GRAPH_META}.tmp"
-        tmp_meta.write_text(json.dumps({"count": g.get_current_count(), "deleted": deleted}))
-        os.replace(tmp, self.dir / GRAPH)
-        os.replace(tmp_meta, self.dir / GRAPH_META)
+        save_graph(self.dir, self._graph, self.db_state(), self._db_ids())
         self._graph_dirty = False
 
+    @_translated
+    def rebuild_graph(self) -> int:
+        """Build the graph afresh from the database and write it (`clasp index --repair`). Returns passages."""
+        ids = self._db_ids()
+        g = new_graph(self.dim, max(1024, len(ids)))
+        for s in range(0, len(ids), 10000):
+            part = ids[s : s + 10000]
+            g.add_items(self._vectors(part), part)
+        self._graph, self._live = g, len(ids)
+        self.save_graph()
+        return len(ids)
+
+    @_translated
+    def check(self) -> list[str]:
+        """Every way this index disagrees with itself; empty when healthy."""
+        problems = []
+        q = self.db.execute
+        bad = q("PRAGMA quick_check").fetchall()
+        if bad != [("ok",)]:
+            problems.append(f"database: {bad[0][0]}")
+        orphans = q("SELECT COUNT(*) FROM passages WHERE file_id NOT IN (SELECT id FROM files)").fetchone()[0]
+        if orphans:
+            problems.append(f"{orphans} passages belong to no file")
+        dups = q("SELECT COUNT(*) FROM (SELECT file_id, start, end FROM passages GROUP BY 1, 2, 3 HAVING COUNT(*) > 1)").fetchone()[0]
+        if dups:
+            problems.append(f"{dups} passages stored twice")
+        failed_with_passages = q("SELECT COUNT(*) FROM passages p JOIN files f ON p.file_id=f.id WHERE f.status='failed'").fetchone()[0]
+        if failed_with_passages:
+            problems.append(f"{failed_with_passages} passages belong to failed files")
+        if not problems:
+            problems += graph_file_problems(self.dir, self.dim, self.db_state(), self._db_ids(), self._vectors)
+        return problems
+
+    @_translated
     def search(self, query: np.ndarray, k: int = 10, path_glob: str | None = None) -> list[Hit]:
         """Nearest passages by cosine similarity (score = 1 - cosine distance)."""
         graph = self.graph()
@@ -335,10 +446,12 @@ class Store:
         return Hit(passage_id, 0.0, *row) if row else None
 
     # -- summary --------------------------------------------------------------------------------
+    @_translated
     def stats(self) -> dict:
         q = self.db.execute
         files_ok = q("SELECT COUNT(*), COALESCE(SUM(duration), 0) FROM files WHERE status='ok'").fetchone()
         failed = q("SELECT path, error FROM files WHERE status='failed' ORDER BY path").fetchall()
+        warned = q("SELECT path, warning FROM files WHERE warning IS NOT NULL ORDER BY path").fetchall()
         size = sum(p.stat().st_size for p in self.dir.iterdir() if p.is_file())
         updated = self.meta("updated")
         return {
@@ -347,6 +460,7 @@ class Store:
             "dim": self.dim,
             "files": files_ok[0],
             "failed_files": [{"path": p, "error": e} for p, e in failed],
+            "warnings": [{"path": p, "warning": w} for p, w in warned],
             "passages": q("SELECT COUNT(*) FROM passages").fetchone()[0],
             "hours": files_ok[1] / 3600.0,
             "size_bytes": size,
@@ -354,35 +468,46 @@ class Store:
         }
 
 
-def new_graph(dim: int, max_elements: int):
-    import hnswlib
-
-    g = hnswlib.Index(space="cosine", dim=dim)
-    g.init_index(max_elements=max_elements, ef_construction=HNSW_EF_CONSTRUCTION, M=HNSW_M)
-    g.set_ef(HNSW_EF_SEARCH)
-    return g
-
-
-def _mark_deleted(graph, pid: int) -> None:
+def _take_lock(directory: Path) -> int:
     try:
-        graph.mark_deleted(int(pid))
-    except RuntimeError:
-        pass  # not in the graph, or already deleted
-
-
-def _ensure_capacity(graph, extra: int) -> None:
-    need = graph.get_current_count() + extra
-    if need > graph.get_max_elements():
-        graph.resize_index(max(need, 2 * graph.get_max_elements()))
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise IndexError_(f"{directory}: cannot create the index folder ({e.strerror or e}); "
+                          "choose another --index") from None
+    try:
+        lock_fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise IndexReadOnlyError(
+            f"{directory}: cannot write the index folder ({e.strerror or e}); searching it still works, "
+            "or index into a folder you can write with --index") from None
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(lock_fd, 64, 0).decode(errors="replace").strip() or "?"
+        os.close(lock_fd)
+        raise IndexLockedError(
+            f"{directory} is being written by another clasp process (pid {holder}); "
+            "wait for it to finish (searching still works meanwhile)"
+        ) from None
+    os.ftruncate(lock_fd, 0)
+    os.pwrite(lock_fd, str(os.getpid()).encode(), 0)
+    return lock_fd
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
+    def __init__(self, store: Store):
+        self.store = store
 
-    def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self.store.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise (sql_error(e, self.store.dir) or e) from None
+        return self.store.db
 
-    def __exit__(self, exc_type, *_):
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+    def __exit__(self, exc_type, *_) -> None:
+        try:
+            self.store.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        except sqlite3.Error as e:
+            if exc_type is None:
+                raise (sql_error(e, self.store.dir) or e) from None

@@ -6,12 +6,56 @@ Each command lives in its own module. Heavy libraries are imported inside the co
 
 from __future__ import annotations
 
+import sys
+from typing import Optional
+
 import typer
+from typer.core import TyperGroup
+
+# typer >= 0.26 carries its own copy of click; BadParameter's bases name the right classes either way.
+ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+ClickAbort = typer.Abort
 
 from . import benchmark, dataset, index, models, search, serve, train
+from .common import err
+
+
+class OneLineErrors(TyperGroup):
+    """Usage mistakes (bad flag, missing argument, bad value) as one red line on stderr, exit 2.
+
+    Typer draws such errors as multi-line boxes; the README promises one line, like every other error.
+    """
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except ClickException as e:
+            if not standalone_mode:
+                raise
+            hint = f" (see `{e.ctx.command_path} --help`)" if getattr(e, "ctx", None) is not None else ""
+            err.print(f"[bold red]error:[/] {e.format_message()}{hint}", markup=True, highlight=False, soft_wrap=True)
+            sys.exit(e.exit_code)
+        except ClickAbort:
+            if not standalone_mode:
+                raise
+            err.print("[yellow]interrupted[/]")
+            sys.exit(130)
+        if standalone_mode:
+            sys.exit(rv if isinstance(rv, int) else 0)
+        return rv
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"clasp {__version__}")
+        raise typer.Exit()
+
 
 app = typer.Typer(
     name="clasp",
+    cls=OneLineErrors,
     help="Search audio archives by what was said, in any supported language.\n\n"
     "Examples:\n\n"
     "  clasp index ~/recordings\n\n"
@@ -23,6 +67,14 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root(
+    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    pass
+
 
 for module in (index, search, serve, benchmark, train, models):  # index also registers `info`
     module.register(app)

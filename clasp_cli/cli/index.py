@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .common import DEVICE_HELP, err, fail, friendly_errors, out
 from .common_options import IndexOption, hms, index_dir
@@ -17,7 +19,7 @@ def register(app: typer.Typer) -> None:
     @app.command("index")
     @friendly_errors
     def index(
-        paths: List[Path] = typer.Argument(..., help="Recordings or folders (searched recursively)."),
+        paths: Optional[List[Path]] = typer.Argument(None, help="Recordings or folders (searched recursively)."),
         index: Optional[Path] = IndexOption,
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name or directory (default: clasp-tiny); fixed per index once chosen."),
         prune: bool = typer.Option(False, "--prune", help="Drop indexed files under PATHS that no longer exist."),
@@ -29,12 +31,14 @@ def register(app: typer.Typer) -> None:
                                                     "Default: 6 (windows), 12 (passages)."),
         batch_size: int = typer.Option(16, min=1, help="Passages embedded together."),
         device: str = typer.Option("auto", help=DEVICE_HELP),
+        repair: bool = typer.Option(False, "--repair", help="Check the index and rebuild its search graph from the database; no PATHS needed."),
+        rebuild: bool = typer.Option(False, "--rebuild", help="Set a damaged index aside and re-embed every file it recorded (plus PATHS)."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Index recordings: cut them into passages at pauses, embed them, store them.
 
         Reruns are incremental: unchanged files are skipped, changed ones re-embedded.
-        Bad files are recorded with the reason and the rest is indexed.
+        Bad files are recorded with the reason and the rest is indexed; they are tried again on every run.
 
         Examples:
 
@@ -43,13 +47,18 @@ def register(app: typer.Typer) -> None:
           clasp index interviews/ lectures/*.mp3 --index ~/archive-index
 
           clasp index ~/recordings --prune     # also forget deleted files
+
+          clasp index --repair                 # after a crash or a copied graph file
+
+          clasp index --rebuild                # the database is damaged: re-embed what it recorded
         """
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        from ..devices import check_device
         from ..indexer import index_paths
         from ..passages import PassageConfig, WindowConfig
         from ..registry import DEFAULT_MODEL, load_model, resolve_model_dir
-        from ..store import Store
+        from ..repair import rebuild_index, recorded_files, repair_index
 
         if segmentation not in ("windows", "passages"):
             fail(f"--segmentation must be windows or passages (got {segmentation!r})", 2)
@@ -60,15 +69,27 @@ def register(app: typer.Typer) -> None:
         if lo <= 0 or hi < lo:
             fail("--min-seconds must be > 0 and <= --max-seconds", 2)
         spans_cfg = span_cls(min_seconds=lo, max_seconds=hi)
+        if repair and (rebuild or paths or prune):
+            fail("--repair works on the index alone: give no PATHS, --rebuild or --prune with it", 2)
+        if not paths and not repair and not rebuild:
+            fail("nothing to index: give at least one file or folder (or --repair / --rebuild)", 2)
+        check_device(device)
         target = index_dir(index)
-        ref = model
-        if ref is None:  # an existing index keeps its model
-            try:
-                with Store.open(target) as s:
-                    ref = s.meta("model_ref")
-            except Exception:
-                ref = None
-        ref = ref or DEFAULT_MODEL
+        if repair:
+            rep = repair_index(target)
+            if as_json:
+                out.print_json(json.dumps({"index": str(target), "problems": rep.problems, "passages": rep.passages,
+                                           "remaining": rep.remaining}))
+            else:
+                for p in rep.problems:
+                    err.print(f"[yellow]found[/] {p}", markup=True, highlight=False)
+                out.print(f"graph rebuilt from {rep.passages} passages; "
+                          + ("the index is consistent" if not rep.remaining else "still wrong: " + "; ".join(rep.remaining)),
+                          markup=False)
+            if rep.remaining:
+                raise typer.Exit(7)
+            return
+        ref = model or recorded_files(target)[1] or DEFAULT_MODEL  # an existing index keeps its model
         if Path(ref).exists():
             ref = str(resolve_model_dir(ref).resolve())
         clasp_model = load_model(ref, device=device)
@@ -84,15 +105,22 @@ def register(app: typer.Typer) -> None:
                 el = progress.tasks[0].elapsed or 1e-9
                 progress.update(state["task"], advance=1, info=f"{state['audio'] / 3600:.2f} h, {state['audio'] / el:.0f}x real time")
                 if d["status"] == "failed":
-                    progress.console.print(f"[yellow]skipped[/] {d['path']}: {d['reason']}")
+                    progress.console.print(f"[yellow]skipped[/] {escape(d['path'])}: {escape(d['reason'])}")
+                elif d.get("warning"):
+                    progress.console.print(f"[yellow]partly indexed[/] {escape(d['path'])}: {escape(d['warning'])}")
 
+        args = dict(model=clasp_model, model_ref=ref, passages=spans_cfg, prune=prune, batch_size=batch_size, on_event=on_event)
         with progress:
-            summary = index_paths(paths, target, model=clasp_model, model_ref=ref,
-                                  passages=spans_cfg,
-                                  prune=prune, batch_size=batch_size, on_event=on_event)
+            if rebuild:
+                summary, aside = rebuild_index(target, list(paths or []), **args)
+                if aside is not None:
+                    progress.console.print(f"the old index files were moved to {aside}", markup=False, highlight=False)
+            else:
+                summary = index_paths(paths, target, **args)
         report = {
             "index": str(target), "added": summary.added, "updated": summary.updated, "unchanged": summary.unchanged,
             "removed": summary.removed, "failed": [{"path": p, "error": e} for p, e in summary.failed],
+            "warnings": [{"path": p, "warning": w} for p, w in summary.warnings],
             "passages": summary.passages, "audio_hours": round(summary.audio_seconds / 3600, 4),
             "seconds": round(summary.elapsed, 2), "x_realtime": round(summary.speed, 1), "interrupted": summary.interrupted,
         }
@@ -111,8 +139,10 @@ def register(app: typer.Typer) -> None:
                 ft.add_column("file", overflow="fold")
                 ft.add_column("reason")
                 for p, e in summary.failed:
-                    ft.add_row(p, e)
+                    ft.add_row(Text(p), Text(e))
                 out.print(ft)
+            for p, w in summary.warnings:
+                err.print(Text.assemble(("partly indexed ", "yellow"), f"{p}: {w}"))
         if summary.interrupted:
             fail("interrupted: finished files are kept; rerun the same command to continue", 130)
         if summary.indexed == 0 and summary.unchanged == 0 and summary.failed:
@@ -148,4 +178,6 @@ def register(app: typer.Typer) -> None:
             t.add_row(k, str(v))
         out.print(t)
         for f in st["failed_files"]:
-            err.print(f"[yellow]failed[/] {f['path']}: {f['error']}")
+            err.print(Text.assemble(("failed ", "yellow"), f"{f['path']}: {f['error']}"))
+        for f in st["warnings"]:
+            err.print(Text.assemble(("partly indexed ", "yellow"), f"{f['path']}: {f['warning']}"))

@@ -8,9 +8,10 @@ from typing import Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from .common import DEVICE_HELP, err, friendly_errors, out
-from .common_options import IndexOption, hms, index_dir
+from .common_options import IndexOption, index_dir
 
 
 def register(app: typer.Typer) -> None:
@@ -39,20 +40,58 @@ def register(app: typer.Typer) -> None:
           clasp search --audio question.wav
         """
         from ..api import Searcher, search_json
+        from ..devices import check_device
 
+        check_device(device)
         with Searcher(index_dir(index), device=device) as searcher:
             resp = search_json(searcher, query, audio=audio, top_k=top_k, min_score=min_score, path_glob=path)
         if as_json:
             out.print(json.dumps(resp, ensure_ascii=False), soft_wrap=True)
-            return
+        elif resp["results"]:
+            out.print(results_table(resp, out.width))
         if not resp["results"]:
-            err.print("no results")
-            raise typer.Exit(1)
-        t = Table(title=f"“{resp['query']}”")
-        t.add_column("#", justify="right")
-        t.add_column("score", justify="right")
-        t.add_column("file", overflow="fold")
-        t.add_column("time", no_wrap=True)
-        for r in resp["results"]:
-            t.add_row(str(r["rank"]), f"{r['score']:.3f}", r["path"], f"{hms(r['start'])}-{hms(r['end'])}")
-        out.print(t)
+            # Like grep: exit 1 when nothing matched, in table and JSON mode alike (README, "Exit codes").
+            if not as_json:
+                err.print("no results")
+            raise typer.Exit(NO_RESULTS)
+
+
+NO_RESULTS = 1
+
+
+def clock(seconds: float) -> str:
+    """m:ss.s, or h:mm:ss.s from an hour on: a tenth of a second is what a listener can seek to."""
+    tenths = int(round(seconds * 10))
+    s, t = divmod(tenths, 10)
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}.{t}" if h else f"{m}:{sec:02d}.{t}"
+
+
+def shorten_left(path: str, width: int) -> str:
+    """Keep the end of a path (the file name matters most), cutting whole folders from the left."""
+    if len(path) <= width:
+        return path
+    parts = path.split("/")
+    for i in range(1, len(parts)):
+        tail = "…/" + "/".join(parts[i:])
+        if len(tail) <= width:
+            return tail
+    return "…" + path[-(width - 1):] if width > 1 else path[-width:]
+
+
+def results_table(resp: dict, width: int) -> Table:
+    """The --json response as a table no wider than `width` (at most 80), paths shortened from the left."""
+    width = min(width, 80)
+    rows = [(str(r["rank"]), f"{r['score']:.3f}", r["path"], f"{clock(r['start'])}-{clock(r['end'])}") for r in resp["results"]]
+    fixed = [max(len(h), *(len(row[i]) for row in rows)) for i, h in ((0, "#"), (1, "score"), (3, "time"))]
+    # Rich's default box: a border and one space of padding either side of every column.
+    file_width = max(12, width - sum(fixed) - 4 * 3 - 1)
+    t = Table(title=Text(f"“{resp['query']}”", overflow="ellipsis", no_wrap=True), width=None)
+    t.add_column("#", justify="right", no_wrap=True)
+    t.add_column("score", justify="right", no_wrap=True)
+    t.add_column("file", no_wrap=True, max_width=file_width)
+    t.add_column("time", no_wrap=True)
+    for rank, score, path, span in rows:
+        t.add_row(rank, score, Text(shorten_left(path, file_width)), span)
+    return t
