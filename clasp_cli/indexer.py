@@ -153,7 +153,8 @@ def index_paths(
     files, problems = scan(paths)
     summary = IndexSummary(failed=list(problems))
     on_event("scan", files=len(files))
-    with Store.open(index_dir, write=True, model_id=model.id, dim=model.dim) as store:
+    # quick_check reads every page once: a damaged database is found here, not skipped as "unchanged".
+    with Store.open(index_dir, write=True, model_id=model.id, dim=model.dim, check=True) as store:
         if store.meta("model_ref") is None:
             with store.transaction():
                 store.set_meta("model_ref", model_ref)

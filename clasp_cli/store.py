@@ -117,7 +117,7 @@ class Hit:
 def sql_error(e: sqlite3.Error, directory: Path) -> ClaspError | None:
     """The user-facing error behind an SQLite failure, or None when it is a programming error."""
     db = directory / DB
-    msg = str(e)
+    msg = " ".join(str(e).replace("*** in database main ***", "").split())  # one line, always
     low = msg.lower()
     if "readonly" in low or "read-only" in low:
         return IndexReadOnlyError(f"{db}: cannot write the index ({msg}); searching it still works, "
@@ -204,7 +204,7 @@ class Store:
             if check:
                 bad = db.execute("PRAGMA quick_check(1)").fetchone()[0]
                 if bad != "ok":
-                    raise sqlite3.DatabaseError(f"database disk image is malformed: {bad}")
+                    raise sqlite3.DatabaseError(f"database disk image is malformed: {' '.join(bad.split())}")
             if write:
                 store._migrate()
                 store._check_model(model_id, dim)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 
 def _need(program: str) -> None:
@@ -160,3 +161,37 @@ def start_server():
     yield start
     for s in servers:
         s.stop()
+
+
+# Four short recordings in the formats archives hold most; indexing tests share them.
+SENTENCES = {
+    "weather.wav": "Tomorrow will be sunny in the morning with light rain in the evening.",
+    "budget.flac": "The council approved the budget for the new public library on Tuesday.",
+    "football.ogg": "The football match ended in a draw after a long period of extra time.",
+    "garden.wav": "Remember to water the tomato plants in the garden every second day.",
+}
+
+
+@pytest.fixture(scope="session")
+def model(model_dir):
+    from clasp_cli.registry import load_model
+
+    return load_model(model_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def recordings(tmp_path_factory, say):
+    src = tmp_path_factory.mktemp("src")
+    for name, text in SENTENCES.items():
+        wav = say(text + " " + text, src / (Path(name).stem + ".tmp.wav"))
+        x, sr = sf.read(wav, dtype="float32")
+        sf.write(src / name, x, sr)
+        wav.unlink()
+    return src
+
+
+@pytest.fixture
+def archive(tmp_path, recordings):
+    d = tmp_path / "archive"
+    shutil.copytree(recordings, d)
+    return d

@@ -20,36 +20,6 @@ from clasp_cli.registry import create_model, load_model
 from clasp_cli.search import search
 from clasp_cli.store import IndexError_, IndexLockedError, Store
 
-SENTENCES = {
-    "weather.wav": "Tomorrow will be sunny in the morning with light rain in the evening.",
-    "budget.flac": "The council approved the budget for the new public library on Tuesday.",
-    "football.ogg": "The football match ended in a draw after a long period of extra time.",
-    "garden.wav": "Remember to water the tomato plants in the garden every second day.",
-}
-
-
-@pytest.fixture(scope="session")
-def model(model_dir):
-    return load_model(model_dir, device="cpu")
-
-
-@pytest.fixture(scope="session")
-def recordings(tmp_path_factory, say):
-    src = tmp_path_factory.mktemp("src")
-    for name, text in SENTENCES.items():
-        wav = say(text + " " + text, src / (Path(name).stem + ".tmp.wav"))
-        x, sr = sf.read(wav, dtype="float32")
-        sf.write(src / name, x, sr)
-        wav.unlink()
-    return src
-
-
-@pytest.fixture
-def archive(tmp_path, recordings):
-    d = tmp_path / "archive"
-    shutil.copytree(recordings, d)
-    return d
-
 
 def _passages_per_file(index: Path) -> dict[str, int]:
     with Store.open(index) as s:
