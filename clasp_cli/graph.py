@@ -9,6 +9,7 @@ lags the database (a writer was killed before saving) is brought up to date incr
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import zlib
@@ -203,14 +204,25 @@ def _rebuild(dim: int, db_ids: np.ndarray, vectors: Callable[[Sequence[int]], np
 def save_graph(directory: Path, graph, state: DbState, db_ids: np.ndarray) -> None:
     """Write graph and stamp so that any crash leaves a pair the next load either trusts or rebuilds."""
     tmp = directory / f".{GRAPH}.tmp"
+    tmp_meta = directory / f".{GRAPH_META}.tmp"
+    try:
+        _write_pair(directory, graph, state, db_ids, tmp, tmp_meta)
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp_meta.unlink(missing_ok=True)
+
+
+def _write_pair(directory: Path, graph, state: DbState, db_ids: np.ndarray, tmp: Path, tmp_meta: Path) -> None:
     graph.save_index(str(tmp))
+    if tmp.stat().st_size != graph.index_file_size():  # hnswlib does not report a short write
+        raise OSError(errno.ENOSPC, f"{tmp.name} written short; the disk is probably full")
     deleted = np.setdiff1d(np.asarray(graph.get_ids_list(), dtype=np.int64), db_ids)
     stamp = {
         "format": STAMP_FORMAT, "index_id": state.index_id, "state": state.to_dict(),
         "bytes": tmp.stat().st_size, "crc32": _crc32(tmp), "deleted": [int(i) for i in deleted],
     }
-    tmp_meta = directory / f".{GRAPH_META}.tmp"
-    tmp_meta.write_text(json.dumps(stamp))
+    with open(tmp_meta, "w") as fh:
+        fh.write(json.dumps(stamp))
     # Graph first, then stamp: a kill between the two leaves a stamp whose checksum fails, so
     # the next open rebuilds rather than trusting a mismatched pair.
     os.replace(tmp, directory / GRAPH)

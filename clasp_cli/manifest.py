@@ -50,9 +50,15 @@ class Utterance:
             raise ManifestError(f"{where}: missing field(s) {', '.join(missing)}")
         known = {f for f in cls.__dataclass_fields__}
         kwargs = {k: v for k, v in d.items() if k in known}
-        kwargs["id"] = str(kwargs["id"])
-        kwargs["duration"] = float(kwargs.get("duration") or 0.0)
-        kwargs["translations"] = dict(kwargs.get("translations") or {})
+        try:
+            kwargs["id"] = str(kwargs["id"])
+            kwargs["duration"] = float(kwargs.get("duration") or 0.0)
+            kwargs["translations"] = dict(kwargs.get("translations") or {})
+        except (TypeError, ValueError) as e:
+            raise ManifestError(f"{where}: a field has the wrong type ({e})") from None
+        bad = [k for k in ("audio", "text") if not isinstance(kwargs.get(k), str)]
+        if bad:
+            raise ManifestError(f"{where}: {', '.join(bad)} must be text")
         return cls(**kwargs)
 
 
@@ -64,8 +70,11 @@ def iter_manifest(path: str | Path) -> Iterator[Utterance]:
     except OSError as e:
         raise ManifestError(f"{path}: cannot open manifest ({e.strerror or e})") from None
     with fh:
-        for n, d in json_objects(fh, path):
-            yield Utterance.from_dict(d, where=f"{path}:{n}")
+        try:
+            for n, d in json_objects(fh, path):
+                yield Utterance.from_dict(d, where=f"{path}:{n}")
+        except UnicodeDecodeError as e:
+            raise ManifestError(f"{path}: not UTF-8 text (byte {e.start} of a line cannot be decoded)") from None
 
 
 def json_objects(lines: Iterable[str], path: str | Path) -> Iterator[tuple[int, dict]]:

@@ -11,6 +11,7 @@ become IndexError_ subclasses that name the file and the way out.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import functools
 import os
@@ -149,6 +150,14 @@ def _translated(fn: T) -> T:
             if typed is None:
                 raise
             raise typed from None
+        except OSError as e:  # the graph files: same causes, same messages
+            if e.errno == errno.ENOSPC:
+                raise DiskFullError(f"{self.dir}: disk full while writing the index; free some space and rerun "
+                                    "(files already finished are kept)") from None
+            if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise IndexReadOnlyError(f"{self.dir}: cannot write the index ({e.strerror}); searching it still works, "
+                                         "or index into a folder you can write with --index") from None
+            raise
 
     return wrapper  # type: ignore[return-value]
 
@@ -192,6 +201,7 @@ class Store:
         if not write and not (directory / DB).is_file():
             raise IndexError_(f"no index at {directory}: build one with `clasp index PATH --index {directory}`")
         lock_fd = _take_lock(directory) if write else None
+        db = None
         try:
             if write:
                 db = sqlite3.connect(directory / DB, timeout=30, isolation_level=None)
@@ -211,15 +221,13 @@ class Store:
             elif db.execute("PRAGMA user_version").fetchone()[0] < len(MIGRATIONS):
                 raise IndexError_(f"{directory}: index is from an older clasp; run `clasp index` once to upgrade it")
         except sqlite3.Error as e:
-            if lock_fd is not None:
-                os.close(lock_fd)
+            _release(db, lock_fd)
             typed = sql_error(e, directory) or IndexDamagedError(
                 f"{directory / DB}: not a usable index database ({e}); "
                 f"rebuild it with `clasp index --rebuild --index {directory}`")
             raise typed from None
         except BaseException:
-            if lock_fd is not None:
-                os.close(lock_fd)
+            _release(db, lock_fd)
             raise
         return store
 
@@ -466,6 +474,13 @@ class Store:
             "size_bytes": size,
             "updated": float(updated) if updated else None,
         }
+
+
+def _release(db: sqlite3.Connection | None, lock_fd: int | None) -> None:
+    if db is not None:
+        db.close()
+    if lock_fd is not None:
+        os.close(lock_fd)
 
 
 def _take_lock(directory: Path) -> int:
