@@ -1,0 +1,184 @@
+"""Scoring: ranks into metrics (clasp_cli.metrics only), grouped and per language; WER via jiwer; the result rows."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from ..manifest import Utterance
+from ..metrics import ranks as rank_targets
+from ..metrics import scores_from_ranks
+
+if TYPE_CHECKING:
+    from .base import BenchmarkConfig
+
+
+@dataclass
+class SystemResult:
+    name: str
+    kind: str  # "clasp" | "asr"
+    model: str
+    scores: dict  # RetrievalScores.as_dict()
+    ranks: np.ndarray  # rank of the right recording for each text query (for plots)
+    cost: dict
+    by_query_lang: dict[str, dict] = field(default_factory=dict)
+    by_domain: dict[str, dict] = field(default_factory=dict)
+    by_voice: dict[str, dict] = field(default_factory=dict)
+    lang_ranks: dict[str, np.ndarray] = field(default_factory=dict)
+    noise: dict | None = None
+    multilingual: dict | None = None
+    wer: float | None = None
+    label: str = ""  # short name for table headers: "CLASP", "Whisper ASR", "CTC ASR"
+
+    def to_dict(self) -> dict:
+        """The JSON row: the fixed keys first, in the documented order, then the extras."""
+        s, c = self.scores, self.cost
+        d = {
+            "name": self.name,
+            "kind": self.kind,
+            "hits@1": s["hits@1"],
+            "hits@5": s["hits@5"],
+            "hits@10": s["hits@10"],
+            "mrr": s["mrr"],
+            "meanr": s["meanr"],
+            "throughput_x_realtime": c["throughput_x_realtime"],
+            "params": c["params"],
+            "disk_mb": c["disk_mb"],
+            "by_query_lang": self.by_query_lang,
+            "model": self.model,
+            "params_source": c["params_source"],
+            "params_parts": c["params_parts"],
+            "latency_ms_p50": c["latency_ms_p50"],
+            "latency_ms_p95": c["latency_ms_p95"],
+            "peak_rss_mb": c["peak_rss_mb"],
+            "load_s": c["load_s"],
+            "encode_s": c["encode_s"],
+            "audio_s": c["audio_s"],
+            "by_domain": self.by_domain,
+            "by_voice": self.by_voice,
+        }
+        if self.wer is not None:
+            d["wer"] = self.wer
+        if self.noise is not None:
+            d["noise"] = self.noise
+        if self.multilingual is not None:
+            d["multilingual"] = self.multilingual
+        return d
+
+
+@dataclass
+class BenchmarkResult:
+    n: int
+    systems: list[SystemResult]
+    machine: dict
+    skipped: list[tuple[str, str]]  # (utterance id, reason), main and multilingual manifests
+    query_langs: list[str]
+    seconds: float
+    noise_n: int = 0
+    multilingual_n: int = 0
+    config: BenchmarkConfig | None = None
+
+    def to_dict(self) -> dict:
+        """Exactly {"n", "systems"}: what `clasp benchmark --json` prints."""
+        return {"n": self.n, "systems": [s.to_dict() for s in self.systems]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+# -- grouped metrics -------------------------------------------------------------------------------
+
+
+def grouped_scores(r: np.ndarray, labels: Sequence[str]) -> dict[str, dict]:
+    """Scores per label, from ranks already computed against the FULL candidate set.
+
+    Empty labels are left out; groups are sorted by label.
+    """
+    r = np.asarray(r)
+    labels = np.asarray([str(x) for x in labels], dtype=object)
+    if len(labels) != len(r):
+        raise ValueError(f"{len(r)} ranks but {len(labels)} labels")
+    out = {}
+    for lab in sorted({x for x in labels if x}):
+        out[lab] = scores_from_ranks(r[labels == lab]).as_dict()
+    return out
+
+
+def translation_rows(utterances: Sequence[Utterance]) -> dict[str, list[int]]:
+    """For each translation language, the utterances that have a non-empty translation in it.
+
+    Often only a subset is translated (200 of a 1,120-sentence test split): those queries still
+    rank every recording, exactly as the English ones do.
+    """
+    rows: dict[str, list[int]] = {}
+    for i, u in enumerate(utterances):
+        for lang, t in u.translations.items():
+            if t.strip():
+                rows.setdefault(lang, []).append(i)
+    return dict(sorted(rows.items()))
+
+
+# -- word error rate (for context only: retrieval is what is scored) --------------------------------
+
+
+def _normaliser():
+    import jiwer
+
+    # Case and punctuation are not recognition errors: "Tuesday." and "tuesday" are the same word.
+    return jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip(),
+                          jiwer.ReduceToListOfListOfWords()])
+
+
+def word_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Corpus WER (all edits / all reference words) after normalising case and punctuation, via jiwer."""
+    import jiwer
+
+    norm = _normaliser()
+    pairs = [(r, h) for r, h in zip(refs, hyps) if norm(r) != [[]]]  # a reference with no words has no WER
+    if not pairs:
+        return 0.0
+    out = jiwer.process_words([r for r, _ in pairs], [h for _, h in pairs], reference_transform=norm, hypothesis_transform=norm)
+    return round(out.wer, 4)
+
+
+def _score(query: np.ndarray, cand: np.ndarray, targets: Sequence[int] | None = None) -> np.ndarray:
+    return rank_targets(query @ cand.T, None if targets is None else np.asarray(targets))
+
+
+
+def _score_system(spec, raw, utts, queries, lang_queries, noise_idx, ml_utts, ml_queries, ml_en, cfg) -> SystemResult:
+    emb = raw["emb"]
+    r = _score(queries, emb)
+    lang_ranks = {lang: _score(q, emb, rows) for lang, (rows, q) in lang_queries.items()}
+    res = SystemResult(
+        name=raw["name"], kind=raw["kind"], model=spec.asr_model or spec.model, scores=scores_from_ranks(r).as_dict(),
+        ranks=r, cost=raw["cost"],
+        by_query_lang={lang: scores_from_ranks(lr).as_dict() for lang, lr in lang_ranks.items()},
+        by_domain=grouped_scores(r, [u.domain for u in utts]),
+        by_voice=grouped_scores(r, [u.voice for u in utts]),
+        lang_ranks=lang_ranks, label=spec.label,
+    )
+    if raw["kind"] == "asr" and raw["transcripts"]:
+        res.wer = word_error_rate([u.text for u in utts], raw["transcripts"])
+    if noise_idx:
+        idx = np.asarray(noise_idx)
+        q = queries[idx]
+        clean = scores_from_ranks(_score(q, emb[idx])).as_dict()
+        noise: dict = {"n": len(noise_idx), "seed": cfg.seed}
+        for kind in cfg.noise_kinds:
+            rows = [{"snr_db": None, **clean}]
+            for snr in cfg.snrs:
+                rows.append({"snr_db": float(snr), **scores_from_ranks(_score(q, raw["noise"][f"{kind}@{float(snr):g}"])).as_dict()})
+            noise[kind] = rows
+        res.noise = noise
+    if ml_utts and raw["ml_emb"] is not None:
+        ml = raw["ml_emb"]
+        native = _score(ml_queries["native"], ml)
+        mres: dict = {"n": len(ml_utts), "native": scores_from_ranks(native).as_dict()}
+        if ml_en is not None:
+            mres["en"] = scores_from_ranks(_score(ml_en[1], ml, ml_en[0])).as_dict()
+        mres["by_lang"] = grouped_scores(native, [u.lang for u in ml_utts])
+        res.multilingual = mres
+    return res
