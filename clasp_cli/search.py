@@ -74,6 +74,9 @@ class Searcher:
         self.store = Store.open(index_dir)
         try:
             self.model = open_model_for(self.store, model, device)
+            from .text_cache import install
+
+            install(self.model)  # a cold start maps the text encoder instead of unpacking it
             self.store.graph()
         except BaseException:
             self.store.close()

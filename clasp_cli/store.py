@@ -381,7 +381,11 @@ class Store:
             chunk = [int(i) for i in ids[s : s + 900]]
             rows = dict(self.db.execute(f"SELECT id, vector FROM passages WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall())
             for j, i in enumerate(chunk):
-                out[s + j] = np.frombuffer(rows[i], dtype=np.float16)
+                blob = rows.get(i)
+                if not isinstance(blob, bytes) or len(blob) != 2 * self.dim:  # a truncated file reads back as holes
+                    raise IndexDamagedError(f"{self.dir / DB}: the index database is damaged (passage {i} has no vector); "
+                                            f"rebuild it with `clasp index --rebuild --index {self.dir}`")
+                out[s + j] = np.frombuffer(blob, dtype=np.float16)
         return out
 
     @_translated

@@ -270,3 +270,17 @@ def test_sqlite_full_disk_error_names_the_file_and_what_to_do(tmp_path):
 
     e = sql_error(sqlite3.OperationalError("database or disk is full"), tmp_path)
     assert isinstance(e, DiskFullError) and str(tmp_path / "index.sqlite") in str(e) and "free some space" in str(e)
+
+
+@pytest.mark.parametrize("at", [0.9375, 0.9745])
+def test_a_truncated_database_is_reported_as_damaged(tmp_path, fuzz_index, model, at):
+    # Found by the index-file fuzzer: SQLite reads the missing tail of a truncated file as holes.
+    idx = tmp_path / "idx"
+    shutil.copytree(fuzz_index, idx)
+    data = (idx / "index.sqlite").read_bytes()
+    (idx / "index.sqlite").write_bytes(data[: int(at * (len(data) - 1))])
+    try:
+        with Searcher(idx, model=model) as s:
+            s.search("rain")
+    except ClaspError as e:
+        assert "clasp index --rebuild" in str(e)
