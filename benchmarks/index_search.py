@@ -4,7 +4,8 @@
 
 - index:  indexing speed (x real time) on >= 10 minutes of real speech: the example archive's
           recordings joined into 3-minute files (a fresh index; model load included in "cli").
-- cold:   `clasp search` from a new process to printed JSON, median of 5 (after one warm-up).
+- cold:   `clasp search` from a new process to printed JSON, median of 9 (after one warm-up);
+          --code DIR (repeatable) times other checkouts in the same run, alternating, for a before/after.
 - warm:   in-process query latency (text embedding + HNSW + SQLite) at 100,000 passages;
           passage vectors are synthetic (clustered), the query path is the real one.
 - recall: HNSW recall@10 against exact search at 1,000,000 synthetic vectors, with the
@@ -82,17 +83,41 @@ def bench_index(work: Path, model: str) -> dict:
             "x_realtime_indexing": round(s["x_realtime"], 1), "x_realtime_cli": round(audio / wall, 1), "cli_seconds": round(wall, 1)}
 
 
-def bench_cold(work: Path) -> dict:
+def bench_cold(work: Path, code: list[Path] | None = None, runs: int = 9) -> list[dict]:
+    """Median wall time of `clasp search --json` in a new process, per checkout in `code` (default: this one).
+
+    Runs alternate between checkouts, so a machine that gets busier part-way affects each alike;
+    one warm-up run each first (it also builds the text-encoder cache where a checkout has one).
+    """
     idx = work / "index"
-    cmd = [str(Path(sys.executable).parent / "clasp"), "search", QUERIES[0], "--index", str(idx), "--json"]
-    subprocess.run(cmd, capture_output=True, check=True)
-    times = []
-    for q in QUERIES[:5]:
-        cmd[2] = q
+    code = code or [ROOT]
+    times: dict[Path, list[float]] = {c: [] for c in code}
+    cpu: dict[Path, list[float]] = {c: [] for c in code}
+
+    def run(c: Path, q: str) -> tuple[float, float]:
+        import resource
+
+        env = {**os.environ, "PYTHONPATH": str(c)}
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        subprocess.run(cmd, capture_output=True, check=True)
-        times.append(time.perf_counter() - t)
-    return {"part": "cold", "median_s": round(float(np.median(times)), 3), "max_s": round(max(times), 3)}
+        subprocess.run([sys.executable, "-m", "clasp_cli", "search", q, "--index", str(idx), "--json"],
+                       capture_output=True, check=True, env=env, cwd=c)
+        wall = time.perf_counter() - t
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+    for c in code:
+        run(c, QUERIES[0])
+    for i in range(runs):
+        for c in code:
+            wall, used = run(c, QUERIES[i % len(QUERIES)])
+            times[c].append(wall)
+            cpu[c].append(used)
+    load = os.getloadavg()[0]
+    # CPU seconds are what an idle machine's wall time approaches; wall time on a busy one is inflated by others.
+    return [{"part": "cold", "code": str(c), "runs": runs, "median_s": round(float(np.median(t)), 3),
+             "min_s": round(min(t), 3), "max_s": round(max(t), 3), "cpu_median_s": round(float(np.median(cpu[c])), 3),
+             "load_avg_1m": round(load, 2)} for c, t in times.items()]
 
 
 def bench_warm(work: Path, model_name: str, n: int = 100_000) -> dict:
@@ -155,6 +180,9 @@ def main() -> None:
     ap.add_argument("--model", default="clasp-tiny")
     ap.add_argument("--work", type=Path, default=Path("/tmp/clasp-bench-index"))
     ap.add_argument("--recall-n", type=int, default=1_000_000)
+    ap.add_argument("--code", type=Path, action="append", help="cold: a checkout to time (repeatable), e.g. a worktree of "
+                    "the previous release for a before/after; default this one")
+    ap.add_argument("--cold-runs", type=int, default=9)
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine()}", flush=True)
@@ -162,7 +190,9 @@ def main() -> None:
         if part == "index":
             r = bench_index(args.work, args.model)
         elif part == "cold":
-            r = bench_cold(args.work)
+            for r in bench_cold(args.work, args.code, args.cold_runs):
+                print(json.dumps(r), flush=True)
+            continue
         elif part == "warm":
             r = bench_warm(args.work, args.model)
         elif part == "recall":
