@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT = 1
+FORMAT = 2
 _SEP = "\0"  # no vocabulary piece contains NUL; checked when the cache is built
 
 
@@ -95,7 +95,7 @@ def build(folder: Path) -> None:
             charsmap = len(trie).to_bytes(4, "little") + trie + norm._normalized
         (tmp / "charsmap.bin").write_bytes(charsmap)
         scalars = {"eps": backend.eps, "_feat_dim": backend._feat_dim, "unk_score": sp._unk_score, "max_len": sp._max_len,
-                   "ids": [sp._unk_id, sp._bos_id, sp._eos_id], "arrays": sorted(arrays)}
+                   "ids": [sp._unk_id, sp._bos_id, sp._eos_id], "arrays": sorted(arrays), "pieces": len(sp._pieces)}
         (tmp / "ready.json").write_text(json.dumps(scalars))
         try:
             os.replace(tmp, folder)
@@ -104,6 +104,24 @@ def build(folder: Path) -> None:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+class LazyPieces:
+    """The piece strings, read on first use: encoding to ids never needs them, only decoding to text does."""
+
+    def __init__(self, path: Path):
+        self._path, self._list = path, None
+
+    def _pieces(self) -> list[str]:
+        if self._list is None:
+            self._list = self._path.read_bytes().decode("utf-8", "surrogatepass").split(_SEP)
+        return self._list
+
+    def __len__(self) -> int:
+        return len(self._pieces())
+
+    def __getitem__(self, i):
+        return self._pieces()[i]
 
 
 class SortedPrefixes:
@@ -116,13 +134,13 @@ class SortedPrefixes:
     def __init__(self, blob: str, starts: np.ndarray, values: np.ndarray):
         if len(starts) != len(values) + 1 or int(starts[-1]) != len(blob):
             raise ValueError("text encoder cache is inconsistent")
-        self._blob, self._starts, self._values = blob, starts.tolist(), values
+        self._blob, self._starts, self._values = blob, starts, values
 
     def __len__(self) -> int:
         return len(self._values)
 
     def _key(self, i: int) -> str:
-        return self._blob[self._starts[i] : self._starts[i + 1] - 1]
+        return self._blob[int(self._starts[i]) : int(self._starts[i + 1]) - 1]
 
     def get(self, key: str, default=None):
         lo, hi = 0, len(self._values)
@@ -144,7 +162,7 @@ def load(folder: Path, threads: int = 1):
 
     meta = json.loads((folder / "ready.json").read_text())
     sp = UsePureTokenizer.__new__(UsePureTokenizer)
-    sp._pieces = (folder / "pieces.txt").read_bytes().decode("utf-8", "surrogatepass").split(_SEP)
+    sp._pieces = LazyPieces(folder / "pieces.txt")
     sp._scores = array("f")
     sp._scores.frombytes((folder / "scores.bin").read_bytes())
     sp._unk_id, sp._bos_id, sp._eos_id = meta["ids"]
@@ -152,7 +170,7 @@ def load(folder: Path, threads: int = 1):
     sp._prefixes = SortedPrefixes(
         (folder / "prefix_keys.txt").read_bytes().decode("utf-8", "surrogatepass"),
         np.load(folder / "prefix_starts.npy", allow_pickle=False), np.load(folder / "prefix_values.npy", allow_pickle=False))
-    if len(sp._scores) != len(sp._pieces):
+    if len(sp._scores) != meta["pieces"]:
         raise ValueError("text encoder cache is inconsistent")
     sp._normalizer = _Normalizer((folder / "charsmap.bin").read_bytes() or None)
 
