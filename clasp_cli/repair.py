@@ -80,10 +80,10 @@ def set_aside(index_dir: str | Path) -> Path | None:
 def rebuild_index(index_dir: str | Path, paths: list[str | Path], **index_args) -> tuple[object, Path | None]:
     """Re-embed every recorded file (plus `paths`) into a fresh index. Returns (IndexSummary, aside folder)."""
     from .indexer import index_paths
-    from .store import _take_lock
+    from .store import take_lock
 
     index_dir = Path(index_dir).expanduser()
-    lock = _take_lock(index_dir)  # nobody may write while the old files move
+    lock = take_lock(index_dir)  # nobody may write while the old files move
     try:
         recorded, _ = recorded_files(index_dir)
         targets = list(dict.fromkeys([*recorded, *map(str, paths)]))

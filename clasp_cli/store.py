@@ -27,7 +27,7 @@ import numpy as np
 
 from .errors import ClaspError
 from .graph import (  # noqa: F401  (HNSW_* and new_graph are re-exported for benchmarks)
-    GRAPH, GRAPH_META, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, DbState, ensure_capacity, graph_file_problems,
+    HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, DbState, ensure_capacity, graph_file_problems,
     load_graph, mark_deleted, new_graph, save_graph,
 )
 
@@ -200,7 +200,7 @@ class Store:
         directory = Path(directory).expanduser()
         if not write and not (directory / DB).is_file():
             raise IndexError_(f"no index at {directory}: build one with `clasp index PATH --index {directory}`")
-        lock_fd = _take_lock(directory) if write else None
+        lock_fd = take_lock(directory) if write else None
         db = None
         try:
             if write:
@@ -487,7 +487,8 @@ def _release(db: sqlite3.Connection | None, lock_fd: int | None) -> None:
         os.close(lock_fd)
 
 
-def _take_lock(directory: Path) -> int:
+def take_lock(directory: Path) -> int:
+    """The writer lock on `directory` (created if missing): an open fd holding an flock, with our pid in it."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
