@@ -32,6 +32,8 @@ class OneLineErrors(TyperGroup):
         except ClickException as e:
             if not standalone_mode:
                 raise
+            if not e.format_message():  # a group run bare: its help was printed, that is the message
+                sys.exit(e.exit_code)
             hint = f" (see `{e.ctx.command_path} --help`)" if getattr(e, "ctx", None) is not None else ""
             err.print(f"[bold red]error:[/] {e.format_message()}{hint}", markup=True, highlight=False, soft_wrap=True)
             sys.exit(e.exit_code)
