@@ -26,8 +26,8 @@ from urllib.parse import quote
 import numpy as np
 
 from .errors import ClaspError
-from .graph import (  # noqa: F401  (HNSW_* and new_graph are re-exported for benchmarks)
-    HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, DbState, ensure_capacity, graph_file_problems,
+from .graph import (  # noqa: F401  (GRAPH*, HNSW_* and new_graph are re-exported for serve and benchmarks)
+    GRAPH, GRAPH_META, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, DbState, ensure_capacity, graph_file_problems,
     load_graph, mark_deleted, new_graph, save_graph,
 )
 
@@ -451,6 +451,7 @@ class Store:
             f"SELECT p.id, f.path, p.start, p.end FROM passages p JOIN files f ON p.file_id=f.id WHERE p.id IN ({','.join('?' * len(ids))})", ids)}
         return [Hit(i, float(1.0 - d), *rows[i]) for i, d in zip(ids, dists[0]) if i in rows]
 
+    @_translated
     def passage(self, passage_id: int) -> Hit | None:
         """One passage's file and span (score 0), or None when no passage has that id."""
         row = self.db.execute("SELECT f.path, p.start, p.end FROM passages p JOIN files f ON p.file_id=f.id WHERE p.id=?",

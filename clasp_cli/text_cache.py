@@ -176,7 +176,12 @@ def load(folder: Path, threads: int = 1):
 
     backend = NumpyBackend.__new__(NumpyBackend)
     backend.sp, backend.threads = sp, threads
-    backend._threadpool = None  # thread limits change speed, not results; probing BLAS costs start-up time
+    try:  # as NumpyBackend does: the thread limit the encoder was built with holds for BLAS too (a few ms)
+        from threadpoolctl import ThreadpoolController
+
+        backend._threadpool = ThreadpoolController().limit
+    except Exception:
+        backend._threadpool = None
     lists: dict[str, dict[int, np.ndarray]] = {}
     for name in meta["arrays"]:
         # The big table is memory-mapped: a query reads only its tokens' rows.

@@ -61,3 +61,14 @@ def test_install_uses_the_cache_for_the_model_text_encoder(tmp_path, monkeypatch
     plain, fast = load_model(model.path, device="cpu"), load_model(model.path, device="cpu")
     assert text_cache.install(fast) is True and (text_cache.cache_folder() / "ready.json").is_file()
     assert np.array_equal(fast.embed_text(TEXTS), plain.embed_text(TEXTS))
+
+
+def test_the_cached_encoder_keeps_its_one_thread_blas_limit(tmp_path, monkeypatch, model):
+    # One BLAS thread keeps a served query fast under load (issue 12); the cache must not drop it.
+    monkeypatch.setenv("CLASP_CACHE", str(tmp_path / "cache"))
+    from clasp_cli.registry import load_model
+
+    m = load_model(model.path, device="cpu")
+    assert text_cache.install(m) is True
+    backend = m.text._use._backend
+    assert backend.threads == m.text._use.threads and backend._threadpool is not None
