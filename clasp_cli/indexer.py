@@ -137,7 +137,7 @@ def index_paths(
     index_dir: str | Path,
     model=None,
     model_ref: str | None = None,
-    passages: PassageConfig | WindowConfig = WindowConfig(),
+    passages: PassageConfig | WindowConfig = PassageConfig(),
     prune: bool = False,
     batch_size: int = 16,
     on_event: Event = _noop,

@@ -23,9 +23,9 @@ def register(app: typer.Typer) -> None:
         index: Optional[Path] = IndexOption,
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name or directory (default: clasp-tiny); fixed per index once chosen."),
         prune: bool = typer.Option(False, "--prune", help="Drop indexed files under PATHS that no longer exist."),
-        segmentation: str = typer.Option("windows", help="windows: about one sentence each, cut where a voice "
-                                         "activity detector hears a pause (best for sentence queries); passages: "
-                                         "3-12 s cut at quiet frames (the earlier default)."),
+        segmentation: str = typer.Option("passages", help="passages: 3-12 s cut at quiet frames; windows: about "
+                                         "one sentence each, cut where a voice activity detector hears a pause "
+                                         "(better for sentence-like queries, worse for topic queries with clasp-tiny)."),
         min_seconds: Optional[float] = typer.Option(None, help="Shortest span (seconds). Default: 1 (windows), 3 (passages)."),
         max_seconds: Optional[float] = typer.Option(None, help="Longest span (seconds); cuts fall at pauses. "
                                                     "Default: 6 (windows), 12 (passages)."),
