@@ -155,8 +155,11 @@ def evaluate_embeddings(speech: np.ndarray, text: np.ndarray) -> RetrievalScores
 
 
 def evaluate_manifest(model: ClaspModel, manifest: str | Path, cache_root: Path | None = None, on_event: Event = _noop) -> dict:
-    """Text -> recording retrieval on a held-out manifest: English queries against every recording,
-    and each translated query language (from `translations`) against the same candidates."""
+    """Text -> recording retrieval on a held-out manifest: each utterance's own text as the query
+    against every recording, and each translated query language (from `translations`) against the
+    same candidates. The own-text row is "en" for an English manifest, else "native" (so the
+    English translations of foreign speech keep the "en" row), with one row per spoken language
+    under "native:<lang>"."""
     from .metrics import retrieval_scores
     from .paths import cache_dir
 
@@ -166,7 +169,14 @@ def evaluate_manifest(model: ClaspModel, manifest: str | Path, cache_root: Path 
     feats, kept = featurize(model, utts, Path(manifest).resolve().parent, cache_root, on_event=on_event)
     utts = [utts[i] for i in kept]
     speech = model.embed_features(feats)
-    out = {"candidates": len(utts), "en": evaluate_embeddings(speech, text_targets(model, [u.text for u in utts], cache_root)).as_dict()}
+    own = text_targets(model, [u.text for u in utts], cache_root)
+    spoken = sorted({u.lang for u in utts})
+    key = "en" if spoken == ["en"] else "native"
+    out = {"candidates": len(utts), key: evaluate_embeddings(speech, own).as_dict()}
+    if key == "native":
+        for lang in spoken:
+            rows = [i for i, u in enumerate(utts) if u.lang == lang]
+            out[f"native:{lang}"] = retrieval_scores(own[rows] @ speech.T, np.array(rows)).as_dict()
     langs = sorted({lang for u in utts for lang in u.translations})
     for lang in langs:
         rows = [i for i, u in enumerate(utts) if u.translations.get(lang)]

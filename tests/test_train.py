@@ -123,3 +123,20 @@ def test_training_reads_several_manifests_each_against_its_own_folder(tiny_corpu
         on_event=lambda k, **d: seen.append(d["n_train"]) if k == "train_start" else None,
     )
     assert seen == [32] and result.epochs_run == 1
+
+
+def test_evaluation_of_foreign_speech_scores_native_and_english_queries_apart(tmp_path, say):
+    from clasp_cli.config import ModelConfig
+    from clasp_cli.registry import create_model, resolve_model_dir
+
+    rows = []
+    for i, (de, en) in enumerate([("Die Datei wurde gespeichert.", "The file was saved."),
+                                  ("Das Netzwerk ist nicht erreichbar.", "The network is not reachable."),
+                                  ("Der Drucker hat kein Papier mehr.", "The printer is out of paper.")]):
+        say(de, tmp_path / f"d{i}.wav", voice="de")
+        rows.append({"id": f"d{i}", "audio": f"d{i}.wav", "text": de, "lang": "de", "translations": {"en": en}})
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    model = create_model(ModelConfig.load(resolve_model_dir("clasp-tiny") / "config.json"), device="cpu")
+    out = evaluate_manifest(model, tmp_path / "test.jsonl", cache_root=tmp_path / "cache")
+    assert set(out) == {"candidates", "native", "native:de", "en"}
+    assert out["native"]["n"] == out["en"]["n"] == out["native:de"]["n"] == 3
