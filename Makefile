@@ -12,7 +12,7 @@ APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k fest
   fortunes fortunes-min bible-kjv fortunes-de fortunes-es fortunes-it fortunes-ru chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test test-all demo sysdeps venv bench-decode dataset train-default clean
+.PHONY: test test-all demo sysdeps venv bench-decode dataset dataset-ml train-default clean
 
 venv: $(STAMP)
 
@@ -44,6 +44,11 @@ demo: venv sysdeps
 DATA := data/synth
 dataset: venv sysdeps
 	$(VENV)/bin/clasp dataset synth --out $(DATA) --n 22400 --jobs 2 --seed 0
+
+# Non-English speech for the multilingual model: 9 languages from gettext catalogues and fortunes-<lang>.
+DATA_ML := data/synth-ml
+dataset-ml: venv sysdeps
+	$(VENV)/bin/clasp dataset synth --out $(DATA_ML) --langs all --n 10000 --jobs 2 --seed 0
 
 # The shipped default model, rebuilt from nothing: the corpus above, then the head.
 TRAIN_ARGS := --fusion gating --pooling attention --epochs 15 --stop-after 6 --patience 3 --seed 0
