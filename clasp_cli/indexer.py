@@ -38,6 +38,7 @@ class IndexSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)  # indexed, with a caveat (partly decoded)
     interrupted: bool = False
+    transcribed: int = 0  # passages given a transcript by this run
 
     @property
     def indexed(self) -> int:
@@ -141,8 +142,12 @@ def index_paths(
     prune: bool = False,
     batch_size: int = 16,
     on_event: Event = _noop,
+    transcribe: bool = False,
 ) -> IndexSummary:
-    """Index recordings under `paths` into the index at `index_dir`."""
+    """Index recordings under `paths` into the index at `index_dir`.
+
+    transcribe: also store every passage's transcript (and so keyword search). Once asked for,
+    an index keeps transcribing what later runs add."""
     from .registry import DEFAULT_MODEL, load_model
 
     if not paths:
@@ -158,6 +163,9 @@ def index_paths(
         if store.meta("model_ref") is None:
             with store.transaction():
                 store.set_meta("model_ref", model_ref)
+        if transcribe and not store.transcribed():
+            with store.transaction():
+                store.set_meta("transcribe", "1")
         store.graph()  # a graph left stale or damaged by an earlier run is repaired and written back now
         last_save = time.monotonic()
         roots = [display_path(os.path.abspath(p)) for p in paths]
@@ -176,10 +184,45 @@ def index_paths(
             for f in store.files():  # failures this run could not retry stay in the summary until pruned
                 if f.status == "failed" and f.path not in seen and _under(f.path, roots):
                     summary.failed.append((f.path, f"{f.error} (earlier run; the file is gone: --prune forgets it)"))
+            if store.transcribed():
+                summary.transcribed = transcribe_missing(store, model, on_event)
         except KeyboardInterrupt:
             summary.interrupted = True
     summary.elapsed = time.perf_counter() - t0
     return summary
+
+
+def transcribe_missing(store: Store, model, on_event: Event = _noop) -> int:
+    """Transcribe every passage that has no transcript yet, committing file by file.
+
+    Runs after embedding rather than inside it, so one pass serves new files, replaced files
+    (their transcripts went with their old passages) and an index transcribed for the first
+    time; a killed run keeps each file it finished and the next run does the rest.
+    """
+    from .passages import Span
+    from .search import _transcriber
+    from .transcribe import whisper_for
+
+    rows = store.db.execute(
+        "SELECT p.id, f.path, p.start, p.end FROM passages p JOIN files f ON p.file_id=f.id "
+        "WHERE NOT EXISTS (SELECT 1 FROM transcripts t WHERE t.passage_id=p.id) ORDER BY f.path, p.start").fetchall()
+    by_file: dict[str, list[tuple[int, float, float]]] = {}
+    for pid, path, start, end in rows:
+        by_file.setdefault(path, []).append((pid, start, end))
+    done = 0
+    for path, items in by_file.items():
+        rec = store.file(path)
+        try:
+            waves = [w for _, w in iter_passage_audio(rec.fs_path if rec else path, [Span(s, e) for _, s, e in items],
+                                                      model.config.sample_rate)]
+        except AudioError as e:  # gone or changed since it was embedded: the next run re-embeds it
+            on_event("transcribe_failed", path=path, reason=e.reason)
+            continue
+        texts = _transcriber(whisper_for(model.config.speech_encoder)).transcribe(waves)
+        store.put_transcripts({pid: t for (pid, _, _), t in zip(items, texts)})
+        done += len(items)
+        on_event("transcribed", path=path, passages=len(items))
+    return done
 
 
 def _under(path: str, roots: Iterable[str]) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,16 +22,28 @@ class Result:
     passage_end: float
     # Not part of the JSON schema: the server uses it to address the passage's audio.
     passage_id: int = field(default=0, repr=False, compare=False)
+    text: str | None = None  # what was said in the best window, when it has been transcribed
 
     def to_json(self) -> dict:
-        return {"rank": self.rank, "score": self.score, "path": self.path, "start": self.start, "end": self.end,
-                "passage_start": self.passage_start, "passage_end": self.passage_end}
+        row = {"rank": self.rank, "score": self.score, "path": self.path, "start": self.start, "end": self.end,
+               "passage_start": self.passage_start, "passage_end": self.passage_end}
+        if self.text is not None:
+            row["text"] = self.text
+        return row
 
 
 # Hit windows of one file closer than this (seconds) are one result: neighbours, not rivals.
 GROUP_GAP = 1.0
 # Windows fetched per result asked for, so grouping still leaves top_k results.
 FETCH_FACTOR = 4
+# Windows `--rerank` reads when no N is given: enough to lift a right window from well down the
+# first stage's list, few enough that a first query's transcription stays in seconds on a CPU.
+# Not yet tuned on the validation archive.
+DEFAULT_RERANK = 20
+MODES = ("vector", "keyword", "hybrid")
+# Reciprocal-rank fusion's constant (Cormack et al. 2009): damps the head of each list so one
+# list's first place cannot outvote agreement further down.
+RRF_K = 60
 
 
 @dataclass
@@ -39,7 +53,7 @@ class SearchResponse:
 
     def to_json(self) -> dict:
         """The documented --json schema: {"query", "results": [{"rank","score","path","start","end",
-        "passage_start","passage_end"}]}."""
+        "passage_start","passage_end"}]}, each result also with "text" when its window was transcribed."""
         return {"query": self.query, "results": [r.to_json() for r in self.results]}
 
 
@@ -85,6 +99,12 @@ class Searcher:
     def close(self) -> None:
         self.store.close()
 
+    def transcriber(self):
+        """The Whisper of the index's encoder family, loaded on first use (seconds) and kept."""
+        from .transcribe import whisper_for
+
+        return _transcriber(whisper_for(self.model.config.speech_encoder))
+
     def __enter__(self) -> "Searcher":
         return self
 
@@ -99,12 +119,34 @@ class Searcher:
         top_k: int = 10,
         min_score: float | None = None,
         path_glob: str | None = None,
+        mode: str | None = None,
+        rerank: int = 0,
     ) -> SearchResponse:
-        """Search by text in any language the model's text encoder knows, or by an example recording."""
+        """Search by text in any language the model's text encoder knows, or by an example recording.
+
+        mode: vector (CLASP embeddings), keyword (the transcripts' words; needs `clasp index
+        --transcribe`) or hybrid (both, fused by reciprocal rank); None: hybrid when the index was
+        transcribed, else vector. rerank: transcribe the best N windows of the vector list (once
+        each, cached in the index) and reorder them by what was said.
+        """
         if (query is None) == (audio is None):
             raise UsageError("give either a text query or --audio FILE, not both")
         if top_k < 1:
             raise UsageError("--top-k must be at least 1")
+        if rerank < 0:
+            raise UsageError("--rerank must be at least 1 (or 0 for none)")
+        if mode is not None and mode not in MODES:
+            raise UsageError(f"--mode must be one of {', '.join(MODES)} (got {mode!r})")
+        transcribed = self.store.transcribed()
+        if mode is None:
+            mode = "hybrid" if transcribed and audio is None else "vector"
+        if mode != "vector" and audio is not None:
+            raise UsageError(f"--mode {mode} searches transcripts with words; a recording searches with --mode vector")
+        if mode != "vector" and not transcribed:
+            raise UsageError(f"--mode {mode} needs transcripts, and {self.store.dir} has none: "
+                             "index with `clasp index --transcribe` first")
+        if mode == "keyword" and rerank:
+            raise UsageError("--rerank reorders the vector search's windows; use it with --mode vector or hybrid")
         model = self.model
         if audio is not None:
             from .audio import load_audio
@@ -120,18 +162,94 @@ class Searcher:
         else:
             if not query.strip():
                 raise UsageError("empty query")
-            vec = model.embed_text([query])[0]
+            vec = None if mode == "keyword" else model.embed_text([query])[0]
             label = query
         if path_glob and not any(c in path_glob for c in "*?["):
             path_glob = f"*{path_glob}*"
-        hits = self.store.search(vec, k=top_k * FETCH_FACTOR, path_glob=path_glob)
-        # Text queries on a calibrated model score as match probabilities; audio queries compare
-        # speech with speech, which the calibration was not fitted on, so they stay cosines.
-        scores = [float(x) for x in (model.match_score([h.score for h in hits]) if audio is None else [h.score for h in hits])]
-        groups = group_hits([(h.path, h.start, h.end, sc, h.passage_id) for h, sc in zip(hits, scores)])[:top_k]
-        results = [Result(i + 1, round(g.score, 4), g.path, g.start, g.end, g.passage_start, g.passage_end, g.passage_id)
+        fetch = top_k * FETCH_FACTOR
+        texts: dict[int, str] = {}
+        hits: list[tuple[str, float, float, float, int]] = []  # (path, start, end, score, passage id), best first
+        if vec is not None:
+            found = self.store.search(vec, k=max(fetch, rerank), path_glob=path_glob)
+            # Text queries on a calibrated model score as match probabilities; audio queries compare
+            # speech with speech, which the calibration was not fitted on, so they stay cosines.
+            scores = [float(x) for x in (model.match_score([h.score for h in found]) if audio is None else [h.score for h in found])]
+            hits = [(h.path, h.start, h.end, sc, h.passage_id) for h, sc in zip(found, scores)]
+            if rerank:
+                hits, texts = self._rerank(vec, hits, rerank)
+        if mode != "vector":
+            words = self.store.keyword_search(fts_query(query, any_word=mode == "hybrid"), k=fetch, path_glob=path_glob)
+            keyword = [(h.path, h.start, h.end, round(h.score, 4), h.passage_id) for h in words]
+            hits = keyword if mode == "keyword" else rrf(hits[:fetch], keyword)
+        groups = group_hits(hits)[:top_k]
+        missing = [g.passage_id for g in groups if g.passage_id not in texts]
+        texts.update(self.store.transcripts(missing))
+        results = [Result(i + 1, round(g.score, 4), g.path, g.start, g.end, g.passage_start, g.passage_end, g.passage_id,
+                          texts.get(g.passage_id))
                    for i, g in enumerate(groups) if min_score is None or g.score >= min_score]
         return SearchResponse(label, results)
+
+    def _rerank(self, vec, hits: list[tuple], n: int) -> tuple[list[tuple], dict[int, str]]:
+        """The first n hits reordered by the fused score (and scored by it), the rest after them."""
+        from .audio import load_audio
+        from .rerank import Candidate, rerank
+
+        head = [Candidate(pid, score, path, start, end) for path, start, end, score, pid in hits[:n]]
+        decoded: dict[int, object] = {}
+
+        def window_audio(c: Candidate):
+            # The first request decodes, in one pass per file, every head window still unread,
+            # with the same reader indexing used, so Whisper hears exactly the indexed samples.
+            if c.id not in decoded:
+                from .passages import Span, iter_passage_audio
+
+                known = self.store.transcripts([h.id for h in head])
+                todo = sorted((h for h in head if h.id not in known and h.path == c.path), key=lambda h: h.start)
+                rec = self.store.file(c.path)
+                for h, (_, wave) in zip(todo, iter_passage_audio(rec.fs_path if rec else c.path,
+                                                                  [Span(h.start, h.end) for h in todo],
+                                                                  self.model.config.sample_rate)):
+                    decoded[h.id] = wave
+            return decoded.pop(c.id)
+
+        ranked, texts = rerank(vec, head, self.store, window_audio, lambda waves: self.transcriber().transcribe(waves),
+                               self.model.embed_text)
+        return [(c.path, c.start, c.end, c.score, c.id) for c in ranked] + hits[n:], texts
+
+
+@functools.lru_cache(maxsize=2)
+def _transcriber(name: str):
+    from .transcribe import Transcriber
+
+    return Transcriber(name)
+
+
+_PHRASE = re.compile(r'"([^"]*)"|(\S+)')
+
+
+def fts_query(text: str, any_word: bool = False) -> str:
+    """A user's words as an FTS5 query that means only what they typed.
+
+    Every word is quoted, so FTS5's operators (AND, OR, NOT, NEAR, *, ^, column filters) and stray
+    quotes are plain words; text in double quotes stays one phrase. Words must all appear, or,
+    with `any_word` (the hybrid mode's keyword half), any of them may. Empty when no word remains.
+    """
+    terms = []
+    for phrase, word in _PHRASE.findall(text.replace("\x00", " ")):
+        part = phrase if phrase else word
+        if re.search(r"\w", part):  # punctuation alone is no word (and an empty phrase is an FTS5 error)
+            terms.append('"' + part.replace('"', '""') + '"')
+    return (" OR " if any_word else " ").join(terms)
+
+
+def rrf(*lists: list[tuple], k: int = RRF_K) -> list[tuple]:
+    """Reciprocal-rank fusion of ranked hit lists: a window's score is the sum of 1 / (k + rank)."""
+    fused: dict[int, list] = {}
+    for hits in lists:
+        for rank, (path, start, end, _score, pid) in enumerate(hits, 1):
+            row = fused.setdefault(pid, [path, start, end, 0.0, pid])
+            row[3] += 1.0 / (k + rank)
+    return sorted((tuple(r) for r in fused.values()), key=lambda r: -r[3])
 
 
 @dataclass
@@ -172,7 +290,9 @@ def search(
     path_glob: str | None = None,
     model=None,
     device: str = "auto",
+    mode: str | None = None,
+    rerank: int = 0,
 ) -> SearchResponse:
     """One query against an index (opens and closes it). Keep a Searcher open for many queries."""
     with Searcher(index_dir, model, device) as s:
-        return s.search(query, audio=audio, top_k=top_k, min_score=min_score, path_glob=path_glob)
+        return s.search(query, audio=audio, top_k=top_k, min_score=min_score, path_glob=path_glob, mode=mode, rerank=rerank)

@@ -61,7 +61,35 @@ MIGRATIONS = [
     -- Indexed, with a caveat a person should know about (decoding stopped early).
     ALTER TABLE files ADD COLUMN warning TEXT;
     """,
+    """
+    -- What was said in a passage, from Whisper: cached by `clasp search --rerank`, or filled for
+    -- every passage by `clasp index --transcribe`. It goes when its passage goes.
+    CREATE TABLE transcripts (
+        passage_id INTEGER PRIMARY KEY REFERENCES passages(id) ON DELETE CASCADE,
+        text TEXT NOT NULL
+    );
+    -- Keyword search over the transcripts. External content: the words are stored once, in
+    -- `transcripts`, and the triggers keep the full-text index in step with every change to it,
+    -- including the cascade when a file is replaced, removed or pruned.
+    CREATE VIRTUAL TABLE transcripts_fts USING fts5(
+        text, content='transcripts', content_rowid='passage_id', tokenize='unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER transcripts_ai AFTER INSERT ON transcripts BEGIN
+        INSERT INTO transcripts_fts(rowid, text) VALUES (new.passage_id, new.text);
+    END;
+    CREATE TRIGGER transcripts_ad AFTER DELETE ON transcripts BEGIN
+        INSERT INTO transcripts_fts(transcripts_fts, rowid, text) VALUES ('delete', old.passage_id, old.text);
+    END;
+    CREATE TRIGGER transcripts_au AFTER UPDATE ON transcripts BEGIN
+        INSERT INTO transcripts_fts(transcripts_fts, rowid, text) VALUES ('delete', old.passage_id, old.text);
+        INSERT INTO transcripts_fts(rowid, text) VALUES (new.passage_id, new.text);
+    END;
+    """,
 ]
+# Readers can search indexes this old: what came later (transcripts) only adds to search, and a
+# read-only archive indexed by an older clasp must stay searchable without a rewrite.
+READABLE_FROM = 2
+TRANSCRIPTS_FROM = 3
 
 
 class IndexError_(ClaspError):
@@ -191,6 +219,8 @@ class Store:
         self._graph_dirty = False
         self.graph_notes: list[str] = []  # why the graph was repaired on open, for `clasp index --repair`
         self._live = 0  # passages in the graph not marked deleted; knn_query needs k <= this
+        self._cache_db: sqlite3.Connection | None = None  # a reader's own connection for writing transcripts
+        self.cache_writable: bool | None = None  # None until a reader first tries to store a transcript
 
     # -- opening ----------------------------------------------------------------------------
     @classmethod
@@ -218,7 +248,7 @@ class Store:
             if write:
                 store._migrate()
                 store._check_model(model_id, dim)
-            elif db.execute("PRAGMA user_version").fetchone()[0] < len(MIGRATIONS):
+            elif db.execute("PRAGMA user_version").fetchone()[0] < READABLE_FROM:
                 raise IndexError_(f"{directory}: index is from an older clasp; run `clasp index` once to upgrade it")
         except sqlite3.Error as e:
             _release(db, lock_fd)
@@ -259,6 +289,9 @@ class Store:
                 self.save_graph()
         finally:
             self.db.close()
+            if self._cache_db is not None:
+                self._cache_db.close()
+                self._cache_db = None
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
                 self._lock_fd = None
@@ -305,9 +338,11 @@ class Store:
     def replace_file(
         self, path: str, size: int, mtime: float, hash_: str | None, duration: float | None,
         spans: Sequence[tuple[float, float]] = (), vectors: np.ndarray | None = None, error: str | None = None,
-        path_bytes: bytes | None = None, warning: str | None = None,
+        path_bytes: bytes | None = None, warning: str | None = None, texts: Sequence[str] | None = None,
     ) -> list[int]:
-        """Atomically swap a file's passages (or record its failure). Returns the new passage ids."""
+        """Atomically swap a file's passages (or record its failure). Returns the new passage ids.
+
+        `texts`, one per span, are the passages' transcripts (`clasp index --transcribe`)."""
         graph = self.graph()
         with self.transaction():
             old = self.db.execute("SELECT p.id FROM passages p JOIN files f ON p.file_id=f.id WHERE f.path=?", (path,)).fetchall()
@@ -323,6 +358,8 @@ class Store:
                 v16 = np.asarray(vectors, dtype=np.float16)
                 for (s, e), v in zip(spans, v16):
                     ids.append(self.db.execute("INSERT INTO passages(file_id, start, end, vector) VALUES(?,?,?,?)", (fid, s, e, v.tobytes())).lastrowid)
+                if texts is not None:
+                    self.db.executemany("INSERT INTO transcripts(passage_id, text) VALUES(?, ?)", zip(ids, texts))
             self.set_meta("updated", str(time.time()))
         for (pid,) in old:
             mark_deleted(graph, pid)
@@ -457,6 +494,94 @@ class Store:
         row = self.db.execute("SELECT f.path, p.start, p.end FROM passages p JOIN files f ON p.file_id=f.id WHERE p.id=?",
                               (passage_id,)).fetchone()
         return Hit(passage_id, 0.0, *row) if row else None
+
+    # -- transcripts ------------------------------------------------------------------------------
+    @property
+    def has_transcript_table(self) -> bool:
+        return self.db.execute("PRAGMA user_version").fetchone()[0] >= TRANSCRIPTS_FROM
+
+    @_translated
+    def transcripts(self, ids: Sequence[int]) -> dict[int, str]:
+        """The cached transcript of each passage in `ids` that has one."""
+        if not self.has_transcript_table:
+            return {}
+        found: dict[int, str] = {}
+        ids = [int(i) for i in ids]
+        for s in range(0, len(ids), 900):  # SQLite's bound-parameter limit
+            chunk = ids[s : s + 900]
+            found.update(self.db.execute(
+                f"SELECT passage_id, text FROM transcripts WHERE passage_id IN ({','.join('?' * len(chunk))})", chunk))
+        return found
+
+    def put_transcripts(self, items: dict[int, str]) -> bool:
+        """Cache transcripts, committed at once in their own transaction. Returns whether they were stored.
+
+        A reader (`clasp search`) writes through a connection of its own, without the writer lock:
+        a transcript is a row beside its passage that no graph or indexing run depends on, and
+        SQLite's own locking orders it with a concurrent `clasp index`. An index that cannot be
+        written (read-only mount or file, or from an older clasp) stores nothing and returns
+        False; search then uses the transcripts it just made for this query only.
+        A passage deleted meanwhile by a concurrent `clasp index` simply gets no row.
+        """
+        if not items:
+            return True
+        db = self.db if self.write else self._cache_connection()
+        if db is None:
+            return False
+        rows = [(int(k), v, int(k)) for k, v in items.items()]
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("INSERT OR REPLACE INTO transcripts(passage_id, text) "
+                               "SELECT ?, ? WHERE EXISTS (SELECT 1 FROM passages WHERE id=?)", rows)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except sqlite3.Error as e:
+            typed = sql_error(e, self.dir)
+            if isinstance(typed, IndexReadOnlyError) and not self.write:
+                self.cache_writable = False
+                return False
+            raise (typed or e) from None
+        return True
+
+    def _cache_connection(self) -> sqlite3.Connection | None:
+        if self.cache_writable is False:
+            return None
+        if self._cache_db is None:
+            if not self.has_transcript_table or not os.access(self.dir / DB, os.W_OK):
+                self.cache_writable = False
+                return None
+            try:
+                db = sqlite3.connect(f"file:{quote(str(self.dir / DB))}?mode=rw", uri=True, timeout=30, isolation_level=None)
+                db.execute("PRAGMA foreign_keys=ON")
+                db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            except sqlite3.Error:
+                self.cache_writable = False
+                return None
+            self._cache_db = db
+            self.cache_writable = True
+        return self._cache_db
+
+    @_translated
+    def transcribed(self) -> bool:
+        """Whether every passage gets a transcript at index time (`clasp index --transcribe`, sticky per index)."""
+        return self.has_transcript_table and self.meta("transcribe") == "1"
+
+    @_translated
+    def keyword_search(self, fts_query: str, k: int = 10, path_glob: str | None = None) -> list[Hit]:
+        """Passages whose transcripts match an FTS5 query (see search.fts_query), best BM25 first;
+        score is the BM25 relevance (higher is better)."""
+        if not self.has_transcript_table or not fts_query:
+            return []
+        glob = "AND f.path GLOB ?" if path_glob else ""
+        rows = self.db.execute(
+            "SELECT p.id, -bm25(transcripts_fts), f.path, p.start, p.end FROM transcripts_fts "
+            "JOIN passages p ON p.id = transcripts_fts.rowid JOIN files f ON p.file_id = f.id "
+            f"WHERE transcripts_fts MATCH ? {glob} ORDER BY bm25(transcripts_fts) LIMIT ?",
+            (fts_query, path_glob, k) if path_glob else (fts_query, k)).fetchall()
+        return [Hit(int(i), float(sc), path, start, end) for i, sc, path, start, end in rows]
 
     # -- summary --------------------------------------------------------------------------------
     @_translated

@@ -27,6 +27,10 @@ class OneLineErrors(TyperGroup):
     """
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if args:
+            args = (optional_values(list(args[0]) if args[0] is not None else sys.argv[1:]), *args[1:])
+        else:
+            kwargs["args"] = optional_values(list(kwargs["args"]) if kwargs.get("args") is not None else sys.argv[1:])
         try:
             rv = super().main(*args, standalone_mode=False, **kwargs)
         except ClickException as e:
@@ -45,6 +49,24 @@ class OneLineErrors(TyperGroup):
         if standalone_mode:
             sys.exit(rv if isinstance(rv, int) else 0)
         return rv
+
+
+def optional_values(argv: list[str]) -> list[str]:
+    """`clasp search --rerank` with no number means the default N.
+
+    Click has no option whose value may be left out, so a bare `--rerank` (last, or followed by
+    anything but a whole number, such as the query) gets the default written in after it.
+    """
+    if "search" not in argv[:1] or "--rerank" not in argv:
+        return argv
+    from ..search import DEFAULT_RERANK
+
+    out = []
+    for i, a in enumerate(argv):
+        out.append(a)
+        if a == "--rerank" and "--" not in argv[:i] and not (i + 1 < len(argv) and argv[i + 1].isdigit()):
+            out.append(str(DEFAULT_RERANK))
+    return out
 
 
 def _version(value: bool) -> None:

@@ -30,6 +30,9 @@ def register(app: typer.Typer) -> None:
         max_seconds: Optional[float] = typer.Option(None, help="Longest span (seconds); cuts fall at pauses. "
                                                     "Default: 6 (windows), 12 (passages)."),
         batch_size: int = typer.Option(16, min=1, help="Passages embedded together."),
+        transcribe: bool = typer.Option(False, "--transcribe", help="Also transcribe every passage with Whisper (slow: "
+                                        "about real time on 2 CPU cores) for snippets and `clasp search --mode keyword/hybrid`; "
+                                        "later runs keep transcribing what they add."),
         device: str = typer.Option("auto", help=DEVICE_HELP),
         repair: bool = typer.Option(False, "--repair", help="Check the index and rebuild its search graph from the database; no PATHS needed."),
         rebuild: bool = typer.Option(False, "--rebuild", help="Set a damaged index aside and re-embed every file it recorded (plus PATHS)."),
@@ -47,6 +50,8 @@ def register(app: typer.Typer) -> None:
           clasp index interviews/ lectures/*.mp3 --index ~/archive-index
 
           clasp index ~/recordings --prune     # also forget deleted files
+
+          clasp index ~/recordings --transcribe   # keyword and hybrid search, snippets
 
           clasp index --repair                 # after a crash or a copied graph file
 
@@ -100,6 +105,10 @@ def register(app: typer.Typer) -> None:
         def on_event(kind: str, **d) -> None:
             if kind == "scan":
                 state["task"] = progress.add_task("indexing", total=d["files"], info="")
+            elif kind == "transcribed":
+                progress.update(state["task"], info=f"transcribed {Path(d['path']).name}")
+            elif kind == "transcribe_failed":
+                progress.console.print(f"[yellow]not transcribed[/] {escape(d['path'])}: {escape(d['reason'])}")
             elif kind == "file":
                 state["audio"] += d.get("seconds", 0.0) if d["status"] in ("added", "updated") else 0.0
                 el = progress.tasks[0].elapsed or 1e-9
@@ -109,7 +118,8 @@ def register(app: typer.Typer) -> None:
                 elif d.get("warning"):
                     progress.console.print(f"[yellow]partly indexed[/] {escape(d['path'])}: {escape(d['warning'])}")
 
-        args = dict(model=clasp_model, model_ref=ref, passages=spans_cfg, prune=prune, batch_size=batch_size, on_event=on_event)
+        args = dict(model=clasp_model, model_ref=ref, passages=spans_cfg, prune=prune, batch_size=batch_size, on_event=on_event,
+                    transcribe=transcribe)
         with progress:
             if rebuild:
                 summary, aside = rebuild_index(target, list(paths or []), **args)
@@ -121,7 +131,7 @@ def register(app: typer.Typer) -> None:
             "index": str(target), "added": summary.added, "updated": summary.updated, "unchanged": summary.unchanged,
             "removed": summary.removed, "failed": [{"path": p, "error": e} for p, e in summary.failed],
             "warnings": [{"path": p, "warning": w} for p, w in summary.warnings],
-            "passages": summary.passages, "audio_hours": round(summary.audio_seconds / 3600, 4),
+            "passages": summary.passages, "transcribed": summary.transcribed, "audio_hours": round(summary.audio_seconds / 3600, 4),
             "seconds": round(summary.elapsed, 2), "x_realtime": round(summary.speed, 1), "interrupted": summary.interrupted,
         }
         if as_json:
@@ -130,6 +140,7 @@ def register(app: typer.Typer) -> None:
             t = Table(title=f"clasp index -> {target}", show_header=False)
             for k, v in (("added", summary.added), ("updated", summary.updated), ("unchanged", summary.unchanged),
                          ("removed", summary.removed), ("failed", len(summary.failed)), ("passages embedded", summary.passages),
+                         *((("passages transcribed", summary.transcribed),) if summary.transcribed else ()),
                          ("audio", hms(summary.audio_seconds)), ("time", f"{summary.elapsed:.1f} s"),
                          ("speed", f"{summary.speed:.0f}x real time")):
                 t.add_row(k, str(v))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -24,8 +25,15 @@ def register(app: typer.Typer) -> None:
         top_k: int = typer.Option(10, "--top-k", "-k", min=1, help="How many passages to show."),
         min_score: Optional[float] = typer.Option(None, help="Hide results below this cosine similarity."),
         path: Optional[str] = typer.Option(None, "--path", help="Only files whose path matches this glob (or contains this text)."),
+        mode: Optional[str] = typer.Option(None, "--mode", help="vector: by meaning (CLASP); keyword: the transcripts' "
+                                           'words, "quoted phrases" exactly (needs `clasp index --transcribe`); hybrid: both, '
+                                           "fused by rank. Default: hybrid on a transcribed index, else vector."),
+        rerank: int = typer.Option(0, "--rerank", min=0, metavar="[N]",
+                                   help="Transcribe the best N windows (default N: 20) with Whisper and reorder them by what "
+                                   "was said; each window is transcribed once and cached in the index."),
         device: str = typer.Option("auto", help=DEVICE_HELP),
-        as_json: bool = typer.Option(False, "--json", help='Print {"query", "results": [{"rank","score","path","start","end"}]}.'),
+        as_json: bool = typer.Option(False, "--json", help='Print {"query", "results": [{"rank","score","path","start","end",'
+                                     '"passage_start","passage_end"}]}, plus "text" where a window was transcribed.'),
     ) -> None:
         """Find the passages where something was said.
 
@@ -38,13 +46,18 @@ def register(app: typer.Typer) -> None:
           clasp search "rain tomorrow" --path "*/radio/*" --json
 
           clasp search --audio question.wav
+
+          clasp search "when does the train leave" --rerank      # read the best 20 windows
+
+          clasp search '"Berlin Hauptbahnhof"' --mode keyword    # after clasp index --transcribe
         """
         from ..api import Searcher, search_json
         from ..devices import check_device
 
         check_device(device)
         with Searcher(index_dir(index), device=device) as searcher:
-            resp = search_json(searcher, query, audio=audio, top_k=top_k, min_score=min_score, path_glob=path)
+            resp = search_json(searcher, query, audio=audio, top_k=top_k, min_score=min_score, path_glob=path,
+                               mode=mode, rerank=rerank)
         if as_json:
             out.print(json.dumps(resp, ensure_ascii=False), soft_wrap=True)
         elif resp["results"]:
@@ -90,8 +103,30 @@ def results_table(resp: dict, width: int) -> Table:
     t = Table(title=Text(f"“{resp['query']}”", overflow="ellipsis", no_wrap=True), width=None)
     t.add_column("#", justify="right", no_wrap=True)
     t.add_column("score", justify="right", no_wrap=True)
-    t.add_column("file", no_wrap=True, max_width=file_width)
+    t.add_column("file", max_width=file_width)  # paths fit it; a snippet wraps onto a second line
     t.add_column("time", no_wrap=True)
-    for rank, score, path, span in rows:
+    words = query_words(resp["query"])
+    for (rank, score, path, span), r in zip(rows, resp["results"]):
         t.add_row(rank, score, Text(shorten_left(path, file_width)), span)
+        if r.get("text"):
+            t.add_row("", "", snippet(r["text"], words, file_width * 2), "")
+    return t
+
+
+def query_words(query: str) -> list[str]:
+    """The words of a query worth highlighting (not "a", "of", ...: a word needs 3 letters)."""
+    return sorted({w.lower() for w in re.findall(r"\w+", query) if len(w) >= 3}, key=len, reverse=True)
+
+
+def snippet(text: str, words: list[str], width: int) -> Text:
+    """What was said, cut to `width` around the first query word, query words in bold yellow."""
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, words)) + r")\b", re.IGNORECASE) if words else None
+    first = pattern.search(text) if pattern else None
+    if len(text) > width:
+        start = max(0, min((first.start() if first else 0) - width // 3, len(text) - width))
+        text = ("…" if start else "") + text[start : start + width - 1] + ("…" if start + width - 1 < len(text) else "")
+    t = Text(text, style="italic")
+    if pattern:
+        for m in pattern.finditer(text):
+            t.stylize("bold yellow", m.start(), m.end())
     return t

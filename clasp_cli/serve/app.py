@@ -2,7 +2,7 @@
 the CLI's `--json` output (clasp_cli.api); this module only maps them onto HTTP.
 
     GET /                         the search page (static/)
-    GET /api/search?q=&top_k=     `clasp search --json`, each result with an "audio_url"
+    GET /api/search?q=&top_k=&mode=&rerank=  `clasp search --json`, each result with an "audio_url"
     GET /api/info                 `clasp info --json`
     GET /passages/{id}/audio      the passage, cut from its recording (WAV)
     GET /passages/{id}/recording  the whole recording, with HTTP Range so players can seek
@@ -41,6 +41,8 @@ SEARCH_PARAMS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "top_k": ("top_k", int),
     "min_score": ("min_score", float),
     "path": ("path_glob", str),
+    "mode": ("mode", str),
+    "rerank": ("rerank", int),
 }
 
 # SQLite integers are 64-bit; a larger id in a URL is simply not a passage.
