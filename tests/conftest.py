@@ -195,3 +195,39 @@ def archive(tmp_path, recordings):
     d = tmp_path / "archive"
     shutil.copytree(recordings, d)
     return d
+
+
+class ReadOnly:
+    """Makes paths read-only the way a shared archive is: a read-only mount where that is possible.
+
+    Root ignores file modes, so as root each path gets a read-only bind mount of itself; other
+    users get the file modes taken away.
+    """
+
+    def __init__(self) -> None:
+        self.mounts: list[Path] = []
+        self.chmods: list[tuple[Path, int]] = []
+
+    def __call__(self, path: Path) -> None:
+        if os.geteuid() != 0:
+            self.chmods.append((path, path.stat().st_mode))
+            path.chmod(0o555 if path.is_dir() else 0o444)
+            return
+        bind = subprocess.run(["mount", "--bind", str(path), str(path)], capture_output=True, text=True)
+        if bind.returncode != 0:
+            pytest.skip(f"running as root and bind mounts are not allowed here ({bind.stderr.strip()})")
+        self.mounts.append(path)
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(path), str(path)], check=True)
+
+    def undo(self) -> None:
+        for p in reversed(self.mounts):
+            subprocess.run(["umount", str(p)], check=True)
+        for p, mode in reversed(self.chmods):
+            p.chmod(mode)
+
+
+@pytest.fixture
+def read_only():
+    ro = ReadOnly()
+    yield ro
+    ro.undo()

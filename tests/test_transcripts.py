@@ -1,0 +1,240 @@
+"""What was said: grouping hits, the transcript cache behind `--rerank`, `clasp index --transcribe`,
+keyword and hybrid search, and the "text" key of the JSON output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from clasp_cli.cli import app, optional_values
+from clasp_cli.indexer import index_paths
+from clasp_cli.search import DEFAULT_RERANK, Searcher, fts_query, group_hits
+from clasp_cli.store import Store
+
+BASE_KEYS = {"rank", "score", "path", "start", "end", "passage_start", "passage_end"}
+
+
+class CountingTranscriber:
+    """The real Whisper, counting the windows it is asked to read."""
+
+    def __init__(self, real):
+        self.real = real
+        self.windows = 0
+
+    def transcribe(self, waves):
+        self.windows += len(waves)
+        return self.real.transcribe(waves)
+
+
+def counting(searcher: Searcher) -> CountingTranscriber:
+    spy = CountingTranscriber(searcher.transcriber())
+    searcher.transcriber = lambda: spy
+    return spy
+
+
+def cached(index: Path) -> dict[int, str]:
+    with Store.open(index) as s:
+        return dict(s.db.execute("SELECT passage_id, text FROM transcripts").fetchall())
+
+
+@pytest.fixture(scope="module")
+def plain_index(tmp_path_factory, recordings, model) -> Path:
+    """The four recordings, embedded only (each test that writes transcripts copies it)."""
+    d = tmp_path_factory.mktemp("plain") / "index"
+    index_paths([recordings], d, model=model)
+    return d
+
+
+@pytest.fixture
+def fresh_index(tmp_path, plain_index) -> Path:
+    d = tmp_path / "index"
+    shutil.copytree(plain_index, d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def transcribed(tmp_path_factory, recordings, model) -> Path:
+    """The four recordings indexed with --transcribe (read by the tests that use it, never written)."""
+    d = tmp_path_factory.mktemp("transcribed") / "index"
+    summary = index_paths([recordings], d, model=model, transcribe=True)
+    assert summary.transcribed == summary.passages > 0
+    return d
+
+
+def cli(*args: str):
+    return CliRunner().invoke(app, [*args, "--device", "cpu"])
+
+
+# -- grouping ------------------------------------------------------------------------------------
+
+def test_neighbouring_windows_of_one_file_are_one_result_with_the_best_windows_span():
+    runs = group_hits([("/a", 10.0, 12.0, 0.9, 1), ("/a", 12.5, 14.0, 0.8, 2), ("/a", 8.0, 9.5, 0.7, 3)])
+    assert len(runs) == 1
+    r = runs[0]
+    assert (r.start, r.end, r.score, r.passage_id) == (10.0, 12.0, 0.9, 1)
+    assert (r.passage_start, r.passage_end) == (8.0, 14.0)
+
+
+def test_distant_windows_and_other_files_stay_separate_results_in_score_order():
+    runs = group_hits([("/a", 10.0, 12.0, 0.9, 1), ("/b", 12.0, 13.0, 0.8, 2), ("/a", 20.0, 22.0, 0.7, 3)])
+    assert [(r.path, r.passage_id) for r in runs] == [("/a", 1), ("/b", 2), ("/a", 3)]
+
+
+# -- the transcript cache behind --rerank ----------------------------------------------------------
+
+def test_rerank_transcribes_each_window_once_across_queries_and_processes(fresh_index, model):
+    with Searcher(fresh_index, model=model) as s:
+        spy = counting(s)
+        first = s.search("rain in the evening", rerank=3, top_k=3)
+        assert spy.windows == 3
+        again = s.search("rain in the evening", rerank=3, top_k=3)
+        assert spy.windows == 3 and again.to_json() == first.to_json()
+    assert len(cached(fresh_index)) == 3
+    with Searcher(fresh_index, model=model) as s:
+        spy = counting(s)
+        s.search("rain in the evening", rerank=4, top_k=3)
+        assert spy.windows == 1  # the same query's first three windows were cached by the earlier Searcher
+
+
+def test_reranked_results_carry_what_was_said(fresh_index, model):
+    with Searcher(fresh_index, model=model) as s:
+        res = s.search("light rain in the evening", rerank=DEFAULT_RERANK).results
+    assert "rain" in res[0].text.lower() and res[0].path.endswith("weather.wav")
+
+
+KILL_AFTER_FIRST_PUT = """
+import os, signal, sys
+from clasp_cli.registry import load_model
+from clasp_cli.search import Searcher
+from clasp_cli.store import Store
+
+real_put = Store.put_transcripts
+def put_then_die(self, items):
+    real_put(self, items)
+    os.kill(os.getpid(), signal.SIGKILL)
+Store.put_transcripts = put_then_die
+with Searcher(sys.argv[1], model=load_model(sys.argv[2], device="cpu")) as s:
+    s.search("rain in the evening", rerank=3)
+"""
+
+
+def test_a_kill_during_rerank_leaves_a_usable_index_that_keeps_its_transcripts(fresh_index, model, model_dir):
+    r = subprocess.run([sys.executable, "-c", KILL_AFTER_FIRST_PUT, str(fresh_index), str(model_dir)])
+    assert r.returncode == -9
+    assert len(cached(fresh_index)) == 3
+    with Store.open(fresh_index) as st:
+        assert st.check() == []
+    with Searcher(fresh_index, model=model) as s:
+        spy = counting(s)
+        assert s.search("rain in the evening", rerank=3).results
+        assert spy.windows == 0
+
+
+def test_a_read_only_index_reranks_with_its_cached_transcripts_and_stores_nothing_new(fresh_index, model, read_only):
+    with Searcher(fresh_index, model=model) as s:
+        s.search("rain in the evening", rerank=2)
+    read_only(fresh_index)
+    with Searcher(fresh_index, model=model) as s:
+        spy = counting(s)
+        res = s.search("rain in the evening", rerank=4, top_k=4).results
+        assert spy.windows == 2 and res[0].text
+        s.search("rain in the evening", rerank=4, top_k=4)
+        assert spy.windows == 4  # nothing could be cached, so the same two are read again
+    assert len(cached(fresh_index)) == 2
+
+
+def test_bare_rerank_flag_means_the_default_number_of_windows():
+    assert optional_values(["search", "--rerank", "the budget"]) == ["search", "--rerank", str(DEFAULT_RERANK), "the budget"]
+    assert optional_values(["search", "the budget", "--rerank"]) == ["search", "the budget", "--rerank", str(DEFAULT_RERANK)]
+    assert optional_values(["search", "the budget", "--rerank", "5"]) == ["search", "the budget", "--rerank", "5"]
+
+
+# -- index --transcribe, keyword and hybrid search ---------------------------------------------------
+
+def test_keyword_mode_finds_a_spoken_exact_phrase(transcribed, model):
+    with Searcher(transcribed, model=model) as s:
+        res = s.search('"approved the budget for the new public library"', mode="keyword").results
+    assert [r.path.endswith("budget.flac") for r in res] == [True]
+    assert "approved the budget for the new public library" in res[0].text.lower()
+
+
+def test_keyword_mode_ignores_a_phrase_never_spoken(transcribed, model):
+    with Searcher(transcribed, model=model) as s:
+        # Every word was said somewhere; never in this order.
+        assert s.search('"the budget for the garden"', mode="keyword").results == []
+
+
+def test_a_transcribed_index_searches_hybrid_by_default(transcribed, model):
+    with Searcher(transcribed, model=model) as s:
+        default = s.search("water the tomato plants").to_json()
+        assert default == s.search("water the tomato plants", mode="hybrid").to_json()
+        assert default != s.search("water the tomato plants", mode="vector").to_json()
+
+
+@pytest.mark.parametrize("hostile", [
+    '"', '""', 'rain"', 'a" OR "b', "NEAR(rain evening)", "*", "rain*", "AND OR NOT", "text:rain", "^rain",
+    "((((", "'; DROP TABLE files; --", "Regen am Abend ☔ 予算 café", "\x00rain", "rain -evening", "rain + evening",
+])
+def test_hostile_keyword_queries_answer_or_find_nothing_never_crash(transcribed, hostile):
+    r = cli("search", hostile, "--mode", "keyword", "--index", str(transcribed), "--json")
+    assert r.exit_code in (0, 1), r.output  # results, or none
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+
+
+def test_fts_operators_are_plain_words_and_quoted_text_stays_a_phrase():
+    assert fts_query('rain OR "light rain" NEAR*') == '"rain" "OR" "light rain" "NEAR*"'
+    assert fts_query('say "hi" there', any_word=True) == '"say" OR "hi" OR "there"'
+    assert fts_query('" * ()') == ""
+
+
+def test_keyword_mode_without_transcripts_is_one_clear_line(plain_index):
+    r = cli("search", "rain", "--mode", "keyword", "--index", str(plain_index))
+    assert r.exit_code == 2
+    assert r.output.count("\n") == 1 and "clasp index --transcribe" in r.output
+
+
+def test_replacing_a_recording_replaces_its_transcripts_in_keyword_search(tmp_path, archive, model, say):
+    idx = tmp_path / "idx"
+    index_paths([archive], idx, model=model, transcribe=True)
+    say("The museum will open again next summer.", archive / "weather.wav")
+    summary = index_paths([archive], idx, model=model)  # the index stays transcribed without the flag
+    assert summary.transcribed > 0
+    with Searcher(idx, model=model) as s:
+        assert s.search('"in the evening"', mode="keyword").results == []
+        assert [r.path.endswith("weather.wav") for r in s.search('"next summer"', mode="keyword").results] == [True]
+
+
+def test_forgetting_a_recording_drops_it_from_keyword_search(tmp_path, transcribed):
+    idx = tmp_path / "idx"
+    shutil.copytree(transcribed, idx)
+    with Store.open(idx, write=True) as st:  # what --prune does for a deleted file
+        st.remove_files([f.path for f in st.files() if f.path.endswith("weather.wav")])
+        assert st.keyword_search('"in the evening"') == []
+        st.db.execute("INSERT INTO transcripts_fts(transcripts_fts) VALUES('integrity-check')")  # raises when out of step
+
+
+# -- the JSON schema ---------------------------------------------------------------------------------
+
+def test_json_results_carry_text_when_transcribed(transcribed):
+    r = cli("search", "the football match", "--index", str(transcribed), "--json")
+    assert r.exit_code == 0, r.output
+    for hit in json.loads(r.stdout)["results"]:
+        assert set(hit) == BASE_KEYS | {"text"} and isinstance(hit["text"], str)
+
+
+def test_json_results_have_no_text_key_when_nothing_was_transcribed(plain_index):
+    r = cli("search", "the football match", "--index", str(plain_index), "--json")
+    assert r.exit_code == 0, r.output
+    assert all(set(hit) == BASE_KEYS for hit in json.loads(r.stdout)["results"])
+
+
+def test_table_shows_what_was_said_under_its_hit(transcribed):
+    r = cli("search", "football", "--mode", "keyword", "--index", str(transcribed), "--top-k", "1")
+    assert r.exit_code == 0, r.output
+    assert "extra time" in r.stdout  # from the transcript, not the file name
