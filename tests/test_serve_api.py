@@ -58,6 +58,7 @@ def without_audio_url(payload: dict) -> dict:
     (["--top-k", "5"], {"top_k": 5}),
     (["--top-k", "3", "--path", "radio"], {"top_k": 3, "path": "radio"}),
     (["--min-score", "0.1"], {"min_score": 0.1}),
+    (["--mode", "vector"], {"mode": "vector"}),
 ])
 def test_search_is_exactly_clasp_search_json_plus_an_audio_url(served, examples_index, cli_args, params):
     query = "rain at the weekend"
@@ -70,6 +71,16 @@ def test_search_is_exactly_clasp_search_json_plus_an_audio_url(served, examples_
         assert set(hit) == {"rank", "score", "path", "start", "end", "passage_start", "passage_end", "audio_url"}
         assert hit["audio_url"].startswith(served)
     assert without_audio_url(payload) == expected
+
+
+def test_reranked_search_is_exactly_clasp_search_json_rerank_plus_an_audio_url(tmp_path, examples_index, start_server):
+    index = tmp_path / "index"
+    shutil.copytree(examples_index, index)  # reranking caches transcripts in it
+    query = "rain at the weekend"
+    expected = cli_json("search", query, "--index", str(index), "--device", "cpu", "--rerank", "2")
+    assert "text" in expected["results"][0]
+    url = start_server(index)
+    assert without_audio_url(get(url + "api/search", q=query, rerank=2).json()) == expected
 
 
 def test_info_is_exactly_clasp_info_json(served, examples_index):
@@ -168,8 +179,10 @@ def test_a_newer_index_is_picked_up_without_a_restart(tmp_path, shipped_model, s
     ({"q": "rain", "top_k": "0"}, "top-k"),
     ({"q": "rain", "top_k": "ten"}, "top_k"),
     ({"q": "rain", "min_score": "high"}, "min_score"),
-    ({"q": "rain", "mode": "hybrid"}, "mode"),
-    ({"q": "rain", "rerank": "20"}, "rerank"),
+    ({"q": "rain", "mode": "hybrid"}, "needs transcripts"),
+    ({"q": "rain", "rerank": "-1"}, "rerank"),
+    ({"q": "rain", "rerank": "all"}, "rerank"),
+    ({"q": "rain", "mode": "fuzzy"}, "mode must be one of"),
 ])
 def test_bad_search_requests_are_400_with_a_json_message(served, params, says):
     r = get(served + "api/search", **params)
