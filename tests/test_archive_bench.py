@@ -4,22 +4,47 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from typer.testing import CliRunner
+
 from clasp_cli.archive_bench import ArchiveBenchConfig, run_archive_benchmark
+from clasp_cli.cli import app
 
 
-def test_archive_benchmark_reports_each_system_per_query_language(tmp_path, say):
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory, say):
+    d = tmp_path_factory.mktemp("utterances")
     texts = ["The river is cold today.", "We walked along the shore at night.", "Then it began to rain very hard.",
              "The bus was late again this morning."]
     rows = []
     for i, text in enumerate(texts):
-        say(text, tmp_path / f"u{i}.wav")
+        say(text, d / f"u{i}.wav")
         rows.append({"id": f"u{i}", "audio": f"u{i}.wav", "text": text, "voice": "en", "translations": {"de": f"Satz {i}."}})
-    (tmp_path / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    result = run_archive_benchmark(ArchiveBenchConfig(manifest=tmp_path / "test.jsonl", out=tmp_path / "work", per_program=2))
+    (d / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return d / "test.jsonl"
+
+
+def test_archive_benchmark_reports_each_system_per_query_language(tmp_path, manifest):
+    result = run_archive_benchmark(ArchiveBenchConfig(manifest=manifest, out=tmp_path / "work", per_program=2))
     assert (result["programs"], result["queries"]) == (2, 8)
     systems = [r["system"] for r in result["rows"]]
-    assert systems[:2] == ["CLASP (windows)", "CLASP (passages)"] and systems[2].startswith("ASR (whisper-tiny.en")
+    assert systems[:5] == ["CLASP (windows)", "CLASP (passages)", "CLASP (windows) --rerank 20",
+                           "CLASP keyword (windows, after --transcribe)", "CLASP hybrid (windows, after --transcribe)"]
+    assert systems[5].startswith("ASR (whisper-tiny.en")
     for row in result["rows"]:
         assert set(row["scores"]) == {"all", "en", "de"} and row["scores"]["en"]["n"] == 4
-    assert result["rows"][2]["scores"]["en"]["hits@1"] >= 0.75  # espeak English is easy to transcribe
+    asr = result["rows"][5]
+    assert asr["scores"]["en"]["hits@1"] >= 0.75  # espeak English is easy to transcribe
     assert result["rows"][0]["index_mb"] > 0 and result["rows"][0]["query_ms_p50"] > 0
+    rerank = result["rows"][2]
+    assert rerank["first_query_ms_p50"] > 0 and rerank["cached_query_ms_p50"] > 0
+    keyword = result["rows"][3]
+    assert keyword["scores"]["en"]["hits@1"] > 0 and keyword["scores"]["de"]["hits@1"] == 0  # words, not meaning
+
+
+def test_clasp_benchmark_archive_prints_a_table_of_every_system(tmp_path, manifest):
+    r = CliRunner().invoke(app, ["benchmark", "--archive", "-m", str(manifest), "--out", str(tmp_path / "work"),
+                                 "--device", "cpu"], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    for system in ("CLASP (windows)", "CLASP (passages)", "--rerank 20", "CLASP keyword", "CLASP hybrid", "ASR (whisper-tiny.en"):
+        assert system in r.stdout

@@ -27,6 +27,11 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
         report: Optional[Path] = typer.Option(None, "--report", help="Write DIR/report.md with PNG plots.", file_okay=False),
         as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+        archive: bool = typer.Option(False, "--archive", help="Search long recordings instead: join the manifest's utterances "
+                                     "into programs, index them, and score passage HITS@1/@5 and MRR for CLASP, --rerank, "
+                                     "keyword and hybrid search and ASR on the same windows."),
+        out_dir: Path = typer.Option(Path("bench-archive"), "--out", help="With --archive: work folder for the archive and its indexes.",
+                                     file_okay=False),
     ) -> None:
         """Compare CLASP with transcribe-then-embed (Whisper, optionally a CTC model) on one manifest.
 
@@ -43,7 +48,11 @@ def register(app: typer.Typer) -> None:
           clasp benchmark -m test.jsonl --multilingual de.jsonl --limit 500 --json
 
           clasp benchmark -m test.jsonl --ctc-model facebook/hubert-large-ls960-ft
+
+          clasp benchmark --archive -m data/synth/test.jsonl --out bench-archive/
         """
+        if archive:
+            return _archive(manifest, model, out_dir, device, as_json)
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from ..benchmark import BenchmarkConfig, run_benchmark
@@ -110,3 +119,39 @@ def _print_tables(result) -> None:
         out.print(rt)
         for n in t.notes:
             out.print(n, style="dim", markup=False, soft_wrap=True)
+
+
+def _archive(manifest: Path, model: str, out_dir: Path, device: str, as_json: bool) -> None:
+    from rich.table import Table as RichTable
+
+    from ..archive_bench import ArchiveBenchConfig, run_archive_benchmark
+    from ..devices import check_device
+
+    check_device(device)
+
+    def on_event(kind: str, **d) -> None:
+        if kind == "archive":
+            err.print(f"{d['programs']} programs, {d['queries']} queries, {d['hours']:.2f} h of audio", markup=False)
+        elif kind == "row":
+            err.print(f"{d['system']}: done", markup=False, highlight=False)
+
+    result = run_archive_benchmark(ArchiveBenchConfig(manifest=manifest, out=out_dir, model=model,
+                                                      device="cpu" if device == "auto" else device), on_event)
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    langs = [k for k in result["rows"][0]["scores"] if k != "all"]
+    t = RichTable(title=f"archive: {result['programs']} programs, {result['queries']} queries, {result['audio_hours']} h",
+                  title_justify="left")
+    for h in ("system", *(f"HITS@1 {lang}" for lang in langs), "HITS@5", "MRR", "index x RT", "query ms p50", "cached ms p50", "MB"):
+        t.add_column(h, justify="left" if h == "system" else "right", no_wrap=h == "system")
+
+    def cell(row: dict, key: str) -> str:
+        return "" if row.get(key) is None else str(row[key])
+
+    for row in result["rows"]:
+        sc = row["scores"]
+        t.add_row(row["system"], *(f"{sc[lang]['hits@1']:.2f}" for lang in langs), f"{sc['all']['hits@5']:.2f}",
+                  f"{sc['all']['mrr']:.3f}", cell(row, "index_x_realtime"), cell(row, "query_ms_p50"),
+                  cell(row, "cached_query_ms_p50"), cell(row, "index_mb"))
+    out.print(t)
