@@ -191,7 +191,6 @@ class Searcher:
 
     def _rerank(self, vec, hits: list[tuple], n: int) -> tuple[list[tuple], dict[int, str]]:
         """The first n hits reordered by the fused score (and scored by it), the rest after them."""
-        from .audio import load_audio
         from .rerank import Candidate, rerank
 
         head = [Candidate(pid, score, path, start, end) for path, start, end, score, pid in hits[:n]]

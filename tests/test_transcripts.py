@@ -238,3 +238,18 @@ def test_table_shows_what_was_said_under_its_hit(transcribed):
     r = cli("search", "football", "--mode", "keyword", "--index", str(transcribed), "--top-k", "1")
     assert r.exit_code == 0, r.output
     assert "extra time" in r.stdout  # from the transcript, not the file name
+
+
+def test_an_index_from_before_transcripts_still_searches_and_reranks_and_is_upgraded_by_index(fresh_index, model, recordings):
+    import sqlite3
+
+    db = sqlite3.connect(fresh_index / "index.sqlite")
+    db.executescript("DROP TABLE transcripts_fts; DROP TABLE transcripts; PRAGMA user_version=2;")
+    db.close()
+    with Searcher(fresh_index, model=model) as s:
+        res = s.search("rain in the evening", rerank=2).results
+        assert res[0].text  # read for this query; there is nowhere to keep it yet
+    index_paths([recordings], fresh_index, model=model)
+    with Searcher(fresh_index, model=model) as s:
+        s.search("rain in the evening", rerank=2)
+    assert len(cached(fresh_index)) == 2
