@@ -79,13 +79,18 @@ def speech_regions(levels: np.ndarray, cfg: PassageConfig) -> list[Span]:
     fs = cfg.frame_seconds
     edges = np.flatnonzero(np.diff(np.concatenate([[0], voiced.astype(np.int8), [0]])))
     runs = [(float(a * fs), float(b * fs)) for a, b in zip(edges[::2], edges[1::2])]
+    return bridge_pauses(runs, cfg.min_pause, cfg.min_speech)
+
+
+def bridge_pauses(runs: list, min_pause: float, min_speech: float) -> list[Span]:
+    """Speech runs (start, end) with pauses shorter than min_pause bridged; bursts under min_speech dropped."""
     merged: list[list[float]] = []
     for a, b in runs:
-        if merged and a - merged[-1][1] < cfg.min_pause:
+        if merged and a - merged[-1][1] < min_pause:
             merged[-1][1] = b
         else:
             merged.append([a, b])
-    return [Span(a, b) for a, b in merged if b - a >= cfg.min_speech]
+    return [Span(a, b) for a, b in merged if b - a >= min_speech]
 
 
 def plan_passages(regions: list[Span], duration: float, cfg: PassageConfig) -> list[Span]:
@@ -185,13 +190,7 @@ def vad_regions(probs: np.ndarray, chunk_seconds: float, cfg: WindowConfig) -> l
             runs.append([start * chunk_seconds, i * chunk_seconds])
     if on:
         runs.append([start * chunk_seconds, len(probs) * chunk_seconds])
-    merged: list[list[float]] = []
-    for a, b in runs:
-        if merged and a - merged[-1][1] < cfg.min_pause:
-            merged[-1][1] = b
-        else:
-            merged.append([a, b])
-    return [Span(a, b) for a, b in merged if b - a >= cfg.min_speech]
+    return bridge_pauses(runs, cfg.min_pause, cfg.min_speech)
 
 
 def plan_windows(regions: list[Span], duration: float, cfg: WindowConfig) -> list[Span]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,33 +86,19 @@ class _TranscribeThenEmbed:
 
 class WhisperASRSystem(_TranscribeThenEmbed):
     def __init__(self, asr_model: str, clasp_model: str, device: str = "cpu", beam_size: int = 1):
-        from faster_whisper import WhisperModel
-
-        from ..encoders.speech import resolve_whisper_path
+        from ..transcribe import Transcriber
 
         self.asr_model = asr_model
-        path = resolve_whisper_path(asr_model)
-        compute_type = "float16" if device == "cuda" else "int8"
-        try:
-            # All cores, as the CLASP speech encoder uses: the speed comparison is like for like.
-            self.whisper = WhisperModel(str(path), device=device, compute_type=compute_type, cpu_threads=os.cpu_count() or 0)
-        except Exception as e:
-            raise ModelError(f"{path}: cannot load Whisper model ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
-        self.multilingual = bool(self.whisper.model.is_multilingual)
+        # All cores, as the CLASP speech encoder uses: the speed comparison is like for like.
+        self.asr = Transcriber(asr_model, device=device, beam_size=beam_size)
+        self.whisper = self.asr.whisper
+        self.multilingual = self.asr.multilingual
         self.beam_size = beam_size
         self._load_text(clasp_model, device)
         self.name = f"{Path(asr_model).name}+{self.text_spec}"
 
     def transcribe(self, waves, langs=None) -> list[str]:
-        out = []
-        for i, w in enumerate(waves):
-            lang = (langs[i] if langs else None) if self.multilingual else "en"
-            segments, _ = self.whisper.transcribe(
-                np.asarray(w, dtype=np.float32), language=lang or None, beam_size=self.beam_size, vad_filter=False,
-                condition_on_previous_text=False, without_timestamps=True, temperature=0.0,  # no sampled fallback: reproducible
-            )
-            out.append(" ".join(s.text.strip() for s in segments).strip())
-        return out
+        return self.asr.transcribe(waves, langs)
 
     def parts(self) -> list[Part]:
         return [whisper_part(self.asr_model, encoder_only=False), text_encoder_part(self.text_spec)]
