@@ -140,12 +140,17 @@ def test_paths_in_urls_never_reach_the_file_system(served, path):
     assert status == 404 and "root:" not in body and "import" not in body
 
 
-def test_a_recording_deleted_since_indexing_is_404(tmp_path, shipped_model, start_server):
+def _serve_one_recording(tmp_path, shipped_model, start_server):
+    """An index of one copied recording, served: (the archive folder, the server's URL)."""
     archive = tmp_path / "archive"
     archive.mkdir()
     shutil.copy(EXAMPLES / "radio" / "weather-forecast.mp3", archive)
     index_paths([archive], tmp_path / "index", model=shipped_model)
-    url = start_server(tmp_path / "index")
+    return archive, start_server(tmp_path / "index")
+
+
+def test_a_recording_deleted_since_indexing_is_404(tmp_path, shipped_model, start_server):
+    archive, url = _serve_one_recording(tmp_path, shipped_model, start_server)
     hit = get(url + "api/search", q="weather", top_k=1).json()["results"][0]
     assert get(hit["audio_url"]).status_code == 200
 
@@ -156,11 +161,7 @@ def test_a_recording_deleted_since_indexing_is_404(tmp_path, shipped_model, star
 
 
 def test_a_newer_index_is_picked_up_without_a_restart(tmp_path, shipped_model, start_server):
-    archive = tmp_path / "archive"
-    archive.mkdir()
-    shutil.copy(EXAMPLES / "radio" / "weather-forecast.mp3", archive)
-    index_paths([archive], tmp_path / "index", model=shipped_model)
-    url = start_server(tmp_path / "index")
+    archive, url = _serve_one_recording(tmp_path, shipped_model, start_server)
     assert get(url + "api/info").json()["files"] == 1
 
     shutil.copy(EXAMPLES / "lectures" / "astronomy.flac", archive)
