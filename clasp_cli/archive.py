@@ -182,11 +182,20 @@ def evaluate_segmentation(
         systems["asr"] = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-9)
     out: dict = {"windows": len(spans), "mean_window_s": round(float(np.mean([b - a for a, b in spans])), 2)}
     for name, vecs in systems.items():
-        sims = q @ vecs.T
-        top = np.argsort(-sims, axis=1)[:, :top_k]
-        ranks = [hit_rank(x, [(paths[j], *spans[j]) for j in row]) for x, row in zip(qs, top)]
-        langs = sorted({x.lang for x in qs})
-        out[name] = {"all": passage_scores(ranks)} | {
-            lang: passage_scores([r for r, x in zip(ranks, qs) if x.lang == lang]) for lang in langs
-        }
+        out[name] = scores_by_lang(rank_windows(q, vecs, paths, spans, qs, top_k), qs)
+    return out
+
+
+def rank_windows(query_vecs: np.ndarray, window_vecs: np.ndarray, paths: Sequence[str],
+                 spans: Sequence[tuple[float, float]], qs: Sequence[Query], top_k: int) -> list[int | None]:
+    """Brute-force ranking of every window for every query, then `hit_rank` of each query's top k."""
+    top = np.argsort(-(query_vecs @ window_vecs.T), axis=1)[:, :top_k]
+    return [hit_rank(x, [(paths[j], *spans[j]) for j in row]) for x, row in zip(qs, top)]
+
+
+def scores_by_lang(ranks: Sequence[int | None], qs: Sequence[Query]) -> dict:
+    """`passage_scores` over all queries ("all") and over each query language."""
+    out = {"all": passage_scores(ranks)}
+    for lang in sorted({q.lang for q in qs}):
+        out[lang] = passage_scores([r for r, q in zip(ranks, qs) if q.lang == lang])
     return out

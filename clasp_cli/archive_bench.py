@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .archive import ArchiveConfig, Query, build_archive, hit_rank, passage_scores, queries
+from .archive import ArchiveConfig, Query, build_archive, hit_rank, queries, rank_windows, scores_by_lang
 
 Event = Callable[..., None]
 
@@ -47,13 +47,6 @@ class ArchiveBenchConfig:
 
 def _dir_mb(path: Path) -> float:
     return round(sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6, 2)
-
-
-def _scores_by_lang(ranks: Sequence[int | None], qs: Sequence[Query]) -> dict:
-    out = {"all": passage_scores(ranks)}
-    for lang in sorted({q.lang for q in qs}):
-        out[lang] = passage_scores([r for r, q in zip(ranks, qs) if q.lang == lang])
-    return out
 
 
 def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> dict:
@@ -88,7 +81,7 @@ def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> d
                 ranks.append(hit_rank(q, [(r.path, r.start, r.end) for r in res]))
                 on_event("query", system=f"clasp-{name}")
         rows.append({
-            "system": f"CLASP ({name})", "model": cfg.model, "scores": _scores_by_lang(ranks, qs),
+            "system": f"CLASP ({name})", "model": cfg.model, "scores": scores_by_lang(ranks, qs),
             "spans": summary.passages, "index_s": round(index_s, 1), "index_x_realtime": round(audio_s / index_s, 1),
             "query_ms_p50": round(1000 * float(np.median(lat)), 1), "index_mb": _dir_mb(idx),
         })
@@ -110,7 +103,7 @@ def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> d
                 ranks.append(hit_rank(q, [(r.path, r.start, r.end) for r in res]))
                 on_event("query", system=f"clasp-{mode}")
         rows.append({
-            "system": f"CLASP {mode} (windows, after --transcribe)", "model": cfg.model, "scores": _scores_by_lang(ranks, qs),
+            "system": f"CLASP {mode} (windows, after --transcribe)", "model": cfg.model, "scores": scores_by_lang(ranks, qs),
             "spans": rows[0]["spans"], "transcribe_s": round(transcribe_s, 1), "transcribed": filled,
             "query_ms_p50": round(1000 * float(np.median(lat)), 1), "index_mb": _dir_mb(idx),
         })
@@ -132,11 +125,10 @@ def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> d
     vecs = model.embed_text([x if x.strip() else "." for x in texts])
     vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9)
     qv = model.embed_text([q.text for q in qs])
-    top = np.argsort(-(qv @ vecs.T), axis=1)[:, : cfg.top_k]
-    ranks = [hit_rank(q, [(paths[j], *spans[j]) for j in row]) for q, row in zip(qs, top)]
+    ranks = rank_windows(qv, vecs, paths, spans, qs, cfg.top_k)
     rows.append({
         "system": f"ASR ({asr_name} + {model.config.text_encoder}, same windows)", "model": asr_name,
-        "scores": _scores_by_lang(ranks, qs), "spans": len(spans), "index_s": round(asr_s, 1),
+        "scores": scores_by_lang(ranks, qs), "spans": len(spans), "index_s": round(asr_s, 1),
         "index_x_realtime": round(audio_s / asr_s, 1),
     })
     on_event("row", **rows[-1])
@@ -159,7 +151,7 @@ def _rerank_row(cfg: ArchiveBenchConfig, model, idx: Path, qs: Sequence[Query]) 
             cached.append(time.perf_counter() - t)
             ranks.append(hit_rank(q, [(r.path, r.start, r.end) for r in res]))
     return [{
-        "system": f"CLASP (windows) --rerank {n}", "model": cfg.model, "scores": _scores_by_lang(ranks, qs),
+        "system": f"CLASP (windows) --rerank {n}", "model": cfg.model, "scores": scores_by_lang(ranks, qs),
         "query_ms_p50": round(1000 * float(np.median(first)), 1),
         "first_query_ms_p50": round(1000 * float(np.median(first)), 1),
         "cached_query_ms_p50": round(1000 * float(np.median(cached)), 1), "index_mb": _dir_mb(idx),

@@ -41,19 +41,22 @@ def rerank(
     query_vec: np.ndarray,
     candidates: Sequence[Candidate],
     cache: TranscriptCache,
-    load_audio: Callable[[Candidate], np.ndarray],
+    load_audio: Callable[[list[Candidate]], list[np.ndarray]],
     transcribe: Callable[[list[np.ndarray]], list[str]],
     embed_text: Callable[[list[str]], np.ndarray],
     text_weight: float = TEXT_WEIGHT,
 ) -> tuple[list[Candidate], dict[int, str]]:
-    """Candidates re-ordered by the fused score (which replaces `score`), and every transcript."""
+    """Candidates re-ordered by the fused score (which replaces `score`), and every transcript.
+
+    `load_audio` gets every candidate not yet transcribed, at once, and returns their waves in
+    that order, so a caller can read each file in one pass."""
     if not candidates:
         return [], {}
     ids = [c.id for c in candidates]
     known = cache.transcripts(ids)
     todo = [c for c in candidates if c.id not in known]
     if todo:
-        new = dict(zip((c.id for c in todo), transcribe([load_audio(c) for c in todo])))
+        new = dict(zip((c.id for c in todo), transcribe(load_audio(todo))))
         cache.put_transcripts(new)  # committed before use: a kill after this never re-transcribes
         known.update(new)
     texts = [known[c.id] for c in candidates]

@@ -194,24 +194,21 @@ class Searcher:
         from .rerank import Candidate, rerank
 
         head = [Candidate(pid, score, path, start, end) for path, start, end, score, pid in hits[:n]]
-        decoded: dict[int, object] = {}
+        def windows_audio(todo: list[Candidate]) -> list:
+            # One pass per file, with the reader indexing used, so Whisper hears exactly the indexed samples.
+            from .passages import Span, iter_passage_audio
 
-        def window_audio(c: Candidate):
-            # The first request decodes, in one pass per file, every head window still unread,
-            # with the same reader indexing used, so Whisper hears exactly the indexed samples.
-            if c.id not in decoded:
-                from .passages import Span, iter_passage_audio
-
-                known = self.store.transcripts([h.id for h in head])
-                todo = sorted((h for h in head if h.id not in known and h.path == c.path), key=lambda h: h.start)
-                rec = self.store.file(c.path)
-                for h, (_, wave) in zip(todo, iter_passage_audio(rec.fs_path if rec else c.path,
-                                                                  [Span(h.start, h.end) for h in todo],
+            waves: dict[int, object] = {}
+            for path in {c.path for c in todo}:
+                mine = sorted((c for c in todo if c.path == path), key=lambda c: c.start)
+                rec = self.store.file(path)
+                for c, (_, wave) in zip(mine, iter_passage_audio(rec.fs_path if rec else path,
+                                                                  [Span(c.start, c.end) for c in mine],
                                                                   self.model.config.sample_rate)):
-                    decoded[h.id] = wave
-            return decoded.pop(c.id)
+                    waves[c.id] = wave
+            return [waves[c.id] for c in todo]
 
-        ranked, texts = rerank(vec, head, self.store, window_audio, lambda waves: self.transcriber().transcribe(waves),
+        ranked, texts = rerank(vec, head, self.store, windows_audio, lambda waves: self.transcriber().transcribe(waves),
                                self.model.embed_text)
         return [(c.path, c.start, c.end, c.score, c.id) for c in ranked] + hits[n:], texts
 

@@ -46,10 +46,10 @@ def test_the_spoken_match_rises_to_the_top_and_each_window_is_read_once(spoken, 
     cands = [Candidate(0, 0.5, "/a", 0, 1), Candidate(2, 0.45, "/a", 2, 3), Candidate(1, 0.4, "/a", 1, 2)]
     q = text.encode(["When does the train to Berlin leave?"])[0]
     cache = DictCache()
-    ranked, transcripts = rerank(q, cands, cache, lambda c: spoken[c.id], transcribe, text.encode)
+    ranked, transcripts = rerank(q, cands, cache, lambda cs: [spoken[c.id] for c in cs], transcribe, text.encode)
     assert ranked[0].id == 1 and "Berlin" in transcripts[1]
     assert calls == [3]
-    again, _ = rerank(q, cands, cache, lambda c: spoken[c.id], transcribe, text.encode)
+    again, _ = rerank(q, cands, cache, lambda cs: [spoken[c.id] for c in cs], transcribe, text.encode)
     assert calls == [3] and [c.id for c in again] == [c.id for c in ranked]
 
 
