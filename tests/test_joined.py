@@ -33,7 +33,8 @@ def test_built_passages_hold_the_joined_audio_and_text_and_a_rerun_keeps_them(tm
                      "duration": sf.info(str(tmp_path / f"u{i}.wav")).duration, "split": "train"})
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     cfg = JoinConfig(manifest=tmp_path / "train.jsonl", out=tmp_path / "p", n=3, min_seconds=1.0, max_seconds=30.0)
-    target = build_passages(cfg)
+    target, skipped = build_passages(cfg)
+    assert skipped == []
     items = read_manifest(target)
     assert len(items) == 3
     for item in items:
@@ -43,3 +44,18 @@ def test_built_passages_hold_the_joined_audio_and_text_and_a_rerun_keeps_them(tm
     mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "p" / "audio").iterdir()}
     build_passages(cfg)
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "p" / "audio").iterdir()} == mtimes
+
+
+def test_a_corrupt_recording_costs_only_the_passages_it_is_in(tmp_path, say):
+    rows = []
+    for i, text in enumerate(["The river is cold today.", "We walked along the shore."]):
+        say(text, tmp_path / f"u{i}.wav")
+        rows.append({"id": f"u{i}", "audio": f"u{i}.wav", "text": text, "voice": "a", "duration": 2.0})
+    (tmp_path / "bad.wav").write_bytes(b"RIFF" + bytes(300))
+    rows.append({"id": "bad", "audio": "bad.wav", "text": "Broken.", "voice": "b", "duration": 2.0})
+    rows.append({"id": "u2", "audio": "u0.wav", "text": "Again.", "voice": "b", "duration": 2.0})
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    target, skipped = build_passages(JoinConfig(manifest=tmp_path / "m.jsonl", out=tmp_path / "p", n=6, min_seconds=1.0))
+    items = read_manifest(target)
+    assert items and all(i.voice == "a" for i in items)
+    assert skipped and all("bad.wav" in s for s in skipped)

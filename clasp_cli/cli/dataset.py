@@ -297,11 +297,14 @@ def passages(
 
     with Progress(TextColumn("joining"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar:
         task = bar.add_task("join", total=None)
-        target = build_passages(JoinConfig(manifest=manifest, out=out_dir, n=n, seed=seed),
-                                progress=lambda k, total: bar.update(task, completed=k, total=total))
+        target, skipped = build_passages(JoinConfig(manifest=manifest, out=out_dir, n=n, seed=seed),
+                                         progress=lambda k, total: bar.update(task, completed=k, total=total))
     items = read_manifest(target)
-    summary = {"out": str(target), "written": len(items), "hours": round(sum(u.duration for u in items) / 3600, 3)}
+    summary = {"out": str(target), "written": len(items), "hours": round(sum(u.duration for u in items) / 3600, 3),
+               "skipped": len(skipped), "skipped_examples": sorted(set(skipped))[:10]}
     if as_json:
         _print_json(summary)
     else:
         out.print(f"wrote {summary['written']} passages ({summary['hours']:.2f} h) to {target}")
+        if skipped:
+            err.print(f"[yellow]skipped {len(skipped)}[/] passages with an unreadable part, e.g. {skipped[0]}")

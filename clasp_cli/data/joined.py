@@ -80,17 +80,22 @@ def join_waves(waves: list[np.ndarray], pauses, seed: int, lead: float = 0.0) ->
     return np.concatenate(pieces), spans
 
 
-def build_passages(cfg: JoinConfig, progress: Callable[[int, int], None] | None = None) -> Path:
-    """Write the joined audio (FLAC, resumable: finished files are kept) and passages.jsonl."""
+def build_passages(cfg: JoinConfig, progress: Callable[[int, int], None] | None = None) -> tuple[Path, list[str]]:
+    """Write the joined audio (FLAC, resumable: finished files are kept) and passages.jsonl.
+
+    Returns the manifest and one line per passage left out because a part would not decode: one
+    bad recording must not cost the rest of the corpus."""
     import soundfile as sf
 
     from ..audio import load_audio
+    from ..errors import AudioError
 
     manifest = Path(cfg.manifest)
     utts = read_manifest(manifest)
     plans = plan_passages(utts, cfg)
     rng = np.random.default_rng(cfg.seed + 1)
     out_items: list[Utterance] = []
+    skipped: list[str] = []
     audio_dir = cfg.out / "audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
     for n, group in enumerate(plans):
@@ -99,7 +104,11 @@ def build_passages(cfg: JoinConfig, progress: Callable[[int, int], None] | None 
         digest = hashlib.sha1(repr(([u.id for u in parts], np.round(pauses, 3).tolist())).encode()).hexdigest()[:10]
         path = audio_dir / f"passage-{n:06d}-{digest}.flac"
         if not path.exists():
-            waves = [load_audio(u.audio_path(manifest.parent), SAMPLE_RATE) for u in parts]
+            try:
+                waves = [load_audio(u.audio_path(manifest.parent), SAMPLE_RATE) for u in parts]
+            except AudioError as e:
+                skipped.append(str(e))
+                continue
             wave, _ = join_waves(waves, pauses, seed=int(digest, 16))
             with atomic_path(path) as tmp:
                 sf.write(str(tmp), wave, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
@@ -115,4 +124,4 @@ def build_passages(cfg: JoinConfig, progress: Callable[[int, int], None] | None 
             progress(n + 1, len(plans))
     target = cfg.out / "passages.jsonl"
     write_manifest(target, out_items)
-    return target
+    return target, skipped
