@@ -200,8 +200,7 @@ def transcribe_missing(store: Store, model, on_event: Event = _noop) -> int:
     time; a killed run keeps each file it finished and the next run does the rest.
     """
     from .passages import Span
-    from .search import _transcriber
-    from .transcribe import whisper_for
+    from .transcribe import shared_transcriber, whisper_for
 
     rows = store.db.execute(
         "SELECT p.id, f.path, p.start, p.end FROM passages p JOIN files f ON p.file_id=f.id "
@@ -218,7 +217,7 @@ def transcribe_missing(store: Store, model, on_event: Event = _noop) -> int:
         except AudioError as e:  # gone or changed since it was embedded: the next run re-embeds it
             on_event("transcribe_failed", path=path, reason=e.reason)
             continue
-        texts = _transcriber(whisper_for(model.config.speech_encoder)).transcribe(waves)
+        texts = shared_transcriber(whisper_for(model.config.speech_encoder)).transcribe(waves)
         store.put_transcripts({pid: t for (pid, _, _), t in zip(items, texts)})
         done += len(items)
         on_event("transcribed", path=path, passages=len(items))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,9 +100,9 @@ class Searcher:
 
     def transcriber(self):
         """The Whisper of the index's encoder family, loaded on first use (seconds) and kept."""
-        from .transcribe import whisper_for
+        from .transcribe import shared_transcriber, whisper_for
 
-        return _transcriber(whisper_for(self.model.config.speech_encoder))
+        return shared_transcriber(whisper_for(self.model.config.speech_encoder))
 
     def __enter__(self) -> "Searcher":
         return self
@@ -211,13 +210,6 @@ class Searcher:
         ranked, texts = rerank(vec, head, self.store, windows_audio, lambda waves: self.transcriber().transcribe(waves),
                                self.model.embed_text)
         return [(c.path, c.start, c.end, c.score, c.id) for c in ranked] + hits[n:], texts
-
-
-@functools.lru_cache(maxsize=2)
-def _transcriber(name: str):
-    from .transcribe import Transcriber
-
-    return Transcriber(name)
 
 
 _PHRASE = re.compile(r'"([^"]*)"|(\S+)')

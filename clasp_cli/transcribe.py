@@ -6,6 +6,7 @@ text), so the baseline and search read audio the same way and results are reprod
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Sequence
 
@@ -54,3 +55,10 @@ class Transcriber:
             )
             out.append(" ".join(s.text.strip() for s in segments).strip())
         return out
+
+
+@functools.lru_cache(maxsize=2)
+def shared_transcriber(model: str) -> Transcriber:
+    """One loaded Whisper per model for the whole process: loading takes seconds, and search and
+    indexing both transcribe with the same weights."""
+    return Transcriber(model)
