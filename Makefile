@@ -12,7 +12,7 @@ APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k fest
   fortunes fortunes-min bible-kjv fortunes-de fortunes-es fortunes-it fortunes-ru chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test test-all demo sysdeps venv bench-decode dataset dataset-ml train-default clean
+.PHONY: test test-all demo sysdeps venv bench-decode dataset dataset-ml passages train-default train-base clean
 
 venv: $(STAMP)
 
@@ -46,14 +46,29 @@ dataset: venv sysdeps
 	$(VENV)/bin/clasp dataset synth --out $(DATA) --n 22400 --jobs 2 --seed 0
 
 # Non-English speech for the multilingual model: 9 languages from gettext catalogues and fortunes-<lang>.
+# Babble noise here (the English corpus has white noise), so training hears both.
 DATA_ML := data/synth-ml
 dataset-ml: venv sysdeps
-	$(VENV)/bin/clasp dataset synth --out $(DATA_ML) --langs all --n 10000 --jobs 2 --seed 0
+	$(VENV)/bin/clasp dataset synth --out $(DATA_ML) --langs all --n 10000 --jobs 2 --seed 0 --noise babble
+
+# Passage samples: 2-4 training utterances of one voice joined with pauses (what an index window holds).
+PASSAGES := data/passages-train
+passages: dataset
+	$(VENV)/bin/clasp dataset passages -m $(DATA)/train.jsonl --out $(PASSAGES) --n 4000 --seed 0
 
 # The shipped default model, rebuilt from nothing: the corpus above, then the head.
 TRAIN_ARGS := --fusion gating --pooling attention --epochs 15 --stop-after 6 --patience 3 --seed 0
 train-default: dataset
 	$(VENV)/bin/clasp train -m $(DATA)/train.jsonl --val $(DATA)/val.jsonl -o clasp_cli/models/clasp-tiny $(TRAIN_ARGS) --no-resume
+
+# The multilingual clasp-base, from nothing: both corpora, the passage samples, then the head
+# (whisper-base frames, attention pooling, LayerNorm MLP, InfoNCE) and its score calibration.
+# Every stage resumes: finished audio is kept, features are cached, training checkpoints each epoch.
+BASE_ARGS := --pooling attention --norm layer --no-spectrogram --epochs 15 --patience 4 --batch-size 256 --seed 0
+train-base: dataset dataset-ml passages
+	$(VENV)/bin/clasp train -c clasp-base -m $(DATA)/train.jsonl -m $(DATA_ML)/train.jsonl -m $(PASSAGES)/passages.jsonl \
+	  --val $(DATA)/val.jsonl --val $(DATA_ML)/val.jsonl -o runs/clasp-base $(BASE_ARGS)
+	cp runs/clasp-base/config.json runs/clasp-base/model.safetensors runs/clasp-base/background.safetensors clasp_cli/models/clasp-base/
 
 bench-decode: venv
 	$(PY) benchmarks/decode_memory.py

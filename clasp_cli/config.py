@@ -83,6 +83,9 @@ class ModelConfig:
     # Filled in on save: library versions that wrote the weights, and training provenance.
     versions: dict[str, str] = field(default_factory=dict)
     training: dict = field(default_factory=dict)
+    # Written by training: how text-query scores become match probabilities (clasp_cli.calibration),
+    # and the default `--min-score`. Empty: scores are what the head's `score` says.
+    calibration: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -43,6 +43,7 @@ class ClaspModel:
         self._head = None
         self._speech = None
         self._text = None
+        self._calibrator = None
 
     @property
     def device(self) -> str:
@@ -134,14 +135,37 @@ class ClaspModel:
         """Mono 16 kHz float32 waveforms -> L2-normalised [n, dim]."""
         return self.embed_features(self.audio_features(waves), batch_size)
 
-    def match_score(self, cosine: np.ndarray | float) -> np.ndarray:
-        """What a text query's hit reads as: the cosine, or, for a head trained with the sigmoid
-        loss, sigmoid(scale * cosine + bias): the probability that the passage says the query."""
+    def match_score(self, cosine: np.ndarray | float, query: np.ndarray | None = None) -> np.ndarray:
+        """What a text query's hits read as. With a fitted calibration and the query's vector: the
+        probability that the passage says the query (clasp_cli.calibration). Else, for a head
+        trained with the sigmoid loss, sigmoid(scale * cosine + bias); else the cosine."""
         cosine = np.asarray(cosine, dtype=np.float64)
+        calibrator = self.calibrator
+        if calibrator is not None and query is not None:
+            return calibrator.probability(query, cosine)
         if self.config.head.score != "sigmoid":
             return cosine
         scale, bias = self._calibration()
         return 1.0 / (1.0 + np.exp(-(scale * cosine + bias)))
+
+    @property
+    def calibrator(self):
+        """The fitted score calibration, or None when the model has none."""
+        if self._calibrator is None and self.config.calibration and self.path is not None:
+            from .calibration import ScoreCalibration
+
+            self._calibrator = ScoreCalibration.load(self.path, self.config.calibration)
+        return self._calibrator
+
+    @calibrator.setter
+    def calibrator(self, cal) -> None:
+        self._calibrator = cal
+        self.config.calibration = cal.to_config() if cal is not None else {}
+
+    @property
+    def default_min_score(self) -> float | None:
+        """The threshold documented for `clasp search --min-score`, when the model was calibrated."""
+        return float(self.config.calibration["min_score"]) if self.config.calibration else None
 
     def _calibration(self) -> tuple[float, float]:
         if self._head is not None:
@@ -175,6 +199,8 @@ class ClaspModel:
         with atomic_path(directory / WEIGHTS) as tmp:
             save_file(state, str(tmp), metadata={"format": "pt", "clasp_version": __version__})
             digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+        if self.calibrator is not None:
+            self.config.calibration = self.calibrator.save(directory)
         self.config.versions = {"clasp": __version__, "torch": torch.__version__, "safetensors": safetensors.__version__}
         self.config.training = {**self.config.training, "weights_sha256": digest}
         atomic_write_text(directory / CONFIG, json.dumps(self.config.to_dict(), indent=2) + "\n")

@@ -143,6 +143,22 @@ def tables(result: BenchmarkResult) -> list[Table]:
             rows.append(row)
         out.append(Table("multilingual", "Non-English audio", headers, rows,
                          [f"{first['n']} recordings from the second manifest, each query ranking all of them."]))
+
+    for s in result.systems:
+        cal = s.calibration
+        if not cal:
+            continue
+        thr = cal["min_score"]
+        headers = ["queries", "n", "true match score p50"] + (["true matches >= min score", "nonsense best >= min score"] if thr is not None else [])
+        rows = []
+        for key, d in cal.items():
+            if isinstance(d, dict):
+                rows.append([key, str(d["n"]), _f(d["true_p50"])]
+                            + ([f"{d['true_above']:.1%}", f"{d['nonsense_above']:.1%}"] if thr is not None else []))
+        note = (f"Default --min-score {thr:.3f} (fitted on validation). " if thr is not None else "The model has no calibrated default --min-score. ")
+        note += (f"{cal['n_nonsense']} nonsense queries (emoji, punctuation, random letters; none used in fitting); "
+                 f"their best hit scores {cal['nonsense_best_p50']:.3f} at the median.")
+        out.append(Table("calibration", f"Scores and the default --min-score ({s.label})", headers, rows, [note]))
     return out
 
 

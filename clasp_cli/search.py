@@ -116,7 +116,7 @@ class Searcher:
         *,
         audio: str | Path | None = None,
         top_k: int = 10,
-        min_score: float | None = None,
+        min_score: float | str | None = None,
         path_glob: str | None = None,
         mode: str | None = None,
         rerank: int = 0,
@@ -126,7 +126,9 @@ class Searcher:
         mode: vector (CLASP embeddings), keyword (the transcripts' words; needs `clasp index
         --transcribe`) or hybrid (both, fused by reciprocal rank); None: hybrid when the index was
         transcribed, else vector. rerank: transcribe the best N windows of the vector list (once
-        each, cached in the index) and reorder them by what was said.
+        each, cached in the index) and reorder them by what was said. min_score: hide results below
+        it; "auto" is the model's calibrated default for text queries in vector mode (what `clasp
+        search` uses), and no threshold where scores are on another scale (audio, fused, reranked).
         """
         if (query is None) == (audio is None):
             raise UsageError("give either a text query or --audio FILE, not both")
@@ -147,6 +149,10 @@ class Searcher:
         if mode == "keyword" and rerank:
             raise UsageError("--rerank reorders the vector search's windows; use it with --mode vector or hybrid")
         model = self.model
+        if min_score == AUTO_MIN_SCORE:
+            min_score = model.default_min_score if mode == "vector" and audio is None and not rerank else None
+        elif isinstance(min_score, str):
+            raise UsageError(f"--min-score must be a number or {AUTO_MIN_SCORE!r} (got {min_score!r})")
         if audio is not None:
             from .audio import load_audio
             from .errors import AudioError
@@ -172,7 +178,7 @@ class Searcher:
             found = self.store.search(vec, k=max(fetch, rerank), path_glob=path_glob)
             # Text queries on a calibrated model score as match probabilities; audio queries compare
             # speech with speech, which the calibration was not fitted on, so they stay cosines.
-            scores = [float(x) for x in (model.match_score([h.score for h in found]) if audio is None else [h.score for h in found])]
+            scores = [float(x) for x in (model.match_score([h.score for h in found], vec) if audio is None else [h.score for h in found])]
             hits = [(h.path, h.start, h.end, sc, h.passage_id) for h, sc in zip(found, scores)]
             if rerank:
                 hits, texts = self._rerank(vec, hits, rerank)
@@ -211,6 +217,8 @@ class Searcher:
                                self.model.embed_text)
         return [(c.path, c.start, c.end, c.score, c.id) for c in ranked] + hits[n:], texts
 
+
+AUTO_MIN_SCORE = "auto"
 
 _PHRASE = re.compile(r'"([^"]*)"|(\S+)')
 

@@ -25,6 +25,7 @@ from .model import AudioFeatures, ClaspModel
 
 Event = Callable[..., None]
 MAX_TRAIN_SECONDS = 30.0
+MIN_CALIBRATION = 20  # validation utterances: half become the bank, the rest are scored
 
 
 @dataclass
@@ -53,6 +54,7 @@ class TrainConfig:
     cache: str | None = None
     device: str = "auto"
     resume: bool = True
+    calibrate: bool = True  # fit match-probability scores and the default --min-score on validation
 
 
 @dataclass
@@ -154,12 +156,15 @@ def evaluate_embeddings(speech: np.ndarray, text: np.ndarray) -> RetrievalScores
     return retrieval_scores(text @ speech.T)
 
 
-def evaluate_manifest(model: ClaspModel, manifest: str | Path, cache_root: Path | None = None, on_event: Event = _noop) -> dict:
+def evaluate_manifest(
+    model: ClaspModel, manifest: str | Path, cache_root: Path | None = None, on_event: Event = _noop, nonsense: int = 0,
+) -> dict:
     """Text -> recording retrieval on a held-out manifest: each utterance's own text as the query
     against every recording, and each translated query language (from `translations`) against the
     same candidates. The own-text row is "en" for an English manifest, else "native" (so the
     English translations of foreign speech keep the "en" row), with one row per spoken language
-    under "native:<lang>"."""
+    under "native:<lang>". With `nonsense` > 0, also "calibration": how the scores a user sees
+    sit against the model's default --min-score, with that many nonsense queries."""
     from .metrics import retrieval_scores
     from .paths import cache_dir
 
@@ -178,10 +183,21 @@ def evaluate_manifest(model: ClaspModel, manifest: str | Path, cache_root: Path 
             rows = [i for i, u in enumerate(utts) if u.lang == lang]
             out[f"native:{lang}"] = retrieval_scores(own[rows] @ speech.T, np.array(rows)).as_dict()
     langs = sorted({lang for u in utts for lang in u.translations})
+    translated = {}
     for lang in langs:
         rows = [i for i, u in enumerate(utts) if u.translations.get(lang)]
         queries = text_targets(model, [utts[i].translations[lang] for i in rows], cache_root)
         out[lang] = retrieval_scores(queries @ speech.T, np.array(rows)).as_dict()
+        translated[lang] = (queries, speech, np.array(rows))
+    if nonsense:
+        from .benchmark.scoring import calibration_check
+        from .calibration import nonsense_queries
+
+        junk = model.embed_text(nonsense_queries(nonsense, seed=1))
+        check = calibration_check(model, speech, own, junk, translated)
+        if key != "en":
+            check["native"] = check.pop("en")
+        out["calibration"] = check
     return out
 
 
@@ -292,6 +308,7 @@ def build_config(cfg: TrainConfig):
     base.name = Path(cfg.out).name
     base.training = {}
     base.versions = {}
+    base.calibration = {}  # fitted anew for every trained head
     return base
 
 
@@ -376,7 +393,50 @@ def train(cfg: TrainConfig, on_event: Event = _noop) -> TrainResult:
         _save_checkpoint(ckpt, head, optim, state)
         on_event("epoch", **row, best=state["best_epoch"] == epoch + 1)
     (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in state["history"]))
+    if cfg.calibrate and (out / "model.safetensors").exists():
+        if len(va_feats) >= MIN_CALIBRATION:
+            calibrate_model(out, va_feats, va_text, device=device, seed=cfg.seed, on_event=on_event)
+        else:
+            on_event("calibration_skipped", reason=f"{len(va_feats)} validation utterances; calibration needs {MIN_CALIBRATION}")
     return TrainResult(out, state["best_epoch"], state.get("best", {}), state["epoch"], time.perf_counter() - t0, state["history"])
+
+
+def calibrate_model(
+    model_dir: Path, feats: Sequence[AudioFeatures], text: np.ndarray, device: str = "cpu", seed: int = 0,
+    n_nonsense: int = 600, on_event: Event = _noop,
+) -> dict:
+    """Fit the best checkpoint's score calibration on validation features and write it into the model.
+
+    Nonsense queries use their own seed, so a benchmark's nonsense set (another seed) is unseen."""
+    from .calibration import fit_calibration, nonsense_queries
+    from .registry import load_model
+
+    best = load_model(model_dir, device=device)
+    speech = best.embed_features(feats)
+    junk = best.embed_text(nonsense_queries(n_nonsense, seed=1000 + seed))
+    cal, report = fit_calibration(speech, text, junk, seed=seed)
+    best.calibrator = cal
+    best.config.training = {**best.config.training, "calibration": report}
+    best.save(model_dir)
+    on_event("calibrated", **report)
+    return report
+
+
+def calibrate_on_manifests(
+    model_dir: str | Path, val: str | list[str], cache: str | None = None, device: str = "auto", seed: int = 0,
+    on_event: Event = _noop,
+) -> dict:
+    """Fit (or refit) a trained model's score calibration on validation manifests, in place."""
+    from .paths import cache_dir
+    from .registry import load_model
+
+    cache_root = Path(cache) if cache else cache_dir() / "features"
+    model = load_model(model_dir, device=device)
+    utts, feats, idx = _featurize_manifests(model, _as_list(val), cache_root, on_event, None, unique=True)
+    if len(feats) < MIN_CALIBRATION:
+        raise ManifestError(f"calibration needs at least {MIN_CALIBRATION} validation utterances (got {len(feats)})")
+    text = text_targets(model, [utts[i].text for i in idx], cache_root)
+    return calibrate_model(Path(model.path), feats, text, device=model.device, seed=seed, on_event=on_event)
 
 
 def _as_list(m: str | list[str]) -> list[str]:

@@ -140,3 +140,20 @@ def test_evaluation_of_foreign_speech_scores_native_and_english_queries_apart(tm
     out = evaluate_manifest(model, tmp_path / "test.jsonl", cache_root=tmp_path / "cache")
     assert set(out) == {"candidates", "native", "native:de", "en"}
     assert out["native"]["n"] == out["en"]["n"] == out["native:de"]["n"] == 3
+
+
+def test_training_fits_the_score_calibration_on_validation(tiny_corpus, tmp_path):
+    out = tmp_path / "cal"
+    events = []
+    train(_cfg(tiny_corpus, out, epochs=2, val=str(tiny_corpus / "train.jsonl")), on_event=lambda k, **d: events.append(k))
+    model = load_model(out, device="cpu")
+    assert "calibrated" in events and (out / "background.safetensors").exists()
+    assert 0 < model.default_min_score <= 1
+    assert model.config.training["calibration"]["fit_candidates"] >= 10
+
+
+def test_too_small_a_validation_set_trains_without_calibration(tiny_corpus, tmp_path):
+    events = []
+    train(_cfg(tiny_corpus, tmp_path / "nocal", epochs=1), on_event=lambda k, **d: events.append(k))
+    assert "calibration_skipped" in events
+    assert load_model(tmp_path / "nocal", device="cpu").default_min_score is None

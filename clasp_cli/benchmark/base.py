@@ -45,4 +45,5 @@ class BenchmarkConfig:
     beam_size: int = 1
     device: str = "auto"
     seed: int = 0
+    nonsense: int = 300  # nonsense queries checked against the CLASP model's default --min-score
     isolate: bool = True  # each system in its own spawned process (honest peak RSS)

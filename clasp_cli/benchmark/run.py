@@ -52,6 +52,22 @@ def load_usable(path: str | Path, limit: int | None, on_event: Event = _noop) ->
     unique = unique_by_text(keep)  # one right recording per text query (a no-op after the check above)
     return [keep[i] for i in unique], [paths[i] for i in unique], skipped
 
+def _calibration(clasp, raw, queries, lang_queries, ml_queries, ml_en, cfg) -> dict:
+    from ..calibration import nonsense_queries
+    from .scoring import calibration_check
+
+    emb = raw["emb"]
+    # Seed 1 here, seed 1000+ in training's fit: the benchmark's nonsense is never the fitted one.
+    junk = clasp.text.encode(nonsense_queries(cfg.nonsense, seed=1))
+    rows = {lang: (q, emb, np.asarray(r)) for lang, (r, q) in lang_queries.items()}
+    if ml_queries:
+        ml = raw["ml_emb"]
+        rows["foreign:native"] = (ml_queries["native"], ml, np.arange(len(ml)))
+        if ml_en is not None:
+            rows["foreign:en"] = (ml_en[1], ml, np.asarray(ml_en[0]))
+    return calibration_check(clasp, emb, queries, junk, rows)
+
+
 # -- the benchmark ------------------------------------------------------------------------------------
 
 
@@ -124,7 +140,10 @@ def run_benchmark(cfg: BenchmarkConfig, on_event: Event = _noop) -> BenchmarkRes
         ts = time.perf_counter()
         raw = run_isolated(spec, job, on_event) if cfg.isolate else encode_system(spec, job, on_event)
         on_event("system_done", label=spec.label, name=raw["name"], seconds=time.perf_counter() - ts)
-        results.append(_score_system(spec, raw, utts, queries, lang_queries, noise_idx, ml_utts, ml_queries, ml_en, cfg))
+        res = _score_system(spec, raw, utts, queries, lang_queries, noise_idx, ml_utts, ml_queries, ml_en, cfg)
+        if raw["kind"] == "clasp" and cfg.nonsense:
+            res.calibration = _calibration(clasp, raw, queries, lang_queries, ml_queries, ml_en, cfg)
+        results.append(res)
 
     return BenchmarkResult(
         n=len(utts), systems=results, machine=machine_info(device), skipped=skipped, query_langs=list(lang_queries),

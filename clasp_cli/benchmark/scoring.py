@@ -31,6 +31,7 @@ class SystemResult:
     noise: dict | None = None
     multilingual: dict | None = None
     wer: float | None = None
+    calibration: dict | None = None  # CLASP only: does the default --min-score keep nonsense out?
     label: str = ""  # short name for table headers: "CLASP", "Whisper ASR", "CTC ASR"
 
     def to_dict(self) -> dict:
@@ -66,6 +67,8 @@ class SystemResult:
             d["noise"] = self.noise
         if self.multilingual is not None:
             d["multilingual"] = self.multilingual
+        if self.calibration is not None:
+            d["calibration"] = self.calibration
         return d
 
 
@@ -182,3 +185,28 @@ def _score_system(spec, raw, utts, queries, lang_queries, noise_idx, ml_utts, ml
         mres["by_lang"] = grouped_scores(native, [u.lang for u in ml_utts])
         res.multilingual = mres
     return res
+
+
+def calibration_check(model, emb: np.ndarray, queries: np.ndarray, nonsense: np.ndarray, rows: dict[str, tuple]) -> dict:
+    """The scores a user sees against the model's default --min-score: the share of true matches
+    at or above it (per query set: English, translations, foreign speech) and the share of
+    nonsense queries whose best hit is. `rows` maps a set's name to (query vectors, candidates,
+    target index per query)."""
+    from ..calibration import threshold_report
+
+    threshold = model.default_min_score
+
+    def seen(q: np.ndarray, cand: np.ndarray) -> np.ndarray:
+        return np.stack([model.match_score(cand @ v, v) for v in q])
+
+    junk_best = seen(nonsense, emb).max(axis=1)
+    out: dict = {"min_score": threshold, "n_nonsense": int(len(nonsense)),
+                 "nonsense_best_p50": round(float(np.median(junk_best)), 4)}
+    sets = {"en": (queries, emb, np.arange(len(queries))), **rows}
+    for name, (q, cand, target) in sets.items():
+        s = seen(q, cand)
+        true = s[np.arange(len(q)), np.asarray(target)]
+        out[name] = {"n": int(len(q)), "true_p50": round(float(np.median(true)), 4)}
+        if threshold is not None:
+            out[name].update(threshold_report(true, junk_best if name == "en" else seen(nonsense, cand).max(axis=1), threshold))
+    return out

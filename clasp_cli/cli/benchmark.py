@@ -17,13 +17,16 @@ def register(app: typer.Typer) -> None:
     def benchmark(
         manifest: Path = typer.Option(..., "--manifest", "-m", help="Manifest (JSONL) of recordings and their texts.", exists=True, dir_okay=False),
         model: str = typer.Option("clasp-tiny", "--model", help="CLASP model: a registry name or a model directory."),
-        asr_model: str = typer.Option("whisper-tiny.en", "--asr-model", help="Whisper for the ASR baseline: whisper-tiny.en or a CTranslate2 Whisper directory."),
+        asr_model: Optional[str] = typer.Option(None, "--asr-model", help="Whisper for the ASR baseline: whisper-tiny.en, whisper-base "
+                                                "or a CTranslate2 Whisper directory. Default: the Whisper of the CLASP model's own encoder."),
         ctc_model: Optional[str] = typer.Option(None, "--ctc-model", help="Also run a Hugging Face CTC recogniser (hub id or directory), e.g. facebook/hubert-large-ls960-ft."),
         limit: Optional[int] = typer.Option(None, "--limit", min=2, help="Use only the first N usable utterances of each manifest (one per distinct text)."),
         multilingual: Optional[Path] = typer.Option(None, "--multilingual", help="Second manifest of non-English audio: queries in its own language and in English.", exists=True, dir_okay=False),
         noise: bool = typer.Option(False, "--noise/--no-noise", help="Noise sweep: white and babble noise at 20, 10, 5 and 0 dB SNR."),
         noise_n: int = typer.Option(300, "--noise-n", min=2, help="Utterances in the noise sweep (a fixed-seed subset)."),
         beam_size: int = typer.Option(1, "--beam-size", min=1, help="Whisper beam size (1 = greedy)."),
+        nonsense: int = typer.Option(300, "--nonsense", min=0, help="Nonsense queries (emoji, punctuation, random letters) "
+                                     "checked against the model's default --min-score; 0 skips the check."),
         device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
         report: Optional[Path] = typer.Option(None, "--report", help="Write DIR/report.md with PNG plots.", file_okay=False),
         as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
@@ -57,8 +60,14 @@ def register(app: typer.Typer) -> None:
 
         from ..benchmark import BenchmarkConfig, run_benchmark
 
+        if asr_model is None:
+            from ..config import ModelConfig
+            from ..registry import resolve_model_dir
+            from ..transcribe import whisper_for
+
+            asr_model = whisper_for(ModelConfig.load(resolve_model_dir(model) / "config.json").speech_encoder)
         cfg = BenchmarkConfig(
-            manifest=str(manifest), model=model, asr_model=asr_model, ctc_model=ctc_model, limit=limit,
+            manifest=str(manifest), model=model, asr_model=asr_model, ctc_model=ctc_model, limit=limit, nonsense=nonsense,
             multilingual=str(multilingual) if multilingual else None, noise=noise, noise_n=noise_n,
             beam_size=beam_size, device=device,
         )

@@ -39,13 +39,14 @@ def register(app: typer.Typer) -> None:
                 "pooling": h.pooling,
                 "spectrogram": h.use_spectrogram,
                 "dim": h.out_dim,
+                "min_score": e.config.calibration.get("min_score"),
                 "path": str(e.path),
             })
         if as_json:
             out.print_json(json.dumps(rows))
             return
         t = Table(title="clasp models")
-        for col in ("name", "weights", "speech encoder", "text encoder", "fusion", "pooling", "spectrogram", "dim"):
+        for col in ("name", "weights", "speech encoder", "text encoder", "fusion", "pooling", "spectrogram", "dim", "min score"):
             t.add_column(col)
         for r in rows:
             t.add_row(
@@ -53,5 +54,6 @@ def register(app: typer.Typer) -> None:
                 "[green]present[/]" if r["weights"] else "[yellow]not trained yet[/]",
                 r["speech_encoder"], r["text_encoder"], r["fusion"], r["pooling"],
                 "yes" if r["spectrogram"] else "no", str(r["dim"]),
+                "-" if r["min_score"] is None else f"{r['min_score']:.2f}",
             )
         out.print(t)

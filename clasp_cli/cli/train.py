@@ -40,6 +40,8 @@ def register(app: typer.Typer) -> None:
         limit: Optional[int] = typer.Option(None, min=2, help="Use only the first N training utterances."),
         cache: Optional[Path] = typer.Option(None, help="Feature cache folder (default: $CLASP_CACHE or ~/.cache/clasp)."),
         resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from OUT/checkpoint when it exists."),
+        calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate", help="Fit match-probability scores and the "
+                                       "default --min-score on the validation set after training."),
         device: str = typer.Option("auto", help=DEVICE_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
@@ -63,7 +65,7 @@ def register(app: typer.Typer) -> None:
             pooling=pooling, norm=norm, speech_encoder=speech_encoder,
             use_spectrogram=spectrogram, loss=loss, learnable_temperature=learnable_temperature, epochs=epochs, stop_after=stop_after,
             batch_size=batch_size, lr=lr, patience=patience, seed=seed, augment=augment, limit=limit,
-            cache=str(cache) if cache else None, resume=resume, device=device,
+            cache=str(cache) if cache else None, resume=resume, device=device, calibrate=calibrate,
         )
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                             TextColumn("{task.fields[info]}"), console=err, transient=False)
@@ -83,6 +85,10 @@ def register(app: typer.Typer) -> None:
                 tasks["train"] = progress.add_task("training", total=d["epochs"] * d["steps_per_epoch"], info="")
             elif kind == "step":
                 progress.update(tasks["train"], advance=1, info=f"epoch {d['epoch'] + 1} loss {d['loss']:.3f}")
+            elif kind == "calibrated":
+                progress.console.print(_calibration_line(d))
+            elif kind == "calibration_skipped":
+                progress.console.print(f"[yellow]no score calibration[/]: {d['reason']}")
             elif kind == "epoch":
                 mark = " [green]best[/]" if d["best"] else ""
                 progress.console.print(
@@ -101,3 +107,36 @@ def register(app: typer.Typer) -> None:
             b = result.best
             out.print(f"best epoch {result.best_epoch}: val HITS@1 {b.get('hits@1', 0):.3f}  MRR {b.get('mrr', 0):.3f}  "
                       f"meanR {b.get('meanr', 0):.1f}  ->  {result.out}  ({result.seconds:.0f} s)")
+
+
+    @app.command("calibrate")
+    @friendly_errors
+    def calibrate(
+        model: Path = typer.Argument(..., help="Trained model directory (config.json + model.safetensors).", exists=True, file_okay=False),
+        val: List[Path] = typer.Option(..., "--val", help="Validation manifest (repeatable); never the test split.",
+                                       exists=True, dir_okay=False),
+        cache: Optional[Path] = typer.Option(None, help="Feature cache folder (default: $CLASP_CACHE or ~/.cache/clasp)."),
+        seed: int = typer.Option(0),
+        device: str = typer.Option("auto", help=DEVICE_HELP),
+        as_json: bool = typer.Option(False, "--json", help="Print what the calibration achieves on validation as JSON."),
+    ) -> None:
+        """Fit a trained model's match-probability scores and its default --min-score, in place.
+
+        Scores become the probability that a passage says the query: each cosine is measured against how the same query scores on a bank of held-out speech, then mapped by a logistic fit. The default --min-score is the lowest score that nonsense queries (emoji, punctuation, random letters) stay under on validation. `clasp train` does this itself at the end.
+
+        Examples:
+
+          clasp calibrate runs/clasp-base --val data/synth/val.jsonl --val data/synth-ml/val.jsonl
+        """
+        from ..train import calibrate_on_manifests
+
+        report = calibrate_on_manifests(model, [str(v) for v in val], cache=str(cache) if cache else None, device=device, seed=seed)
+        if as_json:
+            out.print_json(json.dumps(report))
+        else:
+            out.print(_calibration_line(report))
+
+
+def _calibration_line(d: dict) -> str:
+    return (f"calibrated on {d['fit_candidates']} validation recordings: default --min-score {d['threshold']:.3f}; "
+            f"true matches above it {d['true_above']:.1%}, nonsense queries {d['nonsense_above']:.1%}")

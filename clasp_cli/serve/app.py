@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..api import info_json, search_json
 from ..errors import AudioError, ClaspError, UsageError
-from ..search import Result
+from ..search import AUTO_MIN_SCORE, Result
 from ..store import Hit
 from . import clips
 from .live import LiveIndex
@@ -68,6 +68,7 @@ def search_options(request: Request) -> dict[str, Any]:
             raise UsageError(f"{name}={value!r} is not a valid {parse.__name__}") from None
     if "query" not in options:
         raise UsageError("missing q: /api/search?q=what+was+said")
+    options.setdefault("min_score", AUTO_MIN_SCORE)  # as `clasp search` does without --min-score
     return options
 
 
