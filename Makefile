@@ -64,7 +64,7 @@ train-default: dataset
 # The multilingual clasp-base, from nothing: both corpora, the passage samples, then the head
 # (whisper-base frames, attention pooling, LayerNorm MLP, InfoNCE) and its score calibration.
 # Every stage resumes: finished audio is kept, features are cached, training checkpoints each epoch.
-BASE_ARGS := --pooling attention --norm layer --no-spectrogram --epochs 15 --patience 4 --batch-size 256 --seed 0
+BASE_ARGS := --pooling attention --frame-downsample 2 --norm layer --no-spectrogram --epochs 15 --patience 4 --batch-size 256 --seed 0
 train-base: dataset dataset-ml passages
 	$(VENV)/bin/clasp train -c clasp-base -m $(DATA)/train.jsonl -m $(DATA_ML)/train.jsonl -m $(PASSAGES)/passages.jsonl \
 	  --val $(DATA)/val.jsonl --val $(DATA_ML)/val.jsonl -o runs/clasp-base $(BASE_ARGS)

@@ -48,38 +48,41 @@ def choose_min_score(nonsense_best: np.ndarray, max_false: float = 0.05) -> floa
     return float(np.quantile(np.asarray(nonsense_best, dtype=np.float64), 1.0 - max_false, method="higher")) + 1e-4
 
 
-# -- background-normalised match probabilities ------------------------------------------------------
+# -- match probabilities ------------------------------------------------------------------------------
 #
-# A raw cosine means different things for different queries: a vague query (an emoji, "the") sits
-# near the middle of the speech embeddings and is close to everything, a specific sentence is close
-# to one recording and far from the rest. So a query's cosine with a hit is measured against how the
-# same query scores on a fixed bank of speech embeddings (held-out recordings, shipped with the
-# model): z = (cosine - mean) / std over the bank. A logistic fit on validation turns z into the
-# probability that the hit says the query. Within one query this is monotone in the cosine, so it
-# never changes a ranking; it only makes scores comparable across queries, and thresholds usable.
+# A raw cosine means different things for different queries: some queries (an emoji, punctuation)
+# land where they are fairly close to every recording, a specific sentence is close to one and far
+# from the rest. So each query is also scored against a fixed bank of speech embeddings (held-out
+# recordings, shipped with the model): the mean and spread of its cosines there say how close it
+# is to speech in general. A logistic fit on validation maps (cosine, mean, spread) to the
+# probability that the hit says the query. The cosine's weight is positive, so within one query
+# the map is monotone and never changes a ranking; it only makes scores comparable across queries.
 
 BANK_FILE = "background.safetensors"
 
 
 @dataclass
 class ScoreCalibration:
-    """z-normalisation of a query's cosines against a background bank, then a logistic map."""
+    """p(match) = sigmoid(w . [cosine, bank mean, bank std] + bias) for one query's cosines."""
 
     bank: np.ndarray  # [n, dim] unit speech embeddings of recordings the fit did not score
-    a: float
-    b: float
+    weights: tuple[float, float, float]
+    bias: float
     min_score: float  # the documented default threshold for `clasp search --min-score`
 
-    def z(self, query: np.ndarray, cosine: np.ndarray | float) -> np.ndarray:
-        background = self.bank @ np.asarray(query, dtype=np.float32)
-        return (np.asarray(cosine, dtype=np.float64) - float(background.mean())) / max(float(background.std()), 1e-6)
+    def background(self, query: np.ndarray) -> tuple[float, float]:
+        cos = self.bank @ np.asarray(query, dtype=np.float32)
+        return float(cos.mean()), float(cos.std())
 
     def probability(self, query: np.ndarray, cosine: np.ndarray | float) -> np.ndarray:
-        return _sigmoid(self.a * self.z(query, cosine) + self.b)
+        mean, std = self.background(query)
+        w = self.weights
+        return _sigmoid(w[0] * np.asarray(cosine, dtype=np.float64) + w[1] * mean + w[2] * std + self.bias)
 
     def to_config(self) -> dict:
-        return {"method": "background-z", "bank": BANK_FILE, "bank_size": int(len(self.bank)), "a": round(self.a, 6),
-                "b": round(self.b, 6), "min_score": round(self.min_score, 4)}
+        return {"method": "background-logistic", "bank": BANK_FILE, "bank_size": int(len(self.bank)),
+                "weights": [round(float(x), 6) for x in self.weights], "bias": round(float(self.bias), 6),
+                "min_score": round(float(self.min_score), 4)}
 
     def save(self, directory: str | Path) -> dict:
         """Write the bank beside the model (float16, numpy safetensors: no torch to read it)."""
@@ -103,31 +106,36 @@ class ScoreCalibration:
             bank = load_file(str(path))["bank"].astype(np.float32)
         except (SafetensorError, OSError, KeyError) as e:
             raise ModelError(f"{path}: unreadable score calibration bank ({e})") from None
-        return cls(bank, float(cfg["a"]), float(cfg["b"]), float(cfg["min_score"]))
+        try:
+            return cls(bank, tuple(float(x) for x in cfg["weights"]), float(cfg["bias"]), float(cfg["min_score"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ModelError(f"{path.parent}: malformed score calibration in config.json ({e})") from None
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
 
 
-def _logistic_fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, iters: int = 200) -> tuple[float, float]:
-    """Weighted 1-D logistic regression: damped Newton on standardised x, with a ridge that keeps
-    perfectly separable data (a good model on easy data) at a finite slope."""
-    mean, std = float(np.average(x, weights=w)), float(np.sqrt(np.cov(x, aweights=w))) or 1.0
-    X = np.stack([(x - mean) / std, np.ones_like(x)], axis=1)
-    theta = np.zeros(2)
-    ridge = np.diag([1.0, 1e-3])
+def _logistic_fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, iters: int = 200) -> tuple[np.ndarray, float]:
+    """Weighted logistic regression: damped Newton on standardised features, with a ridge that
+    keeps perfectly separable data (a good model on easy data) at finite weights."""
+    mean = np.average(X, axis=0, weights=w)
+    std = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=w))
+    std[std == 0] = 1.0
+    Z = np.hstack([(X - mean) / std, np.ones((len(X), 1))])
+    theta = np.zeros(Z.shape[1])
+    ridge = np.diag([1.0] * X.shape[1] + [1e-3])
     for _ in range(iters):
-        p = _sigmoid(X @ theta)
-        g = X.T @ (w * (p - y)) + ridge @ theta
-        H = (X * (w * p * (1 - p))[:, None]).T @ X + ridge
+        p = _sigmoid(Z @ theta)
+        g = Z.T @ (w * (p - y)) + ridge @ theta
+        H = (Z * (w * p * (1 - p))[:, None]).T @ Z + ridge
         step = np.linalg.solve(H, g)
         step *= min(1.0, 2.0 / max(float(np.abs(step).max()), 1e-12))  # at most 2 units a step
         theta = theta - step
         if np.abs(step).max() < 1e-9:
             break
-    a = theta[0] / std
-    return float(a), float(theta[1] - a * mean)
+    coef = theta[:-1] / std
+    return coef, float(theta[-1] - coef @ mean)
 
 
 def fit_calibration(
@@ -137,34 +145,49 @@ def fit_calibration(
     """Fit on validation: speech[i] is the recording of text[i]; `nonsense` are embedded nonsense queries.
 
     Recordings are split into the bank and the fit candidates, so no bank vector is ever scored.
-    The logistic map is fitted on each query's own recording (a match) against random other
-    recordings (not a match), weighted equally, so p = 0.5 is where a hit is as likely a match as
-    not. The default threshold is the lowest score that the best hit of all but `max_false` of
-    the nonsense queries stays under. Returns the calibration and what it achieves on the fit set.
+    Matches are each query's own recording; non-matches are random other recordings and each
+    nonsense query's best hit, the two sets weighted equally, so p = 0.5 is where a hit is as
+    likely a match as not. The default threshold is the lowest score that the best hit of all but
+    `max_false` of the nonsense queries stays under. Returns the calibration and what it achieves
+    on the fit candidates.
     """
     rng = np.random.default_rng(seed)
     n = len(speech)
     bank_size = min(bank_size, n // 2)
     order = rng.permutation(n)
     bank, fit = order[:bank_size], order[bank_size:]
-    cal = ScoreCalibration(speech[bank].astype(np.float32), 1.0, 0.0, 0.5)
+    cal = ScoreCalibration(speech[bank].astype(np.float32), (1.0, 0.0, 0.0), 0.0, 0.5)
     cand = speech[fit]
-    z = np.stack([cal.z(q, cand @ q) for q in text[fit]])
     m = len(fit)
-    pos = np.diag(z).copy()
+
+    def features(queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (queries @ cand.T).astype(np.float64), np.array([cal.background(q) for q in queries])
+
+    sims, stats = features(text[fit])
+    junk_sims, junk_stats = features(nonsense)
     rows = np.repeat(np.arange(m), negatives_per_query)
     cols = (rows + rng.integers(1, m, size=len(rows))) % m  # never the query's own recording
-    neg = z[rows, cols]
-    np.fill_diagonal(z, -np.inf)
-    hardest = z.max(axis=1)
-    junk = np.array([cal.z(q, cand @ q).max() for q in nonsense])
-    x = np.concatenate([pos, neg])
+    junk_best = junk_sims.max(axis=1)
+    pos = np.column_stack([np.diag(sims), stats])
+    neg = np.vstack([np.column_stack([sims[rows, cols], stats[rows]]), np.column_stack([junk_best, junk_stats])])
+    X = np.vstack([pos, neg])
     y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
     w = np.concatenate([np.ones(len(pos)), np.full(len(neg), len(pos) / len(neg))])
-    cal.a, cal.b = _logistic_fit(x, y, w)
-    p_pos, p_junk = _sigmoid(cal.a * pos + cal.b), _sigmoid(cal.a * junk + cal.b)
+    coef, cal.bias = _logistic_fit(X, y, w)
+    if coef[0] <= 0:  # a map that is not increasing in the cosine would reorder results
+        from .errors import ModelError
+
+        raise ModelError("score calibration failed: on validation, matches do not score above non-matches")
+    cal.weights = (float(coef[0]), float(coef[1]), float(coef[2]))
+
+    def p(feat: np.ndarray) -> np.ndarray:
+        return _sigmoid(feat @ coef + cal.bias)
+
+    p_pos, p_junk = p(pos), p(np.column_stack([junk_best, junk_stats]))
+    np.fill_diagonal(sims, -np.inf)
+    p_wrong = p(np.column_stack([sims.max(axis=1), stats]))
     cal.min_score = min(choose_min_score(p_junk, max_false), 1.0)
-    report = {"fit_candidates": int(m), "bank": int(bank_size), "n_nonsense": int(len(junk)),
-              "best_wrong_above": round(float(np.mean(_sigmoid(cal.a * hardest + cal.b) >= cal.min_score)), 4),
+    report = {"fit_candidates": int(m), "bank": int(bank_size), "n_nonsense": int(len(nonsense)),
+              "best_wrong_above": round(float(np.mean(p_wrong >= cal.min_score)), 4),
               **threshold_report(p_pos, p_junk, cal.min_score)}
     return cal, report

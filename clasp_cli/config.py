@@ -39,6 +39,11 @@ class HeadConfig:
     # "batch": the paper's BatchNorm MLPs; "layer": LayerNorm, which does not depend on what else
     # is in a (length-bucketed) batch.
     norm: str = "batch"
+    # Speech frames are averaged over this many steps before the head sees them (Whisper's 50 per
+    # second -> 25 with 2): half the pooling cost, most of a CPU training step, and half the memory
+    # of a training set held in RAM. Applied once per utterance (ClaspModel.embed_features, and
+    # once on load in training), never inside the head, so a batch pays nothing for it.
+    frame_downsample: int = 1
     # pooling="transformer": frames averaged over seq_downsample steps, projected to seq_dim, a
     # small pre-norm transformer over time, then attention pooling.
     seq_downsample: int = 2
@@ -63,6 +68,8 @@ class HeadConfig:
             raise ModelError(f"unknown norm {self.norm!r}; choose one of {', '.join(NORMS)}")
         if self.score not in SCORES:
             raise ModelError(f"unknown score {self.score!r}; choose one of {', '.join(SCORES)}")
+        if self.frame_downsample < 1:
+            raise ModelError(f"frame_downsample must be at least 1 (got {self.frame_downsample})")
         if self.seq_dim % self.seq_heads:
             raise ModelError(f"seq_dim ({self.seq_dim}) must be divisible by seq_heads ({self.seq_heads})")
         if self.mel_bins % 2 ** len(self.cnn_channels):

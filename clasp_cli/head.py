@@ -26,6 +26,17 @@ def length_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
     return torch.arange(size, device=lengths.device)[None, :] < lengths[:, None]
 
 
+def downsample(x: torch.Tensor, mask: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Average every k frames (masked, so padding never leaks in); [B,T,D] -> [B,ceil(T/k),D]."""
+    if k <= 1:
+        return x, mask
+    b, t, d = x.shape
+    pad = (-t) % k
+    n = F.pad(mask, (0, pad)).to(x.dtype).reshape(b, -1, k).sum(2, keepdim=True)
+    x = F.pad(x.masked_fill(~mask.unsqueeze(-1), 0.0), (0, 0, 0, pad)).reshape(b, -1, k, d)
+    return x.sum(2) / n.clamp(min=1.0), n.squeeze(-1) > 0
+
+
 class Pool(nn.Module):
     """Masked pooling over time: mean, or a softmax over learned per-frame scores."""
 
@@ -36,12 +47,13 @@ class Pool(nn.Module):
             self.score = nn.Sequential(nn.Linear(dim, 128), nn.Tanh(), nn.Linear(128, 1))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # x [B,T,D], mask [B,T]
-        m = mask.unsqueeze(-1).to(x.dtype)
+        # Weighted sums as batched matrix products: no [B,T,D] temporary (the largest cost on a CPU).
         if self.kind == "mean":
-            return (x * m).sum(1) / m.sum(1).clamp(min=1.0)
+            m = mask.to(x.dtype)
+            return torch.bmm(m.unsqueeze(1), x).squeeze(1) / m.sum(1, keepdim=True).clamp(min=1.0)
         s = self.score(x).squeeze(-1).masked_fill(~mask, float("-inf"))
-        w = torch.softmax(s, dim=1).unsqueeze(-1)
-        return (x * w).sum(1)
+        w = torch.softmax(s, dim=1)
+        return torch.bmm(w.unsqueeze(1), x).squeeze(1)
 
 
 class SequencePool(nn.Module):
@@ -64,14 +76,7 @@ class SequencePool(nn.Module):
         self.out_dim = cfg.seq_dim
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if self.down > 1:
-            b, t, d = x.shape
-            pad = (-t) % self.down
-            m = F.pad(mask, (0, pad)).to(x.dtype).reshape(b, -1, self.down, 1)
-            x = F.pad(x, (0, 0, 0, pad)).reshape(b, -1, self.down, d)
-            n = m.sum(2)
-            x = (x * m).sum(2) / n.clamp(min=1.0)
-            mask = n.squeeze(-1) > 0
+        x, mask = downsample(x, mask, self.down)
         h = self.proj(x)
         h = h + _sinusoid(h.shape[1], h.shape[2], h.device, h.dtype)[None]
         h = self.encoder(h, src_key_padding_mask=~mask)

@@ -32,6 +32,25 @@ class AudioFeatures:
     mel: np.ndarray | None  # [mel_bins, Tm], padded to a multiple of 8 frames
 
 
+def downsample_frames(frames: np.ndarray, k: int) -> np.ndarray:
+    """[T, D] -> [ceil(T/k), D]: the mean of every k frames (the last group may be shorter)."""
+    if k <= 1 or frames.shape[0] == 0:
+        return frames
+    t = frames.shape[0]
+    full = (t // k) * k
+    out = frames[:full].reshape(-1, k, frames.shape[1]).mean(axis=1, dtype=np.float32)
+    if full < t:
+        out = np.concatenate([out, frames[full:].mean(axis=0, dtype=np.float32, keepdims=True)])
+    return out.astype(frames.dtype, copy=False)
+
+
+def head_inputs(feats: Sequence["AudioFeatures"], frame_downsample: int) -> list["AudioFeatures"]:
+    """What the head takes: the encoder's features with frames averaged as the config says."""
+    if frame_downsample <= 1:
+        return list(feats)
+    return [AudioFeatures(downsample_frames(f.frames, frame_downsample), f.mel) for f in feats]
+
+
 class ClaspModel:
     def __init__(self, config: ModelConfig, device: str = "auto", weights: Path | None = None, path: Path | None = None):
         # Own copy: save() records provenance in the config, which must not leak into other models.
@@ -121,6 +140,7 @@ class ClaspModel:
         import torch
 
         head = self.head
+        feats = head_inputs(feats, self.config.head.frame_downsample)
         outs = []
         with torch.inference_mode():
             for s in range(0, len(feats), batch_size):

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import AudioError, ManifestError, UsageError
+from .errors import AudioError, ManifestError, ModelError, UsageError
 from .feature_cache import FeatureCache, file_key, namespace, text_key
 from .manifest import Utterance, read_manifest
 from .metrics import RetrievalScores, retrieval_scores
@@ -38,6 +38,7 @@ class TrainConfig:
     pooling: str | None = None
     use_spectrogram: bool | None = None
     norm: str | None = None
+    frame_downsample: int | None = None
     speech_encoder: str | None = None  # override the base config's frozen speech encoder
     loss: str = "infonce"
     learnable_temperature: bool = False
@@ -294,6 +295,8 @@ def build_config(cfg: TrainConfig):
         base.head.use_spectrogram = cfg.use_spectrogram
     if cfg.norm:
         base.head.norm = cfg.norm
+    if cfg.frame_downsample:
+        base.head.frame_downsample = cfg.frame_downsample
     if cfg.speech_encoder and cfg.speech_encoder != base.speech_encoder:
         from .encoders.speech import build_speech_encoder
 
@@ -340,6 +343,9 @@ def train(cfg: TrainConfig, on_event: Event = _noop) -> TrainResult:
     va_text = text_targets(model, [val_utts[i].text for i in va_idx], cache_root)
     _, groups = np.unique([t.strip().lower() for t in train_texts], return_inverse=True)
 
+    from .model import head_inputs
+
+    tr_feats = head_inputs(tr_feats, model_cfg.head.frame_downsample)  # once, not every step
     lengths = np.array([f.frames.shape[0] for f in tr_feats])
     head = model.head
     head.train()
@@ -395,7 +401,10 @@ def train(cfg: TrainConfig, on_event: Event = _noop) -> TrainResult:
     (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in state["history"]))
     if cfg.calibrate and (out / "model.safetensors").exists():
         if len(va_feats) >= MIN_CALIBRATION:
-            calibrate_model(out, va_feats, va_text, device=device, seed=cfg.seed, on_event=on_event)
+            try:
+                calibrate_model(out, va_feats, va_text, device=device, seed=cfg.seed, on_event=on_event)
+            except ModelError as e:  # the trained head is still a model; its scores stay cosines
+                on_event("calibration_skipped", reason=str(e))
         else:
             on_event("calibration_skipped", reason=f"{len(va_feats)} validation utterances; calibration needs {MIN_CALIBRATION}")
     return TrainResult(out, state["best_epoch"], state.get("best", {}), state["epoch"], time.perf_counter() - t0, state["history"])

@@ -151,3 +151,26 @@ def test_config_rejects_unknown_norm_and_score():
         HeadConfig(norm="group")
     with pytest.raises(ModelError, match="score"):
         HeadConfig(score="softmax")
+
+
+def test_frames_are_averaged_in_groups_with_a_shorter_last_group():
+    from clasp_cli.model import downsample_frames
+
+    x = np.arange(10, dtype=np.float32).reshape(5, 2)
+    assert downsample_frames(x, 2).tolist() == [[1, 2], [5, 6], [8, 9]]
+    assert downsample_frames(x, 1) is x
+
+
+def test_a_downsampling_head_embeds_an_utterance_the_same_alone_or_in_a_batch(model_dir):
+    from clasp_cli.model import AudioFeatures
+    from clasp_cli.registry import create_model
+    from clasp_cli.config import ModelConfig
+
+    cfg = ModelConfig.load(model_dir / "config.json")
+    cfg.head.frame_downsample = 2
+    m = create_model(cfg, device="cpu", seed=0)
+    rng = np.random.default_rng(0)
+    feats = [AudioFeatures(rng.normal(size=(t, cfg.head.speech_dim)).astype(np.float32),
+                           rng.normal(size=(cfg.head.mel_bins, 2 * t)).astype(np.float32)) for t in (37, 80)]
+    both = m.embed_features(feats)
+    assert np.allclose(both[0], m.embed_features(feats[:1])[0], atol=1e-5)

@@ -24,6 +24,8 @@ def register(app: typer.Typer) -> None:
         fusion: Optional[str] = typer.Option(None, help="Override fusion: concat, gating or attention."),
         pooling: Optional[str] = typer.Option(None, help="Override pooling: mean, attention or transformer."),
         norm: Optional[str] = typer.Option(None, help="Override the MLPs' normalisation: batch (the paper's) or layer."),
+        frame_downsample: Optional[int] = typer.Option(None, "--frame-downsample", min=1, help="Average the speech frames over "
+                                                       "this many steps before pooling (2: half the training cost)."),
         speech_encoder: Optional[str] = typer.Option(None, "--speech-encoder", help="Override the frozen speech encoder: "
                                                      "whisper-tiny.en, whisper-base, whisper-ct2:<dir> or hf:<id or dir>."),
         spectrogram: Optional[bool] = typer.Option(None, "--spectrogram/--no-spectrogram", help="Use the log-mel CNN branch."),
@@ -62,7 +64,7 @@ def register(app: typer.Typer) -> None:
 
         cfg = TrainConfig(
             manifest=[str(m) for m in manifest], val=[str(v) for v in val], out=str(out_dir), base=config, fusion=fusion,
-            pooling=pooling, norm=norm, speech_encoder=speech_encoder,
+            pooling=pooling, norm=norm, frame_downsample=frame_downsample, speech_encoder=speech_encoder,
             use_spectrogram=spectrogram, loss=loss, learnable_temperature=learnable_temperature, epochs=epochs, stop_after=stop_after,
             batch_size=batch_size, lr=lr, patience=patience, seed=seed, augment=augment, limit=limit,
             cache=str(cache) if cache else None, resume=resume, device=device, calibrate=calibrate,
