@@ -139,17 +139,19 @@ def _logistic_fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, iters: int = 200)
 
 
 def fit_calibration(
-    speech: np.ndarray, text: np.ndarray, nonsense: np.ndarray, bank_size: int = 1000, max_false: float = 0.02, seed: int = 0,
-    negatives_per_query: int = 20,
+    speech: np.ndarray, text: np.ndarray, nonsense: np.ndarray, bank_size: int = 1000, max_false: float = 0.03, seed: int = 0,
+    negatives_per_query: int = 20, targets: np.ndarray | None = None,
 ) -> tuple[ScoreCalibration, dict]:
-    """Fit on validation: speech[i] is the recording of text[i]; `nonsense` are embedded nonsense queries.
+    """Fit on validation: text[k] is said in speech[targets[k]] (default: speech[k]), so a recording
+    can have several queries (its text and translations); `nonsense` are embedded nonsense queries.
 
     Recordings are split into the bank and the fit candidates, so no bank vector is ever scored.
-    Matches are each query's own recording; non-matches are random other recordings and each
-    nonsense query's best hit, the two sets weighted equally, so p = 0.5 is where a hit is as
-    likely a match as not. The default threshold is the lowest score that the best hit of all but
-    `max_false` of the nonsense queries stays under. Returns the calibration and what it achieves
-    on the fit candidates.
+    First the separating score s = cosine - alpha * bank mean - beta * bank std: the (alpha, beta)
+    of a small grid under which the most true matches clear the level that all but `max_false`
+    of the nonsense queries' best hits stay under. Then p = sigmoid(a * s + c), fitted on the
+    matches against random other recordings and the nonsense queries' best hits (the two weighted
+    equally, so p = 0.5 is where a hit is as likely a match as not). The default threshold is that
+    nonsense level in p. Returns the calibration and what it achieves on the fit candidates.
     """
     rng = np.random.default_rng(seed)
     n = len(speech)
@@ -159,35 +161,50 @@ def fit_calibration(
     cal = ScoreCalibration(speech[bank].astype(np.float32), (1.0, 0.0, 0.0), 0.0, 0.5)
     cand = speech[fit]
     m = len(fit)
+    column = np.full(n, -1)
+    column[fit] = np.arange(m)
+    targets = np.arange(len(text)) if targets is None else np.asarray(targets)
+    keep = column[targets] >= 0  # queries whose recording went into the bank are not scored
+    queries, own = text[keep], column[targets[keep]]
 
-    def features(queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return (queries @ cand.T).astype(np.float64), np.array([cal.background(q) for q in queries])
+    def features(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (q @ cand.T).astype(np.float64), np.array([cal.background(v) for v in q])
 
-    sims, stats = features(text[fit])
+    sims, stats = features(queries)
     junk_sims, junk_stats = features(nonsense)
-    rows = np.repeat(np.arange(m), negatives_per_query)
-    cols = (rows + rng.integers(1, m, size=len(rows))) % m  # never the query's own recording
-    junk_best = junk_sims.max(axis=1)
-    pos = np.column_stack([np.diag(sims), stats])
-    neg = np.vstack([np.column_stack([sims[rows, cols], stats[rows]]), np.column_stack([junk_best, junk_stats])])
-    X = np.vstack([pos, neg])
+    pos_cos = sims[np.arange(len(own)), own]
+
+    def separated(alpha: float, beta: float) -> tuple[float, float]:
+        shift, junk_shift = alpha * stats[:, 0] + beta * stats[:, 1], alpha * junk_stats[:, 0] + beta * junk_stats[:, 1]
+        level = choose_min_score((junk_sims - junk_shift[:, None]).max(axis=1), max_false)
+        return float(np.mean(pos_cos - shift >= level)), -abs(alpha) - abs(beta)  # ties: the plainer score
+
+    grid = [(a, b) for a in np.linspace(0.0, 2.0, 11) for b in np.linspace(-6.0, 3.0, 37)]
+    alpha, beta = max(grid, key=lambda ab: separated(*ab))
+
+    def score(cos: np.ndarray, st: np.ndarray) -> np.ndarray:
+        return cos - alpha * st[:, 0] - beta * st[:, 1]
+
+    rows = np.repeat(np.arange(len(own)), negatives_per_query)
+    cols = (own[rows] + rng.integers(1, m, size=len(rows))) % m  # never the query's own recording
+    junk_best = (junk_sims - (alpha * junk_stats[:, 0] + beta * junk_stats[:, 1])[:, None]).max(axis=1)
+    pos = score(pos_cos, stats)
+    neg = np.concatenate([score(sims[rows, cols], stats[rows]), junk_best])
     y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
     w = np.concatenate([np.ones(len(pos)), np.full(len(neg), len(pos) / len(neg))])
-    coef, cal.bias = _logistic_fit(X, y, w)
+    coef, bias = _logistic_fit(np.concatenate([pos, neg])[:, None], y, w)
     if coef[0] <= 0:  # a map that is not increasing in the cosine would reorder results
         from .errors import ModelError
 
         raise ModelError("score calibration failed: on validation, matches do not score above non-matches")
-    cal.weights = (float(coef[0]), float(coef[1]), float(coef[2]))
-
-    def p(feat: np.ndarray) -> np.ndarray:
-        return _sigmoid(feat @ coef + cal.bias)
-
-    p_pos, p_junk = p(pos), p(np.column_stack([junk_best, junk_stats]))
-    np.fill_diagonal(sims, -np.inf)
-    p_wrong = p(np.column_stack([sims.max(axis=1), stats]))
+    a = float(coef[0])
+    cal.weights, cal.bias = (a, -a * alpha, -a * beta), bias
+    sims[np.arange(len(own)), own] = -np.inf
+    p_pos, p_junk = _sigmoid(a * pos + bias), _sigmoid(a * junk_best + bias)
+    p_wrong = _sigmoid(a * score(sims.max(axis=1), stats) + bias)
     cal.min_score = min(choose_min_score(p_junk, max_false), 1.0)
-    report = {"fit_candidates": int(m), "bank": int(bank_size), "n_nonsense": int(len(nonsense)),
+    report = {"fit_candidates": int(m), "fit_queries": int(len(own)), "bank": int(bank_size), "n_nonsense": int(len(nonsense)),
+              "alpha": round(float(alpha), 3), "beta": round(float(beta), 3),
               "best_wrong_above": round(float(np.mean(p_wrong >= cal.min_score)), 4),
               **threshold_report(p_pos, p_junk, cal.min_score)}
     return cal, report

@@ -402,7 +402,9 @@ def train(cfg: TrainConfig, on_event: Event = _noop) -> TrainResult:
     if cfg.calibrate and (out / "model.safetensors").exists():
         if len(va_feats) >= MIN_CALIBRATION:
             try:
-                calibrate_model(out, va_feats, va_text, device=device, seed=cfg.seed, on_event=on_event)
+                extra, extra_to = translated_queries(model, val_utts, va_idx, cache_root)
+                calibrate_model(out, va_feats, np.vstack([va_text, extra]), device=device, seed=cfg.seed, on_event=on_event,
+                                targets=np.concatenate([np.arange(len(va_text)), extra_to]))
             except ModelError as e:  # the trained head is still a model; its scores stay cosines
                 on_event("calibration_skipped", reason=str(e))
         else:
@@ -412,23 +414,33 @@ def train(cfg: TrainConfig, on_event: Event = _noop) -> TrainResult:
 
 def calibrate_model(
     model_dir: Path, feats: Sequence[AudioFeatures], text: np.ndarray, device: str = "cpu", seed: int = 0,
-    n_nonsense: int = 600, on_event: Event = _noop,
+    n_nonsense: int = 600, on_event: Event = _noop, targets: np.ndarray | None = None,
 ) -> dict:
     """Fit the best checkpoint's score calibration on validation features and write it into the model.
 
-    Nonsense queries use their own seed, so a benchmark's nonsense set (another seed) is unseen."""
+    text[k] is said in feats[targets[k]] (default: feats[k]). Nonsense queries use their own seed,
+    so a benchmark's nonsense set (another seed) is unseen."""
     from .calibration import fit_calibration, nonsense_queries
     from .registry import load_model
 
     best = load_model(model_dir, device=device)
     speech = best.embed_features(feats)
     junk = best.embed_text(nonsense_queries(n_nonsense, seed=1000 + seed))
-    cal, report = fit_calibration(speech, text, junk, seed=seed)
+    cal, report = fit_calibration(speech, text, junk, seed=seed, targets=targets)
     best.calibrator = cal
     best.config.training = {**best.config.training, "calibration": report}
     best.save(model_dir)
     on_event("calibrated", **report)
     return report
+
+
+def translated_queries(model: ClaspModel, utts: Sequence[Utterance], idx: Sequence[int], cache_root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Each kept utterance's translations as extra queries for the recording (cross-lingual
+    positives for calibration): (embedded queries, index into idx of their recording)."""
+    pairs = [(k, t) for k, i in enumerate(idx) for t in utts[i].translations.values() if t.strip()]
+    if not pairs:
+        return np.zeros((0, model.dim), dtype=np.float32), np.zeros(0, dtype=np.int64)
+    return text_targets(model, [t for _, t in pairs], cache_root), np.array([k for k, _ in pairs])
 
 
 def calibrate_on_manifests(
@@ -445,7 +457,9 @@ def calibrate_on_manifests(
     if len(feats) < MIN_CALIBRATION:
         raise ManifestError(f"calibration needs at least {MIN_CALIBRATION} validation utterances (got {len(feats)})")
     text = text_targets(model, [utts[i].text for i in idx], cache_root)
-    return calibrate_model(Path(model.path), feats, text, device=model.device, seed=seed, on_event=on_event)
+    extra, extra_to = translated_queries(model, utts, idx, cache_root)
+    return calibrate_model(Path(model.path), feats, np.vstack([text, extra]), device=model.device, seed=seed,
+                           on_event=on_event, targets=np.concatenate([np.arange(len(text)), extra_to]))
 
 
 def _as_list(m: str | list[str]) -> list[str]:
