@@ -33,7 +33,7 @@ def test_nonsense_queries_are_reproducible_and_varied():
 
 def test_fitted_scores_keep_nonsense_out_and_matches_in():
     speech, text, junk = _toy_space()
-    cal, report = fit_calibration(speech, text, junk, bank_size=200)
+    cal, report = fit_calibration(speech, text, junk, bank_size=200, max_false=0.02)
     assert 0 < cal.min_score < 1
     assert report["nonsense_above"] <= 0.02
     assert report["true_above"] >= 0.9
