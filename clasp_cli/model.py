@@ -165,7 +165,7 @@ class ClaspModel:
             return calibrator.probability(query, cosine)
         if self.config.head.score != "sigmoid":
             return cosine
-        scale, bias = self._calibration()
+        scale, bias = self._sigmoid_head_map()
         return 1.0 / (1.0 + np.exp(-(scale * cosine + bias)))
 
     @property
@@ -187,7 +187,7 @@ class ClaspModel:
         """The threshold documented for `clasp search --min-score`, when the model was calibrated."""
         return float(self.config.calibration["min_score"]) if self.config.calibration else None
 
-    def _calibration(self) -> tuple[float, float]:
+    def _sigmoid_head_map(self) -> tuple[float, float]:
         if self._head is not None:
             return float(self._head.logit_scale.detach().exp().clamp(max=100.0)), float(self._head.logit_bias.detach())
         if self._weights is None:

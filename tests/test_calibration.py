@@ -115,3 +115,19 @@ def test_a_model_without_calibration_has_no_default(model_dir):
     from clasp_cli.registry import load_model
 
     assert load_model(model_dir, device="cpu").default_min_score is None
+
+
+def test_the_benchmark_check_reports_each_query_set_against_the_default(calibrated_model):
+    from clasp_cli.benchmark.scoring import calibration_check
+    from clasp_cli.registry import load_model
+
+    m = load_model(calibrated_model, device="cpu")
+    texts = [f"a sentence about subject {i}" for i in range(30)]
+    q = m.embed_text(texts)
+    emb = _unit(q + np.random.default_rng(1).normal(size=q.shape) * 0.02)
+    de = m.embed_text([f"ein Satz über Thema {i}" for i in range(10)])
+    check = calibration_check(m, emb, q, m.embed_text(nonsense_queries(30, seed=1)), {"de": (de, emb, np.arange(10))})
+    assert check["min_score"] == m.default_min_score and check["n_nonsense"] == 30
+    for name, n in (("en", 30), ("de", 10)):
+        assert check[name]["n"] == n
+        assert 0 <= check[name]["true_above"] <= 1 and 0 <= check[name]["nonsense_above"] <= 1
