@@ -32,10 +32,14 @@ def ranks(similarity: np.ndarray, targets: np.ndarray | None = None) -> np.ndarr
     similarity: [queries, candidates]. targets: the right column per query (default: the diagonal).
     """
     s = np.asarray(similarity, dtype=np.float64)
+    # NaN compares false with everything, which would put a broken model's every target first.
+    s = np.where(np.isnan(s), -np.inf, s)
     q = s.shape[0]
     t = np.arange(q) if targets is None else np.asarray(targets)
     right = s[np.arange(q), t]
-    return 1 + (s > right[:, None]).sum(axis=1)
+    r = 1 + (s > right[:, None]).sum(axis=1)
+    r[np.isneginf(right)] = s.shape[1]  # a target scored NaN was not found: last place
+    return r
 
 
 def retrieval_scores(similarity: np.ndarray, targets: np.ndarray | None = None) -> RetrievalScores:

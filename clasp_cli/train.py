@@ -218,7 +218,9 @@ def _augment(f: AudioFeatures, rng: np.random.Generator) -> AudioFeatures:
         keep = rng.random(frames.shape[0]) > rng.uniform(0.0, 0.15)
         keep[0] = True
         frames = frames[keep]
-    frames = frames + rng.normal(0, 0.05, frames.shape).astype(frames.dtype) * np.float16(frames.std() or 1)
+    # The spread in float32: a float16 std of large encoder frames overflows, and the noise became NaN.
+    scale = float(frames.std(dtype=np.float32)) or 1.0
+    frames = (frames + rng.normal(0, 0.05 * scale, frames.shape)).astype(f.frames.dtype)
     mel = f.mel
     if mel is not None:
         mel = mel.copy()

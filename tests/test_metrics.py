@@ -40,3 +40,10 @@ def test_explicit_targets():
 def test_as_dict_uses_the_report_keys():
     d = retrieval_scores(np.eye(2)).as_dict()
     assert set(d) == {"n", "hits@1", "hits@5", "hits@10", "mrr", "meanr"}
+
+
+def test_a_target_scored_nan_ranks_last_not_first():
+    from clasp_cli.metrics import ranks
+
+    s = np.array([[np.nan, np.nan, np.nan], [0.1, 0.9, np.nan], [0.2, 0.1, 0.5]])
+    assert ranks(s).tolist() == [3, 1, 1]

@@ -157,3 +157,12 @@ def test_too_small_a_validation_set_trains_without_calibration(tiny_corpus, tmp_
     train(_cfg(tiny_corpus, tmp_path / "nocal", epochs=1), on_event=lambda k, **d: events.append(k))
     assert "calibration_skipped" in events
     assert load_model(tmp_path / "nocal", device="cpu").default_min_score is None
+
+
+def test_augmentation_of_large_float16_frames_stays_finite():
+    from clasp_cli.model import AudioFeatures
+    from clasp_cli.train import _augment
+
+    frames = (np.random.default_rng(0).normal(size=(200, 512)) * 300).astype(np.float16)  # squares overflow float16
+    out = _augment(AudioFeatures(frames, None), np.random.default_rng(1))
+    assert out.frames.dtype == np.float16 and np.isfinite(out.frames).all()
