@@ -199,14 +199,16 @@ def calibration_check(model, emb: np.ndarray, queries: np.ndarray, nonsense: np.
     def seen(q: np.ndarray, cand: np.ndarray) -> np.ndarray:
         return np.stack([model.match_score(cand @ v, v) for v in q])
 
-    junk_best = seen(nonsense, emb).max(axis=1)
+    junk_best = {id(emb): seen(nonsense, emb).max(axis=1)}  # per candidate set: translations share the English one
     out: dict = {"min_score": threshold, "n_nonsense": int(len(nonsense)),
-                 "nonsense_best_p50": round(float(np.median(junk_best)), 4)}
+                 "nonsense_best_p50": round(float(np.median(junk_best[id(emb)])), 4)}
     sets = {"en": (queries, emb, np.arange(len(queries))), **rows}
     for name, (q, cand, target) in sets.items():
         s = seen(q, cand)
         true = s[np.arange(len(q)), np.asarray(target)]
         out[name] = {"n": int(len(q)), "true_p50": round(float(np.median(true)), 4)}
         if threshold is not None:
-            out[name].update(threshold_report(true, junk_best if name == "en" else seen(nonsense, cand).max(axis=1), threshold))
+            if id(cand) not in junk_best:
+                junk_best[id(cand)] = seen(nonsense, cand).max(axis=1)
+            out[name].update(threshold_report(true, junk_best[id(cand)], threshold))
     return out
