@@ -131,3 +131,17 @@ def test_the_benchmark_check_reports_each_query_set_against_the_default(calibrat
     for name, n in (("en", 30), ("de", 10)):
         assert check[name]["n"] == n
         assert 0 <= check[name]["true_above"] <= 1 and 0 <= check[name]["nonsense_above"] <= 1
+
+
+def test_the_cli_takes_auto_or_a_number_for_min_score_and_names_a_bad_value(model_dir, tmp_path, speech_wav):
+    from typer.testing import CliRunner
+
+    from clasp_cli.cli import app
+
+    idx = str(tmp_path / "idx")
+    runner = CliRunner()
+    assert runner.invoke(app, ["index", str(speech_wav), "--index", idx, "--model", str(model_dir)]).exit_code == 0
+    # A model without a calibration has no threshold: auto hides nothing.
+    assert runner.invoke(app, ["search", "the budget", "--index", idx, "--min-score", "auto", "--json"]).exit_code == 0
+    bad = runner.invoke(app, ["search", "the budget", "--index", idx, "--min-score", "high"])
+    assert bad.exit_code == 2 and "--min-score" in bad.output

@@ -23,8 +23,9 @@ def register(app: typer.Typer) -> None:
         audio: Optional[Path] = typer.Option(None, "--audio", "-a", help="Search with an example recording instead of text."),
         index: Optional[Path] = IndexOption,
         top_k: int = typer.Option(10, "--top-k", "-k", min=1, help="How many passages to show."),
-        min_score: Optional[float] = typer.Option(None, help="Hide results below this score. Default: the model's "
-                                                  "calibrated threshold for text queries (see `clasp models`); 0 shows all."),
+        min_score: Optional[str] = typer.Option(None, "--min-score", metavar="SCORE|auto", help="Hide results below this "
+                                                "score; auto: the model's calibrated threshold for text queries (`clasp models` "
+                                                "shows it), which keeps nonsense queries out but also hides paraphrased matches."),
         path: Optional[str] = typer.Option(None, "--path", help="Only files whose path matches this glob (or contains this text)."),
         mode: Optional[str] = typer.Option(None, "--mode", help="vector: by meaning (CLASP); keyword: the transcripts' "
                                            'words, "quoted phrases" exactly (needs `clasp index --transcribe`); hybrid: both, '
@@ -54,12 +55,10 @@ def register(app: typer.Typer) -> None:
         """
         from ..api import Searcher, search_json
         from ..devices import check_device
-        from ..search import AUTO_MIN_SCORE
 
         check_device(device)
         with Searcher(index_dir(index), device=device) as searcher:
-            resp = search_json(searcher, query, audio=audio, top_k=top_k,
-                               min_score=AUTO_MIN_SCORE if min_score is None else min_score, path_glob=path,
+            resp = search_json(searcher, query, audio=audio, top_k=top_k, min_score=_min_score(min_score), path_glob=path,
                                mode=mode, rerank=rerank)
         if as_json:
             out.print(json.dumps(resp, ensure_ascii=False), soft_wrap=True)
@@ -73,6 +72,18 @@ def register(app: typer.Typer) -> None:
 
 
 NO_RESULTS = 1
+
+
+def _min_score(value: str | None) -> float | str | None:
+    from ..errors import UsageError
+    from ..search import AUTO_MIN_SCORE
+
+    if value is None or value == AUTO_MIN_SCORE:
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise UsageError(f"--min-score must be a number or {AUTO_MIN_SCORE!r} (got {value!r})") from None
 
 
 def clock(seconds: float) -> str:

@@ -33,13 +33,18 @@ from .live import LiveIndex
 
 STATIC = Path(__file__).parent / "static"
 
+def score(value: str) -> float | str:
+    """A min_score value: a number, or "auto" (the model's calibrated threshold)."""
+    return value if value == AUTO_MIN_SCORE else float(value)
+
+
 # /api/search's parameters: each is a `clasp search` option, read with the parser given and
 # passed to Searcher.search under the keyword given. A new CLI option (a search mode, a
 # reranker) becomes an API parameter by adding its row here; anything not listed gets a 400.
 SEARCH_PARAMS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "q": ("query", str),
     "top_k": ("top_k", int),
-    "min_score": ("min_score", float),
+    "min_score": ("min_score", score),
     "path": ("path_glob", str),
     "mode": ("mode", str),
     "rerank": ("rerank", int),
@@ -68,7 +73,6 @@ def search_options(request: Request) -> dict[str, Any]:
             raise UsageError(f"{name}={value!r} is not a valid {parse.__name__}") from None
     if "query" not in options:
         raise UsageError("missing q: /api/search?q=what+was+said")
-    options.setdefault("min_score", AUTO_MIN_SCORE)  # as `clasp search` does without --min-score
     return options
 
 
