@@ -66,7 +66,7 @@ train-default: dataset
 # calibration. It trains on subsets that fit one 2-core sitting: whisper-base features run at about
 # 47x real time here, so all 55 h would take 70 min before the first epoch. Every stage resumes:
 # finished audio is kept, features are cached by content, training checkpoints each epoch.
-BASE_ARGS := --pooling attention --frame-downsample 2 --norm layer --no-spectrogram --epochs 12 --patience 4 --batch-size 256 --seed 0
+BASE_ARGS := --pooling attention --frame-downsample 2 --norm layer --no-spectrogram --augment --epochs 12 --patience 4 --batch-size 256 --seed 0
 train-base: dataset dataset-ml passages
 	head -n 8000 $(DATA)/train.jsonl > $(DATA)/train-8k.jsonl
 	head -n 800 $(PASSAGES)/passages.jsonl > $(PASSAGES)/passages-800.jsonl
