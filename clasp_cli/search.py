@@ -220,6 +220,11 @@ class Searcher:
 
 AUTO_MIN_SCORE = "auto"
 
+
+def score(value: str) -> float | str:
+    """A --min-score value as typed: a number, or "auto" (the model's calibrated threshold)."""
+    return value if value == AUTO_MIN_SCORE else float(value)
+
 _PHRASE = re.compile(r'"([^"]*)"|(\S+)')
 
 

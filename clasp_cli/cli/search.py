@@ -76,12 +76,12 @@ NO_RESULTS = 1
 
 def _min_score(value: str | None) -> float | str | None:
     from ..errors import UsageError
-    from ..search import AUTO_MIN_SCORE
+    from ..search import AUTO_MIN_SCORE, score
 
-    if value is None or value == AUTO_MIN_SCORE:
-        return value
+    if value is None:
+        return None
     try:
-        return float(value)
+        return score(value)
     except ValueError:
         raise UsageError(f"--min-score must be a number or {AUTO_MIN_SCORE!r} (got {value!r})") from None
 

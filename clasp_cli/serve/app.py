@@ -26,17 +26,12 @@ from starlette.staticfiles import StaticFiles
 
 from ..api import info_json, search_json
 from ..errors import AudioError, ClaspError, UsageError
-from ..search import AUTO_MIN_SCORE, Result
+from ..search import Result, score
 from ..store import Hit
 from . import clips
 from .live import LiveIndex
 
 STATIC = Path(__file__).parent / "static"
-
-def score(value: str) -> float | str:
-    """A min_score value: a number, or "auto" (the model's calibrated threshold)."""
-    return value if value == AUTO_MIN_SCORE else float(value)
-
 
 # /api/search's parameters: each is a `clasp search` option, read with the parser given and
 # passed to Searcher.search under the keyword given. A new CLI option (a search mode, a
