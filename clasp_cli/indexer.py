@@ -217,7 +217,7 @@ def transcribe_missing(store: Store, model, on_event: Event = _noop) -> int:
         except AudioError as e:  # gone or changed since it was embedded: the next run re-embeds it
             on_event("transcribe_failed", path=path, reason=e.reason)
             continue
-        texts = shared_transcriber(whisper_for(model.config.speech_encoder)).transcribe(waves)
+        texts = shared_transcriber(whisper_for(model.config.speech_encoder), model.device).transcribe_batch(waves)
         store.put_transcripts({pid: t for (pid, _, _), t in zip(items, texts)})
         done += len(items)
         on_event("transcribed", path=path, passages=len(items))

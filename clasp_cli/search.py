@@ -102,7 +102,7 @@ class Searcher:
         """The Whisper of the index's encoder family, loaded on first use (seconds) and kept."""
         from .transcribe import shared_transcriber, whisper_for
 
-        return shared_transcriber(whisper_for(self.model.config.speech_encoder))
+        return shared_transcriber(whisper_for(self.model.config.speech_encoder), self.model.device)
 
     def __enter__(self) -> "Searcher":
         return self
@@ -213,7 +213,7 @@ class Searcher:
                     waves[c.id] = wave
             return [waves[c.id] for c in todo]
 
-        ranked, texts = rerank(vec, head, self.store, windows_audio, lambda waves: self.transcriber().transcribe(waves),
+        ranked, texts = rerank(vec, head, self.store, windows_audio, lambda waves: self.transcriber().transcribe_batch(waves),
                                self.model.embed_text)
         return [(c.path, c.start, c.end, c.score, c.id) for c in ranked] + hits[n:], texts
 

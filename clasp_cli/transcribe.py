@@ -1,12 +1,19 @@
-"""Speech to text with faster-whisper: the ASR baseline, and the reading second stage of search.
+"""Speech to text with Whisper: the ASR baseline, and the reading second stage of search.
 
-One place decides how clasp transcribes (greedy, no sampled fallback, no conditioning on earlier
-text), so the baseline and search read audio the same way and results are reproducible.
+One place decides how clasp transcribes: greedy, no sampled fallback, no conditioning on earlier
+text, so results are reproducible. There are two ways to run the same weights:
+- `transcribe`: faster-whisper, one clip at a time, each padded to Whisper's 30 s window. It is
+  what a transcribe-then-search pipeline does, so the benchmark's ASR baseline uses it.
+- `transcribe_batch`: CTranslate2 directly, clips batched by length and never padded to 30 s
+  (the encoder accepts shorter input, as the CLASP speech encoder already relies on). Search
+  windows are a few seconds long, so this reads them 3-5x faster at the same word error rate
+  (measured in `benchmarks/asr_speed.py`); `--rerank` and `index --transcribe` use it.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import os
 from typing import Sequence
 
@@ -24,6 +31,22 @@ def whisper_for(speech_encoder: str) -> str:
     if speech_encoder.startswith("whisper-ct2:"):
         return speech_encoder.split(":", 1)[1]
     return "whisper-base"  # a non-Whisper encoder (HuBERT, ...): the multilingual default
+
+
+_SAMPLE_RATE = 16_000
+_MAX_SECONDS = 30  # Whisper's positional table covers 30 s
+
+
+def _length_groups(order: list[int], sizes: list[int], batch_size: int) -> list[list[int]]:
+    """Consecutive runs of the length-sorted clips, at most `batch_size` long, whose longest is at
+    most 1.5x its shortest plus a second: padding costs compute and changes what Whisper hears."""
+    groups: list[list[int]] = []
+    for k in order:
+        if groups and len(groups[-1]) < batch_size and sizes[k] <= 1.5 * sizes[groups[-1][0]] + _SAMPLE_RATE:
+            groups[-1].append(k)
+        else:
+            groups.append([k])
+    return groups
 
 
 class Transcriber:
@@ -56,9 +79,54 @@ class Transcriber:
             out.append(" ".join(s.text.strip() for s in segments).strip())
         return out
 
+    def transcribe_batch(self, waves: Sequence[np.ndarray], langs: Sequence[str | None] | None = None,
+                         batch_size: int = 8) -> list[str]:
+        """Like `transcribe`, but batched and without padding each clip to 30 s.
+
+        Clips longer than 30 s are read in 30 s pieces whose texts are joined. Each clip's output
+        is capped at about 12 tokens per second of audio, so a decoder caught in a repetition loop
+        stops early instead of running to Whisper's 448-token limit."""
+        import ctranslate2
+
+        pieces: list[tuple[int, np.ndarray]] = []
+        step = _MAX_SECONDS * _SAMPLE_RATE
+        for i, w in enumerate(waves):
+            w = np.asarray(w, dtype=np.float32).reshape(-1)
+            pieces += [(i, w[s : s + step]) for s in range(0, max(w.size, 1), step)]
+        texts = [""] * len(pieces)
+        order = sorted(range(len(pieces)), key=lambda k: pieces[k][1].size)
+        model, fe = self.whisper.model, self.whisper.feature_extractor
+        for group in _length_groups([k for k in order if pieces[k][1].size], [p.size for _, p in pieces], batch_size):
+            # Half a second of trailing silence, rounded up to whole seconds, as one padded length.
+            n = min(step, math.ceil(max(pieces[k][1].size for k in group) / _SAMPLE_RATE + 0.5) * _SAMPLE_RATE)
+            mel = np.stack([fe(np.pad(pieces[k][1], (0, n - pieces[k][1].size)), padding=0)[:, : n // 160] for k in group])
+            enc = model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel, dtype=np.float32)))
+            codes = [(langs[pieces[k][0]] if langs else None) if self.multilingual else None for k in group]
+            if self.multilingual and any(c is None for c in codes):
+                detected = model.detect_language(enc)
+                codes = [c or d[0][0][2:-2] for c, d in zip(codes, detected)]
+            prompts = [self._prompt(c) for c in codes]
+            out = model.generate(enc, prompts, beam_size=self.beam_size, max_length=min(448, 8 + math.ceil(12 * n / _SAMPLE_RATE)),
+                                 suppress_blank=True)
+            eot = self.whisper.hf_tokenizer.token_to_id("<|endoftext|>")
+            for k, r in zip(group, out):
+                texts[k] = self.whisper.hf_tokenizer.decode([t for t in r.sequences_ids[0] if t < eot]).strip()
+        joined = [""] * len(waves)
+        for (i, _), t in zip(pieces, texts):
+            joined[i] = f"{joined[i]} {t}".strip() if t else joined[i]
+        return joined
+
+    def _prompt(self, lang: str | None) -> list[int]:
+        tok = self.whisper.hf_tokenizer
+        ids = [tok.token_to_id("<|startoftranscript|>")]
+        if self.multilingual:
+            lang_id = tok.token_to_id(f"<|{lang or 'en'}|>")
+            ids += [lang_id if lang_id is not None else tok.token_to_id("<|en|>"), tok.token_to_id("<|transcribe|>")]
+        return ids + [tok.token_to_id("<|notimestamps|>")]
+
 
 @functools.lru_cache(maxsize=2)
-def shared_transcriber(model: str) -> Transcriber:
-    """One loaded Whisper per model for the whole process: loading takes seconds, and search and
-    indexing both transcribe with the same weights."""
-    return Transcriber(model)
+def shared_transcriber(model: str, device: str = "cpu") -> Transcriber:
+    """One loaded Whisper per model and device for the whole process: loading takes seconds, and
+    search and indexing both transcribe with the same weights."""
+    return Transcriber(model, device=device)

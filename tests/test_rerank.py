@@ -55,3 +55,20 @@ def test_the_spoken_match_rises_to_the_top_and_each_window_is_read_once(spoken, 
 
 def test_nothing_to_rerank_reads_nothing():
     assert rerank(np.zeros(512), [], DictCache(), None, None, None) == ([], {})
+
+
+def test_batched_reading_hears_the_same_words_as_one_clip_at_a_time(spoken, asr):
+    one_by_one = asr.transcribe(spoken)
+    batched = asr.transcribe_batch(spoken, batch_size=2)  # two batches of different lengths
+    assert "Berlin" in batched[1] and "window" in batched[2].lower()
+    for a, b in zip(one_by_one, batched):
+        assert set(a.lower().split()) & set(b.lower().split())
+
+
+def test_batched_reading_keeps_the_order_and_reads_a_clip_past_30_s_in_pieces(spoken, asr):
+    gap = np.zeros(16000 * 14, dtype=np.float32)
+    long = np.concatenate([spoken[1], gap, gap, spoken[2]])  # over 30 s: the window starts again
+    out = asr.transcribe_batch([spoken[2], long, np.zeros(0, dtype=np.float32), spoken[0]])
+    assert "window" in out[0].lower() and "weather" in out[3].lower()
+    assert "Berlin" in out[1] and "window" in out[1].lower()
+    assert out[2] == ""

@@ -27,9 +27,9 @@ class CountingTranscriber:
         self.real = real
         self.windows = 0
 
-    def transcribe(self, waves):
+    def transcribe_batch(self, waves):
         self.windows += len(waves)
-        return self.real.transcribe(waves)
+        return self.real.transcribe_batch(waves)
 
 
 def counting(searcher: Searcher) -> CountingTranscriber:
