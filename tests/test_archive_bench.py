@@ -38,6 +38,7 @@ def test_archive_benchmark_reports_each_system_per_query_language(tmp_path, mani
     assert result["rows"][0]["index_mb"] > 0 and result["rows"][0]["query_ms_p50"] > 0
     rerank = result["rows"][2]
     assert rerank["first_query_ms_p50"] > 0 and rerank["cached_query_ms_p50"] > 0
+    assert rerank["cold_queries"] >= 1 and rerank["cold_query_ms_p50"] > rerank["cached_query_ms_p50"]
     keyword = result["rows"][3]
     assert keyword["scores"]["en"]["hits@1"] > 0 and keyword["scores"]["de"]["hits@1"] == 0  # words, not meaning
 
