@@ -36,7 +36,7 @@ def main() -> None:
                     help="validation manifest (repeatable; default: the English and multilingual val splits)")
     ap.add_argument("--programs", type=int, default=30, help="programs per manifest")
     ap.add_argument("--ns", default="5,10,15,20,30,50")
-    ap.add_argument("--weights", default="0.3,0.5,0.6,0.7,0.8,0.9,1.0")
+    ap.add_argument("--weights", default="0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9")
     ap.add_argument("--top-k", type=int, default=10)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -76,12 +76,20 @@ def main() -> None:
     first = np.stack([np.asarray(model.match_score(cos[i], qv[i]), dtype=np.float64) for i in range(len(qs))])
     order = np.argsort(-first, axis=1, kind="stable")
 
-    def ranks(n: int, w: float) -> list:
+    def z(x: np.ndarray) -> np.ndarray:
+        return (x - x.mean()) / max(float(x.std()), 1e-9)
+
+    def ranks(n: int, w: float, standardise: bool = False) -> list:
+        """standardise: both scores as z-scores within the n candidates, so one weight means the
+        same for models whose scores live on different scales (cosines vs probabilities)."""
         out = []
         for i, q in enumerate(qs):
             head, rest = order[i, :n], order[i, n:]
             if n:
-                head = head[np.argsort(-fuse(first[i, head], text_cos[i, head], w), kind="stable")]
+                a, b = first[i, head], text_cos[i, head]
+                if standardise:
+                    a, b = z(a), z(b)
+                head = head[np.argsort(-fuse(a, b, w), kind="stable")]
             top = np.concatenate([head, rest])[: args.top_k]
             out.append(hit_rank(q, [(paths[j], *spans[j]) for j in top]))
         return out
@@ -102,6 +110,7 @@ def main() -> None:
     for n in [int(x) for x in args.ns.split(",")]:
         for w in [float(x) for x in args.weights.split(",")]:
             rows[f"rerank N={n} w={w}"] = by_archive(ranks(n, w))
+            rows[f"rerank-z N={n} w={w}"] = by_archive(ranks(n, w, standardise=True))
     for name, r in rows.items():
         print(f"{name:52s}", "  ".join(f"{a}: " + " ".join(f"{k}:{v['hits@1']:.3f}" for k, v in sc.items() if k in ("all", "en"))
                                        for a, sc in r.items()), flush=True)

@@ -93,6 +93,10 @@ class ModelConfig:
     # Written by training: how text-query scores become match probabilities (clasp_cli.calibration),
     # and the default `--min-score`. Empty: scores are what the head's `score` says.
     calibration: dict = field(default_factory=dict)
+    # Weight of the transcript's similarity in `--rerank`'s fused score, chosen for this model on
+    # the validation archives (benchmarks/rerank_tuning.py): it depends on the scale of the model's
+    # scores. None: rerank.TEXT_WEIGHT.
+    rerank_text_weight: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

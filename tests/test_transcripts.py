@@ -108,6 +108,16 @@ def test_reranked_results_carry_what_was_said(fresh_index, model):
     assert "rain" in res[0].text.lower() and res[0].path.endswith("weather.wav")
 
 
+
+def test_rerank_fuses_with_the_transcript_weight_the_model_config_names(fresh_index, model, monkeypatch):
+    import numpy as np
+
+    monkeypatch.setattr(model.config, "rerank_text_weight", 1.0)  # the fused score is the transcript's alone
+    with Searcher(fresh_index, model=model) as s:
+        res = s.search("light rain in the evening", rerank=3, top_k=3).results
+    q, t = model.embed_text(["light rain in the evening"])[0], model.embed_text([res[0].text])[0]
+    assert res[0].score == pytest.approx(float(q @ t / np.linalg.norm(q) / np.linalg.norm(t)), abs=1e-3)
+
 KILL_AFTER_FIRST_PUT = """
 import os, signal, sys
 from clasp_cli.registry import load_model
