@@ -179,7 +179,7 @@ def fit_calibration(
         level = choose_min_score((junk_sims - junk_shift[:, None]).max(axis=1), max_false)
         return float(np.mean(pos_cos - shift >= level)), -abs(alpha) - abs(beta)  # ties: the plainer score
 
-    grid = [(a, b) for a in np.linspace(0.0, 2.0, 11) for b in np.linspace(-6.0, 3.0, 37)]
+    grid = [(a, b) for a in np.linspace(0.0, 3.0, 16) for b in np.linspace(-12.0, 3.0, 61)]
     alpha, beta = max(grid, key=lambda ab: separated(*ab))
 
     def score(cos: np.ndarray, st: np.ndarray) -> np.ndarray:
