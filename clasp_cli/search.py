@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from .errors import UsageError
 from .store import IndexError_, Store
@@ -38,6 +41,7 @@ FETCH_FACTOR = 4
 # Windows `--rerank` reads when no N is given. On the validation archives (benchmarks/rerank_tuning.py,
 # clasp-tiny) N=20 gains 0.02 HITS@1 over N=10 and N=30 only 0.003 more, for 50% more transcription.
 DEFAULT_RERANK = 20
+TRANSCRIPT_VECTORS_KEPT = 20_000  # about 40 MB of 512-d vectors
 MODES = ("vector", "keyword", "hybrid")
 # Reciprocal-rank fusion's constant (Cormack et al. 2009): damps the head of each list so one
 # list's first place cannot outvote agreement further down.
@@ -93,6 +97,20 @@ class Searcher:
         except BaseException:
             self.store.close()
             raise
+        # Transcript text -> its text-encoder vector, for --rerank: a query whose windows were all
+        # read before then costs one text embedding (the query's), not one per window.
+        self._transcript_vecs: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def _embed_transcripts(self, texts: list[str]) -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if t not in self._transcript_vecs))
+        if todo:
+            for t, v in zip(todo, self.model.embed_text(todo)):
+                self._transcript_vecs[t] = v
+        for t in texts:
+            self._transcript_vecs.move_to_end(t)
+        while len(self._transcript_vecs) > TRANSCRIPT_VECTORS_KEPT:
+            self._transcript_vecs.popitem(last=False)
+        return np.stack([self._transcript_vecs[t] for t in texts])
 
     def close(self) -> None:
         self.store.close()
@@ -214,7 +232,7 @@ class Searcher:
 
         weight = self.model.config.rerank_text_weight
         ranked, texts = rerank(vec, head, self.store, windows_audio, lambda waves: self.transcriber().transcribe_batch(waves),
-                               self.model.embed_text, TEXT_WEIGHT if weight is None else weight)
+                               self._embed_transcripts, TEXT_WEIGHT if weight is None else weight)
         return [(c.path, c.start, c.end, c.score, c.id) for c in ranked] + hits[n:], texts
 
 

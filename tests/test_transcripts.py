@@ -118,6 +118,16 @@ def test_rerank_fuses_with_the_transcript_weight_the_model_config_names(fresh_in
     q, t = model.embed_text(["light rain in the evening"])[0], model.embed_text([res[0].text])[0]
     assert res[0].score == pytest.approx(float(q @ t / np.linalg.norm(q) / np.linalg.norm(t)), abs=1e-3)
 
+
+def test_a_rerank_whose_windows_were_read_before_embeds_only_the_query(fresh_index, model, monkeypatch):
+    with Searcher(fresh_index, model=model) as s:
+        before = s.search("rain in the evening", rerank=3).results
+        calls, real = [], model.embed_text
+        monkeypatch.setattr(model, "embed_text", lambda texts: calls.append(len(texts)) or real(texts))
+        again = s.search("rain in the evening", rerank=3).results
+    assert calls == [1]
+    assert [(r.path, r.start, r.score) for r in again] == [(r.path, r.start, r.score) for r in before]
+
 KILL_AFTER_FIRST_PUT = """
 import os, signal, sys
 from clasp_cli.registry import load_model
