@@ -7,8 +7,9 @@ Each program's sentence windows are embedded and transcribed once (Whisper of th
 encoder family, the batched reader search uses); the rerank is then replayed in memory for every
 (N, weight): the first-stage top N are reordered by (1 - w) * CLASP score + w * transcript cosine.
 Queries are every sentence (English archive) and, on the multilingual archive, each sentence in
-its own language and its English translation. Rows: passage HITS@1 per query language, and the
-seconds of audio the first query of each N has to transcribe.
+its own language and its English translation. Rows: passage HITS@1 per query language for each
+archive; also the mean window length and the batched reader's speed (x real time), from which a
+first query's transcription time at each N follows.
 """
 
 from __future__ import annotations

@@ -97,6 +97,7 @@ class Transcriber:
         texts = [""] * len(pieces)
         order = sorted(range(len(pieces)), key=lambda k: pieces[k][1].size)
         model, fe = self.whisper.model, self.whisper.feature_extractor
+        eot = self.whisper.hf_tokenizer.token_to_id("<|endoftext|>")
         for group in _length_groups([k for k in order if pieces[k][1].size], [p.size for _, p in pieces], batch_size):
             # Half a second of trailing silence, rounded up to whole seconds, as one padded length.
             n = min(step, math.ceil(max(pieces[k][1].size for k in group) / _SAMPLE_RATE + 0.5) * _SAMPLE_RATE)
@@ -109,7 +110,6 @@ class Transcriber:
             prompts = [self._prompt(c) for c in codes]
             out = model.generate(enc, prompts, beam_size=self.beam_size, max_length=min(448, 8 + math.ceil(12 * n / _SAMPLE_RATE)),
                                  suppress_blank=True)
-            eot = self.whisper.hf_tokenizer.token_to_id("<|endoftext|>")
             for k, r in zip(group, out):
                 texts[k] = self.whisper.hf_tokenizer.decode([t for t in r.sequences_ids[0] if t < eot]).strip()
         joined = [""] * len(waves)
