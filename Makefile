@@ -12,7 +12,7 @@ APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k fest
   fortunes fortunes-min bible-kjv fortunes-de fortunes-es fortunes-it fortunes-ru chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test test-all demo sysdeps venv bench-decode dataset dataset-ml passages train-default train-base clean
+.PHONY: test test-all demo sysdeps venv bench-decode dataset dataset-ml passages train-default train-base train-tiny clean
 
 venv: $(STAMP)
 
@@ -56,9 +56,9 @@ PASSAGES := data/passages-train
 passages: dataset
 	$(VENV)/bin/clasp dataset passages -m $(DATA)/train.jsonl --out $(PASSAGES) --n 4000 --seed 0
 
-# The shipped default model, rebuilt from nothing: the corpus above, then the head.
+# The fast English clasp-tiny, rebuilt from nothing: the corpus above, then the head.
 TRAIN_ARGS := --fusion gating --pooling attention --epochs 15 --stop-after 6 --patience 3 --seed 0
-train-default: dataset
+train-tiny: dataset
 	$(VENV)/bin/clasp train -m $(DATA)/train.jsonl --val $(DATA)/val.jsonl -o clasp_cli/models/clasp-tiny $(TRAIN_ARGS) --no-resume
 
 # The multilingual clasp-base, from nothing: both corpora, the passage samples, then the head
@@ -73,6 +73,9 @@ train-base: dataset dataset-ml passages
 	$(VENV)/bin/clasp train -c clasp-base -m $(DATA)/train.jsonl -m $(DATA_ML)/train.jsonl -m $(PASSAGES)/passages-800.jsonl \
 	  --val $(DATA)/val.jsonl --val $(DATA_ML)/val.jsonl -o runs/clasp-base $(BASE_ARGS)
 	cp runs/clasp-base/config.json runs/clasp-base/model.safetensors runs/clasp-base/background.safetensors clasp_cli/models/clasp-base/
+
+# The shipped default model (clasp_cli/defaults.py), rebuilt from nothing.
+train-default: train-base
 
 bench-decode: venv
 	$(PY) benchmarks/decode_memory.py

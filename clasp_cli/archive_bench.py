@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .archive import ArchiveConfig, Query, build_archive, hit_rank, queries, rank_windows, scores_by_lang
+from .defaults import DEFAULT_MODEL
 
 Event = Callable[..., None]
 
@@ -34,7 +35,7 @@ def _noop(*_a, **_k) -> None:
 class ArchiveBenchConfig:
     manifest: Path
     out: Path  # work folder: the archive and one index per segmentation
-    model: str = "clasp-tiny"
+    model: str = DEFAULT_MODEL
     asr_model: str | None = None  # None: the Whisper of the model's encoder family
     per_program: int = 10
     langs: tuple[str, ...] | None = None  # query languages; None: every language a sentence has
@@ -42,7 +43,7 @@ class ArchiveBenchConfig:
     limit_programs: int | None = None
     device: str = "cpu"
     seed: int = 0
-    rerank: int | None = None  # windows read by the rerank row; None: search.DEFAULT_RERANK
+    rerank: int | None = None  # windows read by the rerank row; None: what a bare --rerank reads
     cold_queries: int = 20  # rerank queries timed with no transcript cached at all
 
 
@@ -139,7 +140,7 @@ def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> d
 def _rerank_row(cfg: ArchiveBenchConfig, model, idx: Path, qs: Sequence[Query]) -> list[dict]:
     from .search import DEFAULT_RERANK, Searcher
 
-    n = cfg.rerank or DEFAULT_RERANK
+    n = cfg.rerank or model.config.rerank_windows or DEFAULT_RERANK
     first, cached, ranks, cold = [], [], [], []
     with Searcher(idx, model=model) as s:
         s.transcriber()  # loading Whisper is paid once per process, not by a query

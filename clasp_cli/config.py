@@ -97,6 +97,9 @@ class ModelConfig:
     # the validation archives (benchmarks/rerank_tuning.py): it depends on the scale of the model's
     # scores. None: rerank.TEXT_WEIGHT.
     rerank_text_weight: float | None = None
+    # Windows a bare `--rerank` reads: as many as this model's Whisper transcribes in about 3 s on
+    # 2 CPU cores, where more stops paying (benchmarks/rerank_tuning.py). None: search.DEFAULT_RERANK.
+    rerank_windows: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -16,7 +16,10 @@ from typing import Callable, Iterable, Sequence
 
 from .errors import AudioError, PartialAudioWarning, UsageError
 from .feature_cache import file_key
-from .passages import PassageConfig, WindowConfig, find_spans, iter_passage_audio
+from .passages import (
+    DEFAULT_SEGMENTATION, SEGMENTATIONS, PassageConfig, WindowConfig, find_spans, iter_passage_audio, segmentation_from_json,
+    segmentation_name, segmentation_to_json,
+)
 from .store import Store
 
 AUDIO_EXTENSIONS = {
@@ -138,7 +141,7 @@ def index_paths(
     index_dir: str | Path,
     model=None,
     model_ref: str | None = None,
-    passages: PassageConfig | WindowConfig = PassageConfig(),
+    passages: PassageConfig | WindowConfig | None = None,
     prune: bool = False,
     batch_size: int = 16,
     on_event: Event = _noop,
@@ -146,8 +149,9 @@ def index_paths(
 ) -> IndexSummary:
     """Index recordings under `paths` into the index at `index_dir`.
 
-    transcribe: also store every passage's transcript (and so keyword search). Once asked for,
-    an index keeps transcribing what later runs add."""
+    passages: how recordings are cut. None: as this index was cut before (sentence windows for a
+    new index). transcribe: also store every passage's transcript (and so keyword search). Once
+    asked for, an index keeps transcribing what later runs add."""
     from .registry import DEFAULT_MODEL, load_model
 
     if not paths:
@@ -160,9 +164,11 @@ def index_paths(
     on_event("scan", files=len(files))
     # quick_check reads every page once: a damaged database is found here, not skipped as "unchanged".
     with Store.open(index_dir, write=True, model_id=model.id, dim=model.dim, check=True) as store:
-        if store.meta("model_ref") is None:
-            with store.transaction():
+        passages = segmentation_for(store, passages)
+        with store.transaction():
+            if store.meta("model_ref") is None:
                 store.set_meta("model_ref", model_ref)
+            store.set_meta("segmentation", segmentation_to_json(passages))
         if transcribe and not store.transcribed():
             with store.transaction():
                 store.set_meta("transcribe", "1")
@@ -190,6 +196,27 @@ def index_paths(
             summary.interrupted = True
     summary.elapsed = time.perf_counter() - t0
     return summary
+
+
+def segmentation_for(store: Store, requested: PassageConfig | WindowConfig | None) -> PassageConfig | WindowConfig:
+    """How this run cuts recordings. An index cuts them all one way, so a search compares like
+    with like: the first run records it, later runs reuse it, and asking for the other kind fails."""
+    recorded = store.meta("segmentation")
+    if recorded is None:
+        if requested is not None:
+            return requested
+        # Indexes from before this was recorded were cut into passages, then the only default.
+        return PassageConfig() if store.files() else SEGMENTATIONS[DEFAULT_SEGMENTATION]()
+    try:
+        have = segmentation_from_json(recorded)
+    except ValueError as e:
+        raise UsageError(f"{store.dir}: {e}; `clasp index --rebuild` re-cuts every file") from None
+    if requested is None:
+        return have
+    if segmentation_name(requested) != segmentation_name(have):
+        raise UsageError(f"{store.dir}: this index is cut into {segmentation_name(have)}, not {segmentation_name(requested)}; "
+                         f"use a new --index, or --rebuild --segmentation {segmentation_name(requested)} to re-cut every file")
+    return requested  # other lengths apply to what this run embeds
 
 
 def transcribe_missing(store: Store, model, on_event: Event = _noop) -> int:

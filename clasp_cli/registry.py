@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import ModelConfig
+from .defaults import DEFAULT_MODEL
 from .errors import ModelError, PickleRefusedError
 from .model import CONFIG, WEIGHTS, ClaspModel
 
 MODELS_DIR = Path(__file__).parent / "models"
-DEFAULT_MODEL = "clasp-tiny"
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".pkl", ".pickle", ".ckpt")
 
 

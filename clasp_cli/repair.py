@@ -41,7 +41,6 @@ def recorded_files(index_dir: str | Path) -> tuple[list[str], str | None]:
     if not db_path.is_file():
         return [], None
     paths: dict[str, None] = {}
-    model_ref = None
     try:
         db = sqlite3.connect(f"file:{quote(str(db_path))}?mode=ro", uri=True, isolation_level=None)
     except sqlite3.Error:
@@ -55,13 +54,32 @@ def recorded_files(index_dir: str | Path) -> tuple[list[str], str | None]:
                     paths.setdefault(os.fsdecode(raw) if raw else path)
             except sqlite3.Error:
                 continue
-        try:
-            row = db.execute("SELECT value FROM meta WHERE key='model_ref'").fetchone()
-            model_ref = row[0] if row else None
-        except sqlite3.Error:
-            pass
+        model_ref = _meta(db, "model_ref")
     db.close()
     return list(paths), model_ref
+
+
+def recorded_segmentation(index_dir: str | Path) -> str | None:
+    """How a possibly damaged index cut its recordings (the JSON it recorded), if it says."""
+    db_path = Path(index_dir) / DB
+    if not db_path.is_file():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{quote(str(db_path))}?mode=ro", uri=True, isolation_level=None)
+    except sqlite3.Error:
+        return None
+    try:
+        return _meta(db, "segmentation")
+    finally:
+        db.close()
+
+
+def _meta(db: sqlite3.Connection, key: str) -> str | None:
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None
 
 
 def set_aside(index_dir: str | Path) -> Path | None:
@@ -86,6 +104,14 @@ def rebuild_index(index_dir: str | Path, paths: list[str | Path], **index_args) 
     lock = take_lock(index_dir)  # nobody may write while the old files move
     try:
         recorded, _ = recorded_files(index_dir)
+        if index_args.get("passages") is None:  # re-cut the way the old index was cut
+            from .passages import PassageConfig, segmentation_from_json
+
+            cut = recorded_segmentation(index_dir)
+            try:
+                index_args["passages"] = segmentation_from_json(cut) if cut else (PassageConfig() if recorded else None)
+            except ValueError:  # the damage reached the setting itself: the old default
+                index_args["passages"] = PassageConfig()
         targets = list(dict.fromkeys([*recorded, *map(str, paths)]))
         if not targets:
             raise UsageError(f"{index_dir}: the index records no files and no PATHS were given; nothing to rebuild from")

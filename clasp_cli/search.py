@@ -38,8 +38,9 @@ class Result:
 GROUP_GAP = 1.0
 # Windows fetched per result asked for, so grouping still leaves top_k results.
 FETCH_FACTOR = 4
-# Windows `--rerank` reads when no N is given. On the validation archives (benchmarks/rerank_tuning.py,
-# clasp-tiny) N=20 gains 0.02 HITS@1 over N=10 and N=30 only 0.003 more, for 50% more transcription.
+# Windows `--rerank` reads when no N is given and the model names none (ModelConfig.rerank_windows).
+# On the validation archives (benchmarks/rerank_tuning.py, clasp-tiny) N=20 gains 0.02 HITS@1 over
+# N=10 and N=30 only 0.003 more, for 50% more transcription.
 DEFAULT_RERANK = 20
 TRANSCRIPT_VECTORS_KEPT = 20_000  # about 40 MB of 512-d vectors
 MODES = ("vector", "keyword", "hybrid")
@@ -136,14 +137,15 @@ class Searcher:
         min_score: float | str | None = None,
         path_glob: str | None = None,
         mode: str | None = None,
-        rerank: int = 0,
+        rerank: int | bool = 0,
     ) -> SearchResponse:
         """Search by text in any language the model's text encoder knows, or by an example recording.
 
         mode: vector (CLASP embeddings), keyword (the transcripts' words; needs `clasp index
         --transcribe`) or hybrid (both, fused by reciprocal rank); None: hybrid when the index was
         transcribed, else vector. rerank: transcribe the best N windows of the vector list (once
-        each, cached in the index) and reorder them by what was said. min_score: hide results below
+        each, cached in the index) and reorder them by what was said; True reads the model's
+        default number (`rerank_windows`, else DEFAULT_RERANK). min_score: hide results below
         it; "auto" is the model's calibrated default for text queries in vector mode (what `clasp
         search` uses), and no threshold where scores are on another scale (audio, fused, reranked).
         """
@@ -151,6 +153,9 @@ class Searcher:
             raise UsageError("give either a text query or --audio FILE, not both")
         if top_k < 1:
             raise UsageError("--top-k must be at least 1")
+        if rerank is True:
+            rerank = self.model.config.rerank_windows or DEFAULT_RERANK
+        rerank = int(rerank)
         if rerank < 0:
             raise UsageError("--rerank must be at least 1 (or 0 for none)")
         if mode is not None and mode not in MODES:
@@ -310,7 +315,7 @@ def search(
     model=None,
     device: str = "auto",
     mode: str | None = None,
-    rerank: int = 0,
+    rerank: int | bool = 0,
 ) -> SearchResponse:
     """One query against an index (opens and closes it). Keep a Searcher open for many queries."""
     with Searcher(index_dir, model, device) as s:

@@ -9,6 +9,7 @@ import sys
 from typer.testing import CliRunner
 
 from clasp_cli.cli import app
+from clasp_cli.defaults import DEFAULT_MODEL
 
 runner = CliRunner()
 
@@ -40,6 +41,7 @@ def test_models_json_reports_weights_presence():
     r = runner.invoke(app, ["models", "--json"])
     assert r.exit_code == 0
     rows = json.loads(r.output)
-    tiny = next(x for x in rows if x["name"] == "clasp-tiny")
-    assert tiny["default"] is True and isinstance(tiny["weights"], bool)
-    assert tiny["text_encoder"] == "use-multilingual" and tiny["dim"] == 512
+    default = next(x for x in rows if x["default"])
+    assert default["name"] == DEFAULT_MODEL and isinstance(default["weights"], bool)
+    assert default["text_encoder"] == "use-multilingual" and default["dim"] == 512
+    assert not next(x for x in rows if x["name"] == "clasp-tiny")["default"]

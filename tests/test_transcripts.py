@@ -170,9 +170,32 @@ def test_a_read_only_index_reranks_with_its_cached_transcripts_and_stores_nothin
 
 
 def test_bare_rerank_flag_means_the_default_number_of_windows():
-    assert optional_values(["search", "--rerank", "the budget"]) == ["search", "--rerank", str(DEFAULT_RERANK), "the budget"]
-    assert optional_values(["search", "the budget", "--rerank"]) == ["search", "the budget", "--rerank", str(DEFAULT_RERANK)]
+    assert optional_values(["search", "--rerank", "the budget"]) == ["search", "--rerank", "default", "the budget"]
+    assert optional_values(["search", "the budget", "--rerank"]) == ["search", "the budget", "--rerank", "default"]
     assert optional_values(["search", "the budget", "--rerank", "5"]) == ["search", "the budget", "--rerank", "5"]
+
+
+def test_the_default_rerank_reads_as_many_windows_as_the_model_names(fresh_index, model, monkeypatch):
+    monkeypatch.setattr(model.config, "rerank_windows", 2)
+    with Searcher(fresh_index, model=model) as s:
+        spy = counting(s)
+        s.search("rain in the evening", rerank=True, top_k=5)
+    assert spy.windows == 2
+
+
+def test_the_default_rerank_of_a_model_that_names_none_is_the_package_default(fresh_index, model, monkeypatch):
+    monkeypatch.setattr(model.config, "rerank_windows", None)
+    with Searcher(fresh_index, model=model) as s:
+        spy = counting(s)
+        s.search("rain in the evening", rerank=True, top_k=5)
+    with Store.open(fresh_index) as st:
+        n = st.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+    assert spy.windows == min(DEFAULT_RERANK, n)
+
+
+def test_rerank_with_a_word_for_a_number_is_a_usage_error(fresh_index, model_dir):
+    r = CliRunner().invoke(app, ["search", "rain", "--index", str(fresh_index), "--rerank=many", "--device", "cpu"])
+    assert r.exit_code == 2 and "--rerank takes a whole number of windows" in r.output
 
 
 # -- index --transcribe, keyword and hybrid search ---------------------------------------------------

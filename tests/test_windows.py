@@ -1,6 +1,10 @@
-"""Sentence-scale windows: one per sentence, long speech split with overlap, fragments joined."""
+"""Sentence-scale windows: one per sentence, long speech split with overlap, fragments joined; an
+index records how it was cut and keeps cutting that way."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,3 +61,85 @@ def test_silence_has_no_windows(tmp_path):
     sf.write(tmp_path / "quiet.wav", np.zeros(48000, np.float32), 16000)
     with pytest.raises(AudioError, match="no speech"):
         find_windows(tmp_path / "quiet.wav")
+
+
+# -- an index cuts every recording one way ---------------------------------------------------------
+
+def _recorded_cut(index: Path) -> str:
+    from clasp_cli.store import Store
+
+    with Store.open(index) as s:
+        return json.loads(s.meta("segmentation"))["kind"]
+
+
+def test_a_new_index_is_cut_into_sentence_windows(tmp_path, archive, model):
+    from clasp_cli.indexer import index_paths
+
+    index_paths([archive], tmp_path / "idx", model=model)
+    assert _recorded_cut(tmp_path / "idx") == "windows"
+
+
+def test_a_rerun_keeps_the_cut_the_index_was_built_with(tmp_path, archive, model, say):
+    from clasp_cli.indexer import index_paths
+    from clasp_cli.passages import PassageConfig
+
+    idx = tmp_path / "idx"
+    index_paths([archive / "weather.wav"], idx, model=model, passages=PassageConfig(min_seconds=2.0))
+    say("A new recording arrives later.", archive / "later.wav")
+    index_paths([archive], idx, model=model)  # no segmentation given
+    assert _recorded_cut(idx) == "passages"
+    from clasp_cli.store import Store
+
+    with Store.open(idx) as s:
+        assert json.loads(s.meta("segmentation"))["min_seconds"] == 2.0
+
+
+def test_asking_for_the_other_cut_on_an_existing_index_is_refused(tmp_path, archive, model):
+    from clasp_cli.errors import UsageError
+    from clasp_cli.indexer import index_paths
+    from clasp_cli.passages import PassageConfig
+
+    idx = tmp_path / "idx"
+    index_paths([archive / "weather.wav"], idx, model=model)
+    with pytest.raises(UsageError, match=r"cut into windows, not passages.*--rebuild --segmentation passages"):
+        index_paths([archive], idx, model=model, passages=PassageConfig())
+
+
+def test_an_index_from_before_the_cut_was_recorded_stays_in_passages(tmp_path, archive, model):
+    from clasp_cli.indexer import index_paths
+    from clasp_cli.passages import PassageConfig
+    from clasp_cli.store import Store
+
+    idx = tmp_path / "idx"
+    index_paths([archive / "weather.wav"], idx, model=model, passages=PassageConfig())
+    with Store.open(idx, write=True) as s, s.transaction():
+        s.db.execute("DELETE FROM meta WHERE key='segmentation'")
+    index_paths([archive], idx, model=model)
+    assert _recorded_cut(idx) == "passages"
+
+
+def test_rebuild_recuts_the_way_the_old_index_was_cut(tmp_path, archive, model):
+    from clasp_cli.indexer import index_paths
+    from clasp_cli.passages import PassageConfig
+    from clasp_cli.repair import rebuild_index
+
+    idx = tmp_path / "idx"
+    index_paths([archive], idx, model=model, passages=PassageConfig())
+    rebuild_index(idx, [], model=model)
+    assert _recorded_cut(idx) == "passages"
+
+
+def test_cli_segmentation_lengths_apply_to_the_recorded_cut(tmp_path, archive, model_dir):
+    from typer.testing import CliRunner
+
+    from clasp_cli.cli import app
+
+    idx = tmp_path / "idx"
+    r = CliRunner().invoke(app, ["index", str(archive / "weather.wav"), "--index", str(idx), "--model", str(model_dir),
+                                 "--segmentation", "passages"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["index", str(archive), "--index", str(idx), "--max-seconds", "8"])
+    assert r.exit_code == 0, r.output
+    assert _recorded_cut(idx) == "passages"
+    r = CliRunner().invoke(app, ["index", str(archive), "--index", str(idx), "--segmentation", "windows"])
+    assert r.exit_code == 2 and "cut into passages" in r.output

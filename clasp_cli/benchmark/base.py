@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from ..defaults import DEFAULT_MODEL
 from ..errors import ClaspError
 
 SAMPLE_RATE = 16_000
@@ -33,7 +34,7 @@ class BenchmarkError(ClaspError):
 @dataclass
 class BenchmarkConfig:
     manifest: str
-    model: str = "clasp-tiny"  # CLASP registry name or model directory
+    model: str = DEFAULT_MODEL  # CLASP registry name or model directory
     asr_model: str = "whisper-tiny.en"  # bundled name or a CTranslate2 Whisper directory
     ctc_model: str | None = None  # Hugging Face CTC hub id or directory
     limit: int | None = None  # first N usable, text-unique utterances
@@ -43,6 +44,7 @@ class BenchmarkConfig:
     snrs: tuple[float, ...] = SNRS_DB
     noise_kinds: tuple[str, ...] = NOISE_KINDS
     beam_size: int = 1
+    asr_reader: str = "batched"  # "batched" (what search uses) or "faster-whisper" (its transcribe(), clip by clip)
     device: str = "auto"
     seed: int = 0
     nonsense: int = 300  # nonsense queries checked against the CLASP model's default --min-score

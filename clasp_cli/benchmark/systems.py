@@ -84,9 +84,20 @@ class _TranscribeThenEmbed:
         return _unit(self.text.encode(self.last_transcripts))
 
 
+ASR_READERS = ("batched", "faster-whisper")
+
+
 class WhisperASRSystem(_TranscribeThenEmbed):
-    def __init__(self, asr_model: str, clasp_model: str, device: str = "cpu", beam_size: int = 1):
+    """Whisper, then the text encoder. `reader` "batched" is the reader `--rerank` and `index
+    --transcribe` use (no padding to 30 s; lower WER and several times faster here, see
+    benchmarks/asr_speed.py); "faster-whisper" is its stock `transcribe()`, clip by clip."""
+
+    def __init__(self, asr_model: str, clasp_model: str, device: str = "cpu", beam_size: int = 1, reader: str = "batched"):
         from ..transcribe import Transcriber
+
+        if reader not in ASR_READERS:
+            raise UsageError(f"unknown ASR reader {reader!r}; choose one of {', '.join(ASR_READERS)}")
+        self.reader = reader
 
         self.asr_model = asr_model
         # All cores, as the CLASP speech encoder uses: the speed comparison is like for like.
@@ -95,9 +106,12 @@ class WhisperASRSystem(_TranscribeThenEmbed):
         self.multilingual = self.asr.multilingual
         self.beam_size = beam_size
         self._load_text(clasp_model, device)
-        self.name = f"{Path(asr_model).name}+{self.text_spec}"
+        suffix = "" if reader == "batched" else f" ({reader})"
+        self.name = f"{Path(asr_model).name}+{self.text_spec}{suffix}"
 
     def transcribe(self, waves, langs=None) -> list[str]:
+        if self.reader == "batched":
+            return self.asr.transcribe_batch(waves, langs)
         return self.asr.transcribe(waves, langs)
 
     def parts(self) -> list[Part]:
@@ -162,12 +176,13 @@ class SystemSpec:
     asr_model: str = ""
     device: str = "cpu"
     beam_size: int = 1
+    reader: str = "batched"  # Whisper systems: how the clips are read (ASR_READERS)
 
     def build(self) -> System:
         if self.backend == "clasp":
             return ClaspSystem(self.model, self.device)
         if self.backend == "whisper":
-            return WhisperASRSystem(self.asr_model, self.model, self.device, self.beam_size)
+            return WhisperASRSystem(self.asr_model, self.model, self.device, self.beam_size, self.reader)
         if self.backend == "ctc":
             return CTCASRSystem(self.asr_model, self.model, self.device)
         raise UsageError(f"unknown system backend {self.backend!r}")

@@ -52,20 +52,20 @@ class OneLineErrors(TyperGroup):
 
 
 def optional_values(argv: list[str]) -> list[str]:
-    """`clasp search --rerank` with no number means the default N.
+    """`clasp search --rerank` with no number means the model's default N.
 
     Click has no option whose value may be left out, so a bare `--rerank` (last, or followed by
     anything but a whole number, such as the query) gets the default written in after it.
     """
     if "search" not in argv[:1] or "--rerank" not in argv:
         return argv
-    from ..search import DEFAULT_RERANK
+    from .search import RERANK_DEFAULT
 
     out = []
     for i, a in enumerate(argv):
         out.append(a)
         if a == "--rerank" and "--" not in argv[:i] and not (i + 1 < len(argv) and argv[i + 1].isdigit()):
-            out.append(str(DEFAULT_RERANK))
+            out.append(RERANK_DEFAULT)
     return out
 
 

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from ..defaults import DEFAULT_MODEL
 from .common import DEVICE_HELP, err, friendly_errors, out
 
 
@@ -16,7 +17,7 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def benchmark(
         manifest: Path = typer.Option(..., "--manifest", "-m", help="Manifest (JSONL) of recordings and their texts.", exists=True, dir_okay=False),
-        model: str = typer.Option("clasp-tiny", "--model", help="CLASP model: a registry name or a model directory."),
+        model: str = typer.Option(DEFAULT_MODEL, "--model", help="CLASP model: a registry name or a model directory."),
         asr_model: Optional[str] = typer.Option(None, "--asr-model", help="Whisper for the ASR baseline: whisper-tiny.en, whisper-base "
                                                 "or a CTranslate2 Whisper directory. Default: the Whisper of the CLASP model's own encoder."),
         ctc_model: Optional[str] = typer.Option(None, "--ctc-model", help="Also run a Hugging Face CTC recogniser (hub id or directory), e.g. facebook/hubert-large-ls960-ft."),
@@ -25,6 +26,9 @@ def register(app: typer.Typer) -> None:
         noise: bool = typer.Option(False, "--noise/--no-noise", help="Noise sweep: white and babble noise at 20, 10, 5 and 0 dB SNR."),
         noise_n: int = typer.Option(300, "--noise-n", min=2, help="Utterances in the noise sweep (a fixed-seed subset)."),
         beam_size: int = typer.Option(1, "--beam-size", min=1, help="Whisper beam size (1 = greedy)."),
+        asr_reader: str = typer.Option("batched", "--asr-reader", help="How the ASR baseline reads clips: batched (the reader "
+                                       "--rerank uses: no padding to 30 s, faster and a lower WER) or faster-whisper "
+                                       "(its stock transcribe(), clip by clip)."),
         nonsense: int = typer.Option(300, "--nonsense", min=0, help="Nonsense queries (emoji, punctuation, random letters) "
                                      "checked against the model's default --min-score; 0 skips the check."),
         device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
@@ -71,7 +75,7 @@ def register(app: typer.Typer) -> None:
         cfg = BenchmarkConfig(
             manifest=str(manifest), model=model, asr_model=asr_model, ctc_model=ctc_model, limit=limit, nonsense=nonsense,
             multilingual=str(multilingual) if multilingual else None, noise=noise, noise_n=noise_n,
-            beam_size=beam_size, device=device,
+            beam_size=beam_size, asr_reader=asr_reader, device=device,
         )
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                             console=err, transient=True)

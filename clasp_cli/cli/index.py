@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from ..defaults import DEFAULT_MODEL
 from .common import DEVICE_HELP, err, fail, friendly_errors, out
 from .common_options import IndexOption, hms, index_dir
 
@@ -21,11 +22,11 @@ def register(app: typer.Typer) -> None:
     def index(
         paths: Optional[List[Path]] = typer.Argument(None, help="Recordings or folders (searched recursively)."),
         index: Optional[Path] = IndexOption,
-        model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name or directory (default: clasp-tiny); fixed per index once chosen."),
+        model: Optional[str] = typer.Option(None, "--model", "-m", help=f"Model name or directory (default: {DEFAULT_MODEL}); fixed per index once chosen."),
         prune: bool = typer.Option(False, "--prune", help="Drop indexed files under PATHS that no longer exist."),
-        segmentation: str = typer.Option("passages", help="passages: 3-12 s cut at quiet frames; windows: about "
-                                         "one sentence each, cut where a voice activity detector hears a pause "
-                                         "(better for sentence-like queries, worse for topic queries with clasp-tiny)."),
+        segmentation: Optional[str] = typer.Option(None, help="windows: about one sentence each, cut where a voice activity "
+                                                   "detector hears a pause; passages: 3-12 s cut at quiet frames. Fixed per "
+                                                   "index once chosen (default: windows for a new index)."),
         min_seconds: Optional[float] = typer.Option(None, help="Shortest span (seconds). Default: 1 (windows), 3 (passages)."),
         max_seconds: Optional[float] = typer.Option(None, help="Longest span (seconds); cuts fall at pauses. "
                                                     "Default: 6 (windows), 12 (passages)."),
@@ -61,25 +62,32 @@ def register(app: typer.Typer) -> None:
 
         from ..devices import check_device
         from ..indexer import index_paths
-        from ..passages import PassageConfig, WindowConfig
-        from ..registry import DEFAULT_MODEL, load_model, resolve_model_dir
-        from ..repair import rebuild_index, recorded_files, repair_index
+        from ..passages import DEFAULT_SEGMENTATION, SEGMENTATIONS, segmentation_from_json, segmentation_name
+        from ..registry import load_model, resolve_model_dir
+        from ..repair import rebuild_index, recorded_files, recorded_segmentation, repair_index
 
-        if segmentation not in ("windows", "passages"):
+        if segmentation is not None and segmentation not in SEGMENTATIONS:
             fail(f"--segmentation must be windows or passages (got {segmentation!r})", 2)
-        span_cls = WindowConfig if segmentation == "windows" else PassageConfig
-        defaults = span_cls()
-        lo = defaults.min_seconds if min_seconds is None else min_seconds
-        hi = defaults.max_seconds if max_seconds is None else max_seconds
-        if lo <= 0 or hi < lo:
-            fail("--min-seconds must be > 0 and <= --max-seconds", 2)
-        spans_cfg = span_cls(min_seconds=lo, max_seconds=hi)
+        target = index_dir(index)
+        spans_cfg = None  # None: the way this index was cut before (windows for a new one)
+        if segmentation is not None or min_seconds is not None or max_seconds is not None:
+            if segmentation is None:
+                recorded = recorded_segmentation(target)
+                try:
+                    segmentation = segmentation_name(segmentation_from_json(recorded)) if recorded else DEFAULT_SEGMENTATION
+                except ValueError:
+                    segmentation = DEFAULT_SEGMENTATION  # the run itself reports the damaged setting
+            defaults = SEGMENTATIONS[segmentation]()
+            lo = defaults.min_seconds if min_seconds is None else min_seconds
+            hi = defaults.max_seconds if max_seconds is None else max_seconds
+            if lo <= 0 or hi < lo:
+                fail("--min-seconds must be > 0 and <= --max-seconds", 2)
+            spans_cfg = SEGMENTATIONS[segmentation](min_seconds=lo, max_seconds=hi)
         if repair and (rebuild or paths or prune):
             fail("--repair works on the index alone: give no PATHS, --rebuild or --prune with it", 2)
         if not paths and not repair and not rebuild:
             fail("nothing to index: give at least one file or folder (or --repair / --rebuild)", 2)
         check_device(device)
-        target = index_dir(index)
         if repair:
             rep = repair_index(target)
             if as_json:
