@@ -18,15 +18,14 @@ import argparse
 import json
 import os
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
 
 
 def main() -> None:
-    from clasp_cli.archive import ArchiveConfig, build_archive, hit_rank, queries, scores_by_lang
-    from clasp_cli.passages import WindowConfig, find_windows, iter_passage_audio
+    from clasp_cli.archive import ArchiveConfig, build_archive, embed_programs, hit_rank, queries, scores_by_lang
+    from clasp_cli.passages import WindowConfig, find_windows
     from clasp_cli.registry import load_model
     from clasp_cli.rerank import fuse
     from clasp_cli.transcribe import Transcriber, whisper_for
@@ -55,17 +54,13 @@ def main() -> None:
         mine = queries(programs, work)
         qs += mine
         owner += [str(man)] * len(mine)
-        for p in programs:
-            path = (work / p.path).resolve()
-            windows, _ = find_windows(path, WindowConfig())
-            waves = [w for _, w in iter_passage_audio(path, windows, model.config.sample_rate)]
-            speech.append(model.embed_audio(waves))
-            t = time.perf_counter()
-            texts += asr.transcribe_batch(waves)
-            asr_s += time.perf_counter() - t
-            audio_s += sum(w.size for w in waves) / model.config.sample_rate
-            paths += [str(path)] * len(windows)
-            spans += [(w.start, w.end) for w in windows]
+        got = embed_programs(model, programs, work, lambda path: find_windows(path, WindowConfig())[0], asr.transcribe_batch)
+        paths += got.paths
+        spans += got.spans
+        speech.append(got.speech)
+        texts += got.texts
+        audio_s += got.audio_s
+        asr_s += got.asr_s
         print(f"{man}: {len(programs)} programs", flush=True)
     speech = np.concatenate(speech)
     qv = model.embed_text([q.text for q in qs])

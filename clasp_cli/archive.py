@@ -149,6 +149,52 @@ def passage_scores(ranks: Sequence[int | None]) -> dict:
 # -- measuring segmentations in memory (choosing defaults; the benchmark uses the real index) -----
 
 
+@dataclass
+class ProgramWindows:
+    """Every window of some programs, in order: where it lies, its CLASP vector and, when asked,
+    what Whisper heard in it."""
+
+    paths: list[str]
+    spans: list[tuple[float, float]]
+    speech: np.ndarray  # [windows, dim], unit norm
+    texts: list[str]  # empty unless a transcriber was given
+    audio_s: float  # seconds of audio in the windows
+    asr_s: float  # seconds the transcriber took
+
+
+def embed_programs(
+    model,
+    programs: Sequence[Program],
+    root: Path,
+    segment: Callable[[Path], list],
+    transcribe: Callable[[list[np.ndarray]], list[str]] | None = None,
+    on_program: Callable[[int, int], None] | None = None,
+) -> ProgramWindows:
+    """Cut each program with `segment`, embed every window and, with `transcribe`, read it."""
+    import time
+
+    from .passages import iter_passage_audio
+
+    paths, spans, speech, texts = [], [], [], []
+    audio_s = asr_s = 0.0
+    for n, p in enumerate(programs):
+        path = (Path(root) / p.path).resolve()
+        windows = segment(path)
+        waves = [w for _, w in iter_passage_audio(path, windows, model.config.sample_rate)]
+        speech.append(model.embed_audio(waves))
+        if transcribe is not None:
+            t = time.perf_counter()
+            texts += transcribe(waves)
+            asr_s += time.perf_counter() - t
+        audio_s += sum(w.size for w in waves) / model.config.sample_rate
+        paths += [str(path)] * len(windows)
+        spans += [(w.start, w.end) for w in windows]
+        if on_program:
+            on_program(n + 1, len(programs))
+    vecs = np.concatenate(speech) if speech else np.zeros((0, model.dim), dtype=np.float32)
+    return ProgramWindows(paths, spans, vecs, texts, audio_s, asr_s)
+
+
 def evaluate_segmentation(
     model,
     programs: Sequence[Program],
@@ -161,28 +207,15 @@ def evaluate_segmentation(
 ) -> dict:
     """Passage scores of CLASP (and of transcribe-then-embed on the same windows, when a
     transcriber is given) with brute-force ranking over every window of every program."""
-    from .passages import iter_passage_audio
-
-    paths, spans, speech, texts = [], [], [], []
-    for n, p in enumerate(programs):
-        path = (Path(root) / p.path).resolve()
-        windows = segment(path)
-        waves = [w for _, w in iter_passage_audio(path, windows, model.config.sample_rate)]
-        speech.append(model.embed_audio(waves))
-        if transcriber is not None:
-            texts += transcriber.transcribe(waves)
-        paths += [str(path)] * len(windows)
-        spans += [(w.start, w.end) for w in windows]
-        if on_program:
-            on_program(n + 1, len(programs))
+    got = embed_programs(model, programs, root, segment, transcriber.transcribe if transcriber is not None else None, on_program)
     q = model.embed_text([x.text for x in qs])
-    systems = {"clasp": np.concatenate(speech)}
+    systems = {"clasp": got.speech}
     if transcriber is not None:
-        t = model.embed_text(texts)
+        t = model.embed_text(got.texts)
         systems["asr"] = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-9)
-    out: dict = {"windows": len(spans), "mean_window_s": round(float(np.mean([b - a for a, b in spans])), 2)}
+    out: dict = {"windows": len(got.spans), "mean_window_s": round(float(np.mean([b - a for a, b in got.spans])), 2)}
     for name, vecs in systems.items():
-        out[name] = scores_by_lang(rank_windows(q, vecs, paths, spans, qs, top_k), qs)
+        out[name] = scores_by_lang(rank_windows(q, vecs, got.paths, got.spans, qs, top_k), qs)
     return out
 
 

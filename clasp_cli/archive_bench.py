@@ -22,7 +22,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .archive import ArchiveConfig, Query, build_archive, hit_rank, queries, rank_windows, scores_by_lang
+from .benchmark.systems import ASR_READERS
 from .defaults import DEFAULT_MODEL
+from .errors import UsageError
 
 Event = Callable[..., None]
 
@@ -37,6 +39,7 @@ class ArchiveBenchConfig:
     out: Path  # work folder: the archive and one index per segmentation
     model: str = DEFAULT_MODEL
     asr_model: str | None = None  # None: the Whisper of the model's encoder family
+    asr_reader: str = "batched"  # as `clasp benchmark --asr-reader`: batched, or faster-whisper clip by clip
     per_program: int = 10
     langs: tuple[str, ...] | None = None  # query languages; None: every language a sentence has
     top_k: int = 10
@@ -58,6 +61,8 @@ def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> d
     from .search import Searcher
     from .transcribe import Transcriber, whisper_for
 
+    if cfg.asr_reader not in ASR_READERS:  # before minutes of indexing, not after
+        raise UsageError(f"--asr-reader: choose one of {', '.join(ASR_READERS)} (got {cfg.asr_reader!r})")
     programs = build_archive(ArchiveConfig(manifest=cfg.manifest, out=cfg.out / "archive", per_program=cfg.per_program, seed=cfg.seed))
     if cfg.limit_programs:  # programs come grouped by voice: spread the choice over all of them
         programs = programs[:: max(1, len(programs) // cfg.limit_programs)][: cfg.limit_programs]
@@ -114,22 +119,25 @@ def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> d
     # Transcribe-then-embed on the same windows the CLASP index holds.
     asr_name = cfg.asr_model or whisper_for(model.config.speech_encoder)
     asr = Transcriber(asr_name, device=cfg.device)
+    read = asr.transcribe_batch if cfg.asr_reader == "batched" else asr.transcribe
     paths, spans, texts = [], [], []
     t = time.perf_counter()
     for f in files:
         windows, _ = find_spans(f, WindowConfig())
         waves = [w for _, w in iter_passage_audio(f, windows, model.config.sample_rate)]
-        texts += asr.transcribe(waves)
+        texts += read(waves)
         paths += [str(f.resolve())] * len(windows)
         spans += [(w.start, w.end) for w in windows]
         on_event("transcribed", path=str(f))
     asr_s = time.perf_counter() - t
+    suffix = "" if cfg.asr_reader == "batched" else f", {cfg.asr_reader}"
     vecs = model.embed_text([x if x.strip() else "." for x in texts])
     vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9)
     qv = model.embed_text([q.text for q in qs])
     ranks = rank_windows(qv, vecs, paths, spans, qs, cfg.top_k)
     rows.append({
-        "system": f"ASR ({asr_name} + {model.config.text_encoder}, same windows)", "model": asr_name,
+        "system": f"ASR ({asr_name} + {model.config.text_encoder}, same windows{suffix})", "model": asr_name,
+        "asr_reader": cfg.asr_reader,
         "scores": scores_by_lang(ranks, qs), "spans": len(spans), "index_s": round(asr_s, 1),
         "index_x_realtime": round(audio_s / asr_s, 1),
     })

@@ -178,7 +178,7 @@ def markdown(result: BenchmarkResult, plots: dict[str, str] | None = None) -> st
     lines = ["# CLASP benchmark: CLASP vs transcribe-then-embed", ""]
     if cfg is not None:
         lines.append(f"Manifest `{cfg.manifest}`" + (f", multilingual manifest `{cfg.multilingual}`" if cfg.multilingual else "")
-                     + f"; Whisper beam size {cfg.beam_size}; {time.strftime('%Y-%m-%d %H:%M')}; "
+                     + f"; Whisper beam size {cfg.beam_size}, {cfg.asr_reader} reader; {time.strftime('%Y-%m-%d %H:%M')}; "
                      f"{result.seconds:.0f} s in all.")
     if result.skipped:
         lines.append(f"{len(result.skipped)} utterance(s) skipped (unreadable or missing audio).")

@@ -50,16 +50,25 @@ def rerank(
     """Candidates re-ordered by the fused score (which replaces `score`), and every transcript.
 
     `load_audio` gets every candidate not yet transcribed, at once, and returns their waves in
-    that order, so a caller can read each file in one pass."""
+    that order, so a caller can read each file in one pass; None for a window it cannot read (its
+    file changed or went away since indexing). Those are not read: they follow the reranked
+    ones with their first-stage score, as candidates past N do."""
     if not candidates:
         return [], {}
     ids = [c.id for c in candidates]
     known = cache.transcripts(ids)
     todo = [c for c in candidates if c.id not in known]
     if todo:
-        new = dict(zip((c.id for c in todo), transcribe(load_audio(todo))))
-        cache.put_transcripts(new)  # committed before use: a kill after this never re-transcribes
+        waves = load_audio(todo)
+        readable = [(c, w) for c, w in zip(todo, waves) if w is not None]
+        new = dict(zip((c.id for c, _ in readable), transcribe([w for _, w in readable]))) if readable else {}
+        if new:
+            cache.put_transcripts(new)  # committed before use: a kill after this never re-transcribes
         known.update(new)
+    unread = [c for c in candidates if c.id not in known]
+    candidates = [c for c in candidates if c.id in known]
+    if not candidates:
+        return list(unread), known
     texts = [known[c.id] for c in candidates]
     text_cos = np.zeros(len(candidates))
     spoken = [i for i, t in enumerate(texts) if t.strip()]
@@ -71,4 +80,4 @@ def rerank(
     order = np.argsort(-fused, kind="stable")
     out = [Candidate(candidates[i].id, round(float(fused[i]), 4), candidates[i].path, candidates[i].start, candidates[i].end)
            for i in order]
-    return out, known
+    return out + unread, known

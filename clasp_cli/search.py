@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import AudioError, UsageError
 from .store import IndexError_, Store
 
 
@@ -177,7 +177,6 @@ class Searcher:
             raise UsageError(f"--min-score must be a number or {AUTO_MIN_SCORE!r} (got {min_score!r})")
         if audio is not None:
             from .audio import load_audio
-            from .errors import AudioError
             from .passages import has_speech
 
             wave = load_audio(audio, model.config.sample_rate, max_seconds=30.0)
@@ -229,11 +228,14 @@ class Searcher:
             for path in {c.path for c in todo}:
                 mine = sorted((c for c in todo if c.path == path), key=lambda c: c.start)
                 rec = self.store.file(path)
-                for c, (_, wave) in zip(mine, iter_passage_audio(rec.fs_path if rec else path,
-                                                                  [Span(c.start, c.end) for c in mine],
-                                                                  self.model.config.sample_rate)):
-                    waves[c.id] = wave
-            return [waves[c.id] for c in todo]
+                try:
+                    for c, (_, wave) in zip(mine, iter_passage_audio(rec.fs_path if rec else path,
+                                                                      [Span(c.start, c.end) for c in mine],
+                                                                      self.model.config.sample_rate)):
+                        waves[c.id] = wave
+                except AudioError:  # changed or gone since indexing: its windows keep their first-stage place
+                    continue
+            return [waves.get(c.id) for c in todo]
 
         weight = self.model.config.rerank_text_weight
         ranked, texts = rerank(vec, head, self.store, windows_audio, lambda waves: self.transcriber().transcribe_batch(waves),

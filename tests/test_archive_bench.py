@@ -52,3 +52,11 @@ def test_clasp_benchmark_archive_prints_a_table_of_every_system(tmp_path, manife
     assert r.exit_code == 0, r.output
     for system in ("CLASP (windows)", "CLASP (passages)", "--rerank 10", "CLASP keyword", "CLASP hybrid", "ASR (whisper-base"):
         assert system in r.stdout
+
+
+def test_an_unknown_asr_reader_is_refused_before_any_work(tmp_path, manifest):
+    from clasp_cli.errors import UsageError
+
+    with pytest.raises(UsageError, match="--asr-reader"):
+        run_archive_benchmark(ArchiveBenchConfig(manifest=manifest, out=tmp_path / "work", asr_reader="slow"))
+    assert not (tmp_path / "work").exists()

@@ -129,6 +129,24 @@ def test_no_usable_audio_is_one_line_error(tmp_path, model_dir):
     assert r.exit_code == 2 and "usable utterance" in r.output and "Traceback" not in r.output
 
 
+def test_an_unknown_asr_reader_is_a_usage_error(tmp_path, model_dir):
+    m = tmp_path / "m.jsonl"
+    m.write_text(json.dumps({"id": "a", "audio": "gone.wav", "text": "hello"}) + "\n")
+    r = runner.invoke(app, ["benchmark", "-m", str(m), "--model", str(model_dir), "--device", "cpu", "--asr-reader", "slow"])
+    assert r.exit_code == 2 and "--asr-reader" in r.output and "batched" in r.output
+
+
+@pytest.mark.parametrize("reader", ["batched", "faster-whisper"])
+def test_both_asr_readers_hear_the_sentence(reader, say, tmp_path, model_dir):
+    from clasp_cli.audio import load_audio
+    from clasp_cli.benchmark import WhisperASRSystem
+
+    wave = load_audio(say("The committee approved the budget for the new library on Tuesday.", tmp_path / "s.wav"))
+    system = WhisperASRSystem("whisper-tiny.en", str(model_dir), "cpu", reader=reader)
+    e = system.encode([wave], ["en"])
+    assert e.shape == (1, 512) and {"committee", "budget", "tuesday"} <= set(system.last_transcripts[0].lower().replace(".", "").split())
+
+
 def test_ctc_system_decodes_greedily_into_the_text_space(tmp_path, model_dir):
     """A tiny random wav2vec2 CTC model saved as safetensors: the real Hugging Face loading path, offline."""
     import torch

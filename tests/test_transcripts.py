@@ -169,6 +169,18 @@ def test_a_read_only_index_reranks_with_its_cached_transcripts_and_stores_nothin
     assert len(cached(fresh_index)) == 2
 
 
+def test_rerank_reads_around_a_recording_that_went_away_since_indexing(tmp_path, archive, model):
+    idx = tmp_path / "idx"
+    index_paths([archive], idx, model=model)
+    (archive / "weather.wav").unlink()
+    with Searcher(idx, model=model) as s:
+        res = s.search("light rain in the evening", rerank=50, top_k=50).results
+    gone = [r for r in res if r.path.endswith("weather.wav")]
+    read = [r for r in res if not r.path.endswith("weather.wav")]
+    assert gone and read and all(r.text is None for r in gone) and all(r.text is not None for r in read)
+    assert max(res.index(r) for r in read) < min(res.index(r) for r in gone)  # unread windows come after
+
+
 def test_bare_rerank_flag_means_the_default_number_of_windows():
     assert optional_values(["search", "--rerank", "the budget"]) == ["search", "--rerank", "default", "the budget"]
     assert optional_values(["search", "the budget", "--rerank"]) == ["search", "the budget", "--rerank", "default"]

@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
           clasp benchmark --archive -m data/synth/test.jsonl --out bench-archive/
         """
         if archive:
-            return _archive(manifest, model, out_dir, device, as_json, programs, asr_model)
+            return _archive(manifest, model, out_dir, device, as_json, programs, asr_model, asr_reader)
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from ..benchmark import BenchmarkConfig, run_benchmark
@@ -137,7 +137,7 @@ def _print_tables(result) -> None:
 
 
 def _archive(manifest: Path, model: str, out_dir: Path, device: str, as_json: bool, programs: int | None = None,
-             asr_model: str | None = None) -> None:
+             asr_model: str | None = None, asr_reader: str = "batched") -> None:
     from rich.table import Table as RichTable
 
     from ..archive_bench import ArchiveBenchConfig, run_archive_benchmark
@@ -152,7 +152,7 @@ def _archive(manifest: Path, model: str, out_dir: Path, device: str, as_json: bo
             err.print(f"{d['system']}: done", markup=False, highlight=False)
 
     result = run_archive_benchmark(ArchiveBenchConfig(manifest=manifest, out=out_dir, model=model, asr_model=asr_model,
-                                                      limit_programs=programs, device="cpu" if device == "auto" else device), on_event)
+                                                      asr_reader=asr_reader, limit_programs=programs, device="cpu" if device == "auto" else device), on_event)
     if as_json:
         out.print_json(json.dumps(result))
         return
