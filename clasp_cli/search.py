@@ -6,6 +6,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -47,6 +48,9 @@ MODES = ("vector", "keyword", "hybrid")
 # Reciprocal-rank fusion's constant (Cormack et al. 2009): damps the head of each list so one
 # list's first place cannot outvote agreement further down.
 RRF_K = 60
+# Hybrid search weighs each keyword hit by (share of the query's words it holds) ** this; 0 is
+# plain reciprocal-rank fusion. Chosen on the validation archives (benchmarks/hybrid_tuning.py).
+HYBRID_COVERAGE_POWER = 2.0
 
 
 @dataclass
@@ -206,7 +210,13 @@ class Searcher:
         if mode != "vector":
             words = self.store.keyword_search(fts_query(query, any_word=mode == "hybrid"), k=fetch, path_glob=path_glob)
             keyword = [(h.path, h.start, h.end, round(h.score, 4), h.passage_id) for h in words]
-            hits = keyword if mode == "keyword" else rrf(hits[:fetch], keyword)
+            if mode == "keyword":
+                hits = keyword
+            else:
+                said = self.store.transcripts([h[4] for h in keyword])
+                asked = query_terms(query)
+                hits = rrf(hits[:fetch], keyword,
+                           weights=[None, [keyword_weight(asked, said.get(h[4], "")) for h in keyword]])
         groups = group_hits(hits)[:top_k]
         missing = [g.passage_id for g in groups if g.passage_id not in texts]
         texts.update(self.store.transcripts(missing))
@@ -268,14 +278,34 @@ def fts_query(text: str, any_word: bool = False) -> str:
     return (" OR " if any_word else " ").join(terms)
 
 
-def rrf(*lists: list[tuple], k: int = RRF_K) -> list[tuple]:
-    """Reciprocal-rank fusion of ranked hit lists: a window's score is the sum of 1 / (k + rank)."""
+def rrf(*lists: list[tuple], k: int = RRF_K, weights: Sequence[Sequence[float] | None] | None = None) -> list[tuple]:
+    """Reciprocal-rank fusion of ranked hit lists: a window's score is the sum of w / (k + rank),
+    w being 1 unless `weights` gives one per hit of that list."""
     fused: dict[int, list] = {}
-    for hits in lists:
+    for n, hits in enumerate(lists):
+        w = weights[n] if weights is not None and weights[n] is not None else None
         for rank, (path, start, end, _score, pid) in enumerate(hits, 1):
             row = fused.setdefault(pid, [path, start, end, 0.0, pid])
-            row[3] += 1.0 / (k + rank)
+            row[3] += (1.0 if w is None else w[rank - 1]) / (k + rank)
     return sorted((tuple(r) for r in fused.values()), key=lambda r: -r[3])
+
+
+_TERM = re.compile(r"\w+")
+
+
+def query_terms(text: str) -> set[str]:
+    """The distinct words of a query or transcript, case-folded (as FTS5's tokenizer compares them)."""
+    return set(_TERM.findall(text.casefold()))
+
+
+def keyword_weight(asked: set[str], transcript: str, power: float | None = None) -> float:
+    """How much a keyword hit counts in hybrid fusion: the share of the query's words its transcript
+    holds, to the power HYBRID_COVERAGE_POWER. A hit that holds one stray word of a long query (a
+    German query meeting English transcripts) then barely moves the vector ranking."""
+    if not asked:
+        return 0.0
+    share = len(asked & query_terms(transcript)) / len(asked)
+    return share ** (HYBRID_COVERAGE_POWER if power is None else power)
 
 
 @dataclass

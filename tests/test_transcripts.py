@@ -232,6 +232,26 @@ def test_a_transcribed_index_searches_hybrid_by_default(transcribed, model):
         assert default != s.search("water the tomato plants", mode="vector").to_json()
 
 
+def test_a_keyword_hit_counts_by_the_share_of_the_query_words_it_holds():
+    from clasp_cli.search import keyword_weight, query_terms
+
+    asked = query_terms("Rain at the weekend?")
+    assert keyword_weight(asked, "Heavy rain is expected at the weekend.", power=1) == 1.0
+    assert keyword_weight(asked, "It rained in the morning.", power=1) == pytest.approx(1 / 4)  # only "the"
+    assert keyword_weight(query_terms("Regen am Wochenende"), "Rain at the weekend.", power=1) == 0.0
+    assert keyword_weight(asked, "It rained in the morning.", power=0) == 1.0  # plain fusion
+    assert keyword_weight(set(), "anything") == 0.0
+
+
+def test_a_keyword_hit_with_no_weight_leaves_the_vector_order_alone():
+    from clasp_cli.search import rrf
+
+    vector = [("a.wav", 0.0, 1.0, 0.9, 1), ("b.wav", 0.0, 1.0, 0.8, 2)]
+    keyword = [("b.wav", 0.0, 1.0, 7.0, 2), ("c.wav", 0.0, 1.0, 6.0, 3)]
+    assert [h[4] for h in rrf(vector, keyword)] == [2, 1, 3]  # plain fusion: b is on both lists
+    assert [h[4] for h in rrf(vector, keyword, weights=[None, [0.0, 0.0]])][:2] == [1, 2]
+
+
 @pytest.mark.parametrize("hostile", [
     '"', '""', 'rain"', 'a" OR "b', "NEAR(rain evening)", "*", "rain*", "AND OR NOT", "text:rain", "^rain",
     "((((", "'; DROP TABLE files; --", "Regen am Abend ☔ 予算 café", "\x00rain", "rain -evening", "rain + evening",
