@@ -21,7 +21,7 @@ from pathlib import Path
 
 def main() -> None:
     import clasp_cli.search as search_mod
-    from clasp_cli.archive import ArchiveConfig, build_archive, hit_rank, queries, scores_by_lang
+    from clasp_cli.archive import ArchiveConfig, build_archive, hit_rank, queries, scores_by_lang, spread
     from clasp_cli.indexer import index_paths
     from clasp_cli.registry import load_model
 
@@ -41,7 +41,7 @@ def main() -> None:
     for man in manifests:
         work = Path("data") / f"arch-tune-{man.parent.name}-{man.stem}"
         programs = build_archive(ArchiveConfig(manifest=man, out=work))
-        programs = programs[:: max(1, len(programs) // args.programs)][: args.programs]  # as rerank_tuning picks them
+        programs = spread(programs, args.programs)  # as rerank_tuning picks them
         qs = queries(programs, work)
         index = Path("data") / f"hybrid-tune-{man.parent.name}-{man.stem}-{model.config.name}"
         index_paths([work / p.path for p in programs], index, model=model, transcribe=True)  # resumes where it stopped

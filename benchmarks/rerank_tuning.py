@@ -24,7 +24,7 @@ import numpy as np
 
 
 def main() -> None:
-    from clasp_cli.archive import ArchiveConfig, build_archive, embed_programs, hit_rank, queries, scores_by_lang
+    from clasp_cli.archive import ArchiveConfig, build_archive, embed_programs, hit_rank, queries, scores_by_lang, spread
     from clasp_cli.passages import WindowConfig, find_windows
     from clasp_cli.registry import load_model
     from clasp_cli.rerank import fuse
@@ -50,7 +50,7 @@ def main() -> None:
     for man in manifests:
         work = Path("data") / f"arch-tune-{man.parent.name}-{man.stem}"
         programs = build_archive(ArchiveConfig(manifest=man, out=work))
-        programs = programs[:: max(1, len(programs) // args.programs)][: args.programs]  # every voice, not the first few
+        programs = spread(programs, args.programs)
         mine = queries(programs, work)
         qs += mine
         owner += [str(man)] * len(mine)

@@ -53,6 +53,12 @@ class Program:
     sentences: list[Sentence]
 
 
+def spread(programs: Sequence[Program], n: int) -> list[Program]:
+    """n programs taken evenly through the list: programs come grouped by voice, so the first n
+    would hear only the first few voices."""
+    return list(programs[:: max(1, len(programs) // n)][:n])
+
+
 def build_archive(cfg: ArchiveConfig, progress: Callable[[int, int], None] | None = None) -> list[Program]:
     """Write programs/*.flac and archive.json (resumable: finished programs are kept)."""
     import soundfile as sf

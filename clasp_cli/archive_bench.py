@@ -21,10 +21,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .archive import ArchiveConfig, Query, build_archive, hit_rank, queries, rank_windows, scores_by_lang
-from .benchmark.systems import ASR_READERS
+from .archive import ArchiveConfig, Query, build_archive, hit_rank, queries, rank_windows, scores_by_lang, spread
+from .benchmark.systems import asr_reader, check_asr_reader
 from .defaults import DEFAULT_MODEL
-from .errors import UsageError
 
 Event = Callable[..., None]
 
@@ -61,11 +60,10 @@ def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> d
     from .search import Searcher
     from .transcribe import Transcriber, whisper_for
 
-    if cfg.asr_reader not in ASR_READERS:  # before minutes of indexing, not after
-        raise UsageError(f"--asr-reader: choose one of {', '.join(ASR_READERS)} (got {cfg.asr_reader!r})")
+    check_asr_reader(cfg.asr_reader)  # before minutes of indexing, not after
     programs = build_archive(ArchiveConfig(manifest=cfg.manifest, out=cfg.out / "archive", per_program=cfg.per_program, seed=cfg.seed))
-    if cfg.limit_programs:  # programs come grouped by voice: spread the choice over all of them
-        programs = programs[:: max(1, len(programs) // cfg.limit_programs)][: cfg.limit_programs]
+    if cfg.limit_programs:
+        programs = spread(programs, cfg.limit_programs)
     root = cfg.out / "archive"
     files = [root / p.path for p in programs]
     qs = queries(programs, root, cfg.langs)
@@ -119,7 +117,7 @@ def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> d
     # Transcribe-then-embed on the same windows the CLASP index holds.
     asr_name = cfg.asr_model or whisper_for(model.config.speech_encoder)
     asr = Transcriber(asr_name, device=cfg.device)
-    read = asr.transcribe_batch if cfg.asr_reader == "batched" else asr.transcribe
+    read = asr_reader(asr, cfg.asr_reader)
     paths, spans, texts = [], [], []
     t = time.perf_counter()
     for f in files:
@@ -146,9 +144,9 @@ def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> d
 
 
 def _rerank_row(cfg: ArchiveBenchConfig, model, idx: Path, qs: Sequence[Query]) -> list[dict]:
-    from .search import DEFAULT_RERANK, Searcher
+    from .search import Searcher, default_rerank
 
-    n = cfg.rerank or model.config.rerank_windows or DEFAULT_RERANK
+    n = cfg.rerank or default_rerank(model)
     first, cached, ranks, cold = [], [], [], []
     with Searcher(idx, model=model) as s:
         s.transcriber()  # loading Whisper is paid once per process, not by a query

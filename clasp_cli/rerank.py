@@ -67,8 +67,6 @@ def rerank(
         known.update(new)
     unread = [c for c in candidates if c.id not in known]
     candidates = [c for c in candidates if c.id in known]
-    if not candidates:
-        return list(unread), known
     texts = [known[c.id] for c in candidates]
     text_cos = np.zeros(len(candidates))
     spoken = [i for i, t in enumerate(texts) if t.strip()]

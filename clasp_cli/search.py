@@ -158,7 +158,7 @@ class Searcher:
         if top_k < 1:
             raise UsageError("--top-k must be at least 1")
         if rerank is True:
-            rerank = self.model.config.rerank_windows or DEFAULT_RERANK
+            rerank = default_rerank(self.model)
         rerank = int(rerank)
         if rerank < 0:
             raise UsageError("--rerank must be at least 1 (or 0 for none)")
@@ -214,6 +214,7 @@ class Searcher:
                 hits = keyword
             else:
                 said = self.store.transcripts([h[4] for h in keyword])
+                texts.update(said)  # the snippets below need no second read of these
                 asked = query_terms(query)
                 hits = rrf(hits[:fetch], keyword,
                            weights=[None, [keyword_weight(asked, said.get(h[4], "")) for h in keyword]])
@@ -251,6 +252,11 @@ class Searcher:
         ranked, texts = rerank(vec, head, self.store, windows_audio, lambda waves: self.transcriber().transcribe_batch(waves),
                                self._embed_transcripts, TEXT_WEIGHT if weight is None else weight)
         return [(c.path, c.start, c.end, c.score, c.id) for c in ranked] + hits[n:], texts
+
+
+def default_rerank(model) -> int:
+    """Windows a bare `--rerank` reads with this model: its own `rerank_windows`, else DEFAULT_RERANK."""
+    return model.config.rerank_windows or DEFAULT_RERANK
 
 
 AUTO_MIN_SCORE = "auto"

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import soundfile as sf
 
-from clasp_cli.archive import ArchiveConfig, Query, build_archive, hit_rank, load_archive, passage_scores, queries
+from clasp_cli.archive import ArchiveConfig, Query, build_archive, hit_rank, load_archive, passage_scores, queries, spread
 
 
 def test_programs_hold_one_voice_and_record_where_each_sentence_lies(tmp_path, say):
@@ -38,3 +38,8 @@ def test_a_hit_counts_when_it_is_in_the_right_program_and_covers_half_the_senten
     assert hit_rank(q, [("/b.flac", 10.0, 14.0), ("/a.flac", 0.0, 9.0), ("/a.flac", 11.0, 20.0)]) == 3
     assert hit_rank(q, [("/a.flac", 12.5, 20.0)]) is None  # covers only 1.5 of 4 s
     assert passage_scores([1, 3, None, 2]) == {"n": 4, "hits@1": 0.25, "hits@5": 0.75, "mrr": round((1 + 1 / 3 + 0.5) / 4, 4)}
+
+
+def test_spread_takes_programs_evenly_through_the_list():
+    assert spread(list(range(10)), 3) == [0, 3, 6]
+    assert spread(list(range(4)), 10) == [0, 1, 2, 3]  # asking for more keeps them all

@@ -13,7 +13,7 @@ from ..manifest import Utterance, read_manifest
 from .base import BABBLE_POOL, SAMPLE_RATE, BenchmarkConfig, Event, _noop
 from .cost import machine_info
 from .scoring import BenchmarkResult, _score_system, translation_rows
-from .systems import ASR_READERS, EncodeJob, SystemSpec, encode_system, run_isolated
+from .systems import EncodeJob, SystemSpec, check_asr_reader, encode_system, run_isolated
 
 
 # -- the data -----------------------------------------------------------------------------------------
@@ -81,8 +81,7 @@ def run_benchmark(cfg: BenchmarkConfig, on_event: Event = _noop) -> BenchmarkRes
     t0 = time.perf_counter()
     if cfg.beam_size < 1:
         raise UsageError("--beam-size must be at least 1")
-    if cfg.asr_reader not in ASR_READERS:
-        raise UsageError(f"--asr-reader: choose one of {', '.join(ASR_READERS)} (got {cfg.asr_reader!r})")
+    check_asr_reader(cfg.asr_reader)
     if cfg.limit is not None and cfg.limit < 2:
         raise UsageError("--limit must be at least 2 (retrieval needs candidates to choose from)")
     device = resolve_device(cfg.device)

@@ -87,6 +87,17 @@ class _TranscribeThenEmbed:
 ASR_READERS = ("batched", "faster-whisper")
 
 
+def check_asr_reader(reader: str) -> None:
+    if reader not in ASR_READERS:
+        raise UsageError(f"--asr-reader: choose one of {', '.join(ASR_READERS)} (got {reader!r})")
+
+
+def asr_reader(transcriber, reader: str):
+    """The Transcriber method that reads clips the way `reader` names (ASR_READERS)."""
+    check_asr_reader(reader)
+    return transcriber.transcribe_batch if reader == "batched" else transcriber.transcribe
+
+
 class WhisperASRSystem(_TranscribeThenEmbed):
     """Whisper, then the text encoder. `reader` "batched" is the reader `--rerank` and `index
     --transcribe` use (no padding to 30 s; lower WER and several times faster here, see
@@ -95,24 +106,21 @@ class WhisperASRSystem(_TranscribeThenEmbed):
     def __init__(self, asr_model: str, clasp_model: str, device: str = "cpu", beam_size: int = 1, reader: str = "batched"):
         from ..transcribe import Transcriber
 
-        if reader not in ASR_READERS:
-            raise UsageError(f"unknown ASR reader {reader!r}; choose one of {', '.join(ASR_READERS)}")
+        check_asr_reader(reader)
         self.reader = reader
-
         self.asr_model = asr_model
         # All cores, as the CLASP speech encoder uses: the speed comparison is like for like.
         self.asr = Transcriber(asr_model, device=device, beam_size=beam_size)
         self.whisper = self.asr.whisper
         self.multilingual = self.asr.multilingual
+        self._read = asr_reader(self.asr, reader)
         self.beam_size = beam_size
         self._load_text(clasp_model, device)
         suffix = "" if reader == "batched" else f" ({reader})"
         self.name = f"{Path(asr_model).name}+{self.text_spec}{suffix}"
 
     def transcribe(self, waves, langs=None) -> list[str]:
-        if self.reader == "batched":
-            return self.asr.transcribe_batch(waves, langs)
-        return self.asr.transcribe(waves, langs)
+        return self._read(waves, langs)
 
     def parts(self) -> list[Part]:
         return [whisper_part(self.asr_model, encoder_only=False), text_encoder_part(self.text_spec)]
