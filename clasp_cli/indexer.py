@@ -143,14 +143,15 @@ def index_paths(
     model_ref: str | None = None,
     passages: PassageConfig | WindowConfig | None = None,
     prune: bool = False,
-    batch_size: int = 16,
+    batch_size: int = 64,
     on_event: Event = _noop,
     transcribe: bool = False,
 ) -> IndexSummary:
     """Index recordings under `paths` into the index at `index_dir`.
 
     passages: how recordings are cut. None: as this index was cut before (sentence windows for a
-    new index). transcribe: also store every passage's transcript (and so keyword search). Once
+    new index). batch_size: passages embedded together; enough that the encoder finds several of
+    each padded length in one call (its sweet spot is 8). transcribe: also store every passage's transcript (and so keyword search). Once
     asked for, an index keeps transcribing what later runs add."""
     from .registry import DEFAULT_MODEL, load_model
 

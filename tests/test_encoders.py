@@ -44,6 +44,24 @@ def test_whisper_handles_audio_longer_than_its_30s_window(whisper, speech_wav):
     assert f.lengths[0] == int(np.ceil(30 * 16000 / 320)) + int(np.ceil((w.size - 30 * 16000) / 320))
 
 
+def test_finer_padding_keeps_the_true_frame_count_and_stays_close(whisper, speech_wav):
+    from clasp_cli.encoders.speech import WhisperCT2Encoder
+
+    w = load_audio(speech_wav)[:27_000]  # 1.69 s: padded to 2 s by default, to 1.8 s on a 0.2 s grid
+    fine = WhisperCT2Encoder("whisper-tiny.en", pad_seconds=0.2)
+    a, b = whisper.encode([w]).unpad()[0], fine.encode([w]).unpad()[0]
+    assert a.shape == b.shape == (int(np.ceil(w.size / 320)), 384)
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert cos.mean() > 0.9  # less silence to attend to, the same speech
+
+
+def test_padding_must_be_whole_encoder_frames():
+    from clasp_cli.encoders.speech import WhisperCT2Encoder
+
+    with pytest.raises(ModelError, match="pad_seconds"):
+        WhisperCT2Encoder("whisper-tiny.en", pad_seconds=0.013)
+
+
 def test_unknown_speech_encoder_lists_the_valid_ones():
     with pytest.raises(ModelError, match="whisper-tiny.en"):
         build_speech_encoder("whisper-huge")

@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         min_seconds: Optional[float] = typer.Option(None, help="Shortest span (seconds). Default: 1 (windows), 3 (passages)."),
         max_seconds: Optional[float] = typer.Option(None, help="Longest span (seconds); cuts fall at pauses. "
                                                     "Default: 6 (windows), 12 (passages)."),
-        batch_size: int = typer.Option(16, min=1, help="Passages embedded together."),
+        batch_size: int = typer.Option(64, min=1, help="Passages read and embedded together."),
         transcribe: bool = typer.Option(False, "--transcribe", help="Also transcribe every passage with Whisper (slow: "
                                         "about real time on 2 CPU cores) for snippets and `clasp search --mode keyword/hybrid`; "
                                         "later runs keep transcribing what they add."),

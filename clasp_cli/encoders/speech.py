@@ -69,8 +69,13 @@ class WhisperCT2Encoder:
 
     frames_per_second = 50.0
 
-    def __init__(self, model: str = "whisper-tiny.en", device: str = "cpu", compute_type: str = "auto", threads: int = 0):
+    def __init__(self, model: str = "whisper-tiny.en", device: str = "cpu", compute_type: str = "auto", threads: int = 0,
+                 pad_seconds: float = 1.0):
         import ctranslate2
+
+        if not 0.02 <= pad_seconds <= WHISPER_MAX_SECONDS or abs(pad_seconds * 50 - round(pad_seconds * 50)) > 1e-6:
+            raise ModelError(f"pad_seconds must be a whole number of 20 ms encoder frames, 0.02-30 s (got {pad_seconds})")
+        self.pad_seconds = pad_seconds
 
         self.path = resolve_whisper_path(model)
         if compute_type == "auto":
@@ -91,17 +96,23 @@ class WhisperCT2Encoder:
         self.dim = int(self.encode([np.zeros(SAMPLE_RATE, dtype=np.float32)]).frames.shape[2])
 
     def _chunks(self, w: np.ndarray) -> list[tuple[np.ndarray, int]]:
-        """Split at 30 s and pad each piece up to whole seconds, keeping its true frame count."""
+        """Split at 30 s and pad each piece up to a multiple of pad_seconds, keeping its true frame count.
+
+        Padding to a fixed grid, not to the longest clip in a batch, keeps a clip's features
+        independent of whatever it is batched with; clips of one padded length share a batch."""
         step = WHISPER_MAX_SECONDS * SAMPLE_RATE
+        quantum = round(self.pad_seconds * SAMPLE_RATE)
         out = []
         for start in range(0, w.size, step):
             piece = w[start : start + step]
-            padded = max(1, math.ceil(piece.size / SAMPLE_RATE)) * SAMPLE_RATE
+            padded = min(step, max(1, math.ceil(piece.size / quantum)) * quantum)
             valid = max(1, math.ceil(piece.size / 320))  # 2 mel hops per encoder frame
             out.append((np.pad(piece, (0, padded - piece.size)), valid))
         return out
 
-    def encode(self, waves: Sequence[np.ndarray], batch_size: int = 16) -> SpeechFeatures:
+    def encode(self, waves: Sequence[np.ndarray], batch_size: int = 8) -> SpeechFeatures:
+        """batch_size: clips per encoder call (clips of one padded length only). On 2 cores 8 clips
+        of 2-6 s ran at 54-59x real time, against 37-38x one at a time and 44-45x at 16."""
         import ctranslate2
 
         waves = _check_waves(waves)
