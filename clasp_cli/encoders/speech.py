@@ -111,8 +111,9 @@ class WhisperCT2Encoder:
         return out
 
     def encode(self, waves: Sequence[np.ndarray], batch_size: int = 8) -> SpeechFeatures:
-        """batch_size: clips per encoder call (clips of one padded length only). On 2 cores 8 clips
-        of 2-6 s ran at 54-59x real time, against 37-38x one at a time and 44-45x at 16."""
+        """batch_size: clips per encoder call (clips of one padded length only). On 2 cores calls of
+        4-16 clips ran at 46-74x real time and single clips at 43-48x (benchmarks/encoder_batch.py);
+        no size won at every length, and 8 did best on average."""
         import ctranslate2
 
         waves = _check_waves(waves)
