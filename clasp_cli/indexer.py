@@ -150,9 +150,9 @@ def index_paths(
     """Index recordings under `paths` into the index at `index_dir`.
 
     passages: how recordings are cut. None: as this index was cut before (sentence windows for a
-    new index). batch_size: passages embedded together; enough that the encoder finds several of
-    each padded length in one call (its sweet spot is 8). transcribe: also store every passage's transcript (and so keyword search). Once
-    asked for, an index keeps transcribing what later runs add."""
+    new index). batch_size: passages embedded together, enough for the encoder to find several of
+    each padded length per call. transcribe: also store every passage's transcript (and so
+    keyword search). Once asked for, an index keeps transcribing what later runs add."""
     from .registry import DEFAULT_MODEL, load_model
 
     if not paths:
