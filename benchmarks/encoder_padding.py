@@ -25,7 +25,7 @@ import numpy as np
 
 
 def main() -> None:
-    from clasp_cli.archive import ArchiveConfig, build_archive, queries, rank_windows, scores_by_lang, spread
+    from clasp_cli.archive import VALIDATION_MANIFESTS, queries, rank_windows, scores_by_lang, tuning_archive
     from clasp_cli.passages import WindowConfig, find_windows, iter_passage_audio
     from clasp_cli.registry import load_model
 
@@ -37,13 +37,12 @@ def main() -> None:
     ap.add_argument("--pads", default="1.0,0.5,0.2", help="padding quanta to compare, seconds")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    manifests = args.manifest or [Path("data/synth/val.jsonl"), Path("data/synth-ml/val.jsonl")]
+    manifests = args.manifest or list(VALIDATION_MANIFESTS)
 
     model = load_model(args.model, device="cpu")
     waves, paths, spans, qs, owner = [], [], [], [], []
     for man in manifests:
-        work = Path("data") / f"arch-tune-{man.parent.name}-{man.stem}"
-        programs = spread(build_archive(ArchiveConfig(manifest=man, out=work)), args.programs)
+        work, programs = tuning_archive(man, args.programs)
         mine = queries(programs, work)
         qs += mine
         owner += [str(man)] * len(mine)

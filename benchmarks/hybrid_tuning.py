@@ -21,7 +21,7 @@ from pathlib import Path
 
 def main() -> None:
     import clasp_cli.search as search_mod
-    from clasp_cli.archive import ArchiveConfig, build_archive, hit_rank, queries, scores_by_lang, spread
+    from clasp_cli.archive import VALIDATION_MANIFESTS, hit_rank, queries, scores_by_lang, tuning_archive
     from clasp_cli.indexer import index_paths
     from clasp_cli.registry import load_model
 
@@ -33,15 +33,13 @@ def main() -> None:
     ap.add_argument("--top-k", type=int, default=10)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    manifests = args.manifest or [Path("data/synth/val.jsonl"), Path("data/synth-ml/val.jsonl")]
+    manifests = args.manifest or list(VALIDATION_MANIFESTS)
     model = load_model(args.model, device="cpu")
     powers = [float(x) for x in args.powers.split(",")]
 
     rows: dict[str, dict] = {}
     for man in manifests:
-        work = Path("data") / f"arch-tune-{man.parent.name}-{man.stem}"
-        programs = build_archive(ArchiveConfig(manifest=man, out=work))
-        programs = spread(programs, args.programs)  # as rerank_tuning picks them
+        work, programs = tuning_archive(man, args.programs)  # as rerank_tuning picks them
         qs = queries(programs, work)
         index = Path("data") / f"hybrid-tune-{man.parent.name}-{man.stem}-{model.config.name}"
         index_paths([work / p.path for p in programs], index, model=model, transcribe=True)  # resumes where it stopped

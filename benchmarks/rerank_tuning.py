@@ -24,7 +24,7 @@ import numpy as np
 
 
 def main() -> None:
-    from clasp_cli.archive import ArchiveConfig, build_archive, embed_programs, hit_rank, queries, scores_by_lang, spread
+    from clasp_cli.archive import VALIDATION_MANIFESTS, embed_programs, hit_rank, queries, scores_by_lang, tuning_archive
     from clasp_cli.passages import WindowConfig, find_windows
     from clasp_cli.registry import load_model
     from clasp_cli.rerank import fuse
@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--top-k", type=int, default=10)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    manifests = args.manifest or [Path("data/synth/val.jsonl"), Path("data/synth-ml/val.jsonl")]
+    manifests = args.manifest or list(VALIDATION_MANIFESTS)
 
     model = load_model(args.model, device="cpu")
     asr_name = whisper_for(model.config.speech_encoder)
@@ -48,9 +48,7 @@ def main() -> None:
     paths, spans, speech, texts, qs, owner = [], [], [], [], [], []
     audio_s = asr_s = 0.0
     for man in manifests:
-        work = Path("data") / f"arch-tune-{man.parent.name}-{man.stem}"
-        programs = build_archive(ArchiveConfig(manifest=man, out=work))
-        programs = spread(programs, args.programs)
+        work, programs = tuning_archive(man, args.programs)
         mine = queries(programs, work)
         qs += mine
         owner += [str(man)] * len(mine)

@@ -59,6 +59,18 @@ def spread(programs: Sequence[Program], n: int) -> list[Program]:
     return list(programs[:: max(1, len(programs) // n)][:n])
 
 
+# Defaults are tuned on archives joined from these, never from test.
+VALIDATION_MANIFESTS = (Path("data/synth/val.jsonl"), Path("data/synth-ml/val.jsonl"))
+
+
+def tuning_archive(manifest: Path, n_programs: int, root: Path = Path("data")) -> tuple[Path, list[Program]]:
+    """The archive a tuning script builds from a validation manifest (its folder is shared by
+    every such script, so each reuses the programs the others wrote) and n of its programs,
+    spread over the voices."""
+    work = Path(root) / f"arch-tune-{manifest.parent.name}-{manifest.stem}"
+    return work, spread(build_archive(ArchiveConfig(manifest=manifest, out=work)), n_programs)
+
+
 def build_archive(cfg: ArchiveConfig, progress: Callable[[int, int], None] | None = None) -> list[Program]:
     """Write programs/*.flac and archive.json (resumable: finished programs are kept)."""
     import soundfile as sf
