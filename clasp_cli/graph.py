@@ -21,6 +21,20 @@ import numpy as np
 
 GRAPH = "vectors.hnsw"
 GRAPH_META = "vectors.json"
+# Each derived graph is a pair of files named after what it holds: "vectors" (the CLASP passage
+# vectors) and "transcripts" (the text encoder's vectors of what was said).
+PASSAGE_GRAPH = "vectors"
+TRANSCRIPT_GRAPH = "transcripts"
+
+
+def graph_files(name: str = PASSAGE_GRAPH) -> tuple[str, str]:
+    """(graph file, stamp file) of the graph called `name`."""
+    return f"{name}.hnsw", f"{name}.json"
+
+
+def _words(name: str) -> tuple[str, str]:
+    """(what a label stands for, what the graph is called) in messages."""
+    return ("passages", "graph") if name == PASSAGE_GRAPH else ("transcript vectors", "transcript graph")
 STAMP_FORMAT = 2
 # HNSW settings, shared with benchmarks/index_search.py so the recall it reports is what ships.
 HNSW_M = 32
@@ -83,17 +97,17 @@ def _crc32(path: Path) -> int:
     return crc
 
 
-def _read_stamp(directory: Path) -> dict | None:
+def _read_stamp(directory: Path, name: str) -> dict | None:
     try:
-        stamp = json.loads((directory / GRAPH_META).read_text())
+        stamp = json.loads((directory / graph_files(name)[1]).read_text())
     except (OSError, ValueError):
         return None
     return stamp if isinstance(stamp, dict) and stamp.get("format") == STAMP_FORMAT else None
 
 
-def _why_not_loadable(directory: Path, stamp: dict | None, state: DbState) -> str | None:
+def _why_not_loadable(directory: Path, stamp: dict | None, state: DbState, name: str) -> str | None:
     """Why the graph file cannot be trusted as a starting point, or None when it can."""
-    path = directory / GRAPH
+    path = directory / graph_files(name)[0]
     if not path.exists():
         return "graph file missing"
     if stamp is None:
@@ -110,17 +124,18 @@ def _why_not_loadable(directory: Path, stamp: dict | None, state: DbState) -> st
     return None
 
 
-def _load_file(directory: Path, dim: int, state: DbState, db_ids: np.ndarray, vectors: Callable[[Sequence[int]], np.ndarray]):
+def _load_file(directory: Path, dim: int, state: DbState, db_ids: np.ndarray, vectors: Callable[[Sequence[int]], np.ndarray],
+               name: str = PASSAGE_GRAPH):
     """(graph, live labels, stamp, None) for a trustworthy graph file, else (None, None, stamp, reason)."""
     import hnswlib
 
-    stamp = _read_stamp(directory)
-    reason = _why_not_loadable(directory, stamp, state)
+    stamp = _read_stamp(directory, name)
+    reason = _why_not_loadable(directory, stamp, state, name)
     if reason is not None:
         return None, None, stamp, reason
     try:
         graph = hnswlib.Index(space="cosine", dim=dim)
-        graph.load_index(str(directory / GRAPH))
+        graph.load_index(str(directory / graph_files(name)[0]))
         deleted = [int(i) for i in stamp.get("deleted", [])]
         for pid in deleted:
             mark_deleted(graph, pid)
@@ -134,10 +149,11 @@ def _load_file(directory: Path, dim: int, state: DbState, db_ids: np.ndarray, ve
 
 
 def load_graph(
-    directory: Path, dim: int, state: DbState, db_ids: np.ndarray, vectors: Callable[[Sequence[int]], np.ndarray]
+    directory: Path, dim: int, state: DbState, db_ids: np.ndarray, vectors: Callable[[Sequence[int]], np.ndarray],
+    name: str = PASSAGE_GRAPH,
 ) -> LoadedGraph:
     """The graph on disk, checked against the database and brought up to date; rebuilt when untrustworthy."""
-    graph, held, stamp, reason = _load_file(directory, dim, state, db_ids, vectors)
+    graph, held, stamp, reason = _load_file(directory, dim, state, db_ids, vectors, name)
     if graph is None:
         return _rebuild(dim, db_ids, vectors, reason)
     missing = np.setdiff1d(db_ids, held)
@@ -146,26 +162,27 @@ def load_graph(
     for pid in extra:
         mark_deleted(graph, pid)
     changed = bool(len(missing) or len(extra)) or stamp.get("state") != state.to_dict()
-    reasons = [f"graph behind the database ({len(missing)} missing, {len(extra)} stale)"] if changed else []
+    reasons = [f"{_words(name)[1]} behind the database ({len(missing)} missing, {len(extra)} stale)"] if changed else []
     return LoadedGraph(graph, len(db_ids), rebuilt=False, changed=changed, reasons=reasons)
 
 
 def graph_file_problems(
-    directory: Path, dim: int, state: DbState, db_ids: np.ndarray, vectors: Callable[[Sequence[int]], np.ndarray]
+    directory: Path, dim: int, state: DbState, db_ids: np.ndarray, vectors: Callable[[Sequence[int]], np.ndarray],
+    name: str = PASSAGE_GRAPH,
 ) -> list[str]:
     """How the graph file on disk disagrees with the database (empty when it matches exactly)."""
-    if not len(db_ids) and not (directory / GRAPH).exists():
+    if not len(db_ids) and not (directory / graph_files(name)[0]).exists():
         return []
-    graph, held, stamp, reason = _load_file(directory, dim, state, db_ids, vectors)
+    graph, held, stamp, reason = _load_file(directory, dim, state, db_ids, vectors, name)
     if graph is None:
-        return [reason]
+        return [reason if name == PASSAGE_GRAPH else reason.replace("graph", _words(name)[1], 1)]
     problems = []
     if len(np.setdiff1d(db_ids, held)):
-        problems.append(f"{len(np.setdiff1d(db_ids, held))} passages missing from the graph")
+        problems.append(f"{len(np.setdiff1d(db_ids, held))} {_words(name)[0]} missing from the {_words(name)[1]}")
     if len(np.setdiff1d(held, db_ids)):
-        problems.append(f"{len(np.setdiff1d(held, db_ids))} graph labels with no passage")
+        problems.append(f"{len(np.setdiff1d(held, db_ids))} {_words(name)[1]} labels with no {_words(name)[0][:-1]}")
     if stamp.get("state") != state.to_dict():
-        problems.append("graph stamp does not match the database state")
+        problems.append(f"{_words(name)[1]} stamp does not match the database state")
     return problems
 
 
@@ -201,18 +218,19 @@ def _rebuild(dim: int, db_ids: np.ndarray, vectors: Callable[[Sequence[int]], np
     return LoadedGraph(graph, len(db_ids), rebuilt=True, changed=True, reasons=[reason])
 
 
-def save_graph(directory: Path, graph, state: DbState, db_ids: np.ndarray) -> None:
+def save_graph(directory: Path, graph, state: DbState, db_ids: np.ndarray, name: str = PASSAGE_GRAPH) -> None:
     """Write graph and stamp so that any crash leaves a pair the next load either trusts or rebuilds."""
-    tmp = directory / f".{GRAPH}.tmp"
-    tmp_meta = directory / f".{GRAPH_META}.tmp"
+    gfile, mfile = graph_files(name)
+    tmp = directory / f".{gfile}.tmp"
+    tmp_meta = directory / f".{mfile}.tmp"
     try:
-        _write_pair(directory, graph, state, db_ids, tmp, tmp_meta)
+        _write_pair(directory, graph, state, db_ids, tmp, tmp_meta, name)
     finally:
         tmp.unlink(missing_ok=True)
         tmp_meta.unlink(missing_ok=True)
 
 
-def _write_pair(directory: Path, graph, state: DbState, db_ids: np.ndarray, tmp: Path, tmp_meta: Path) -> None:
+def _write_pair(directory: Path, graph, state: DbState, db_ids: np.ndarray, tmp: Path, tmp_meta: Path, name: str) -> None:
     graph.save_index(str(tmp))
     if tmp.stat().st_size != graph.index_file_size():  # hnswlib does not report a short write
         raise OSError(errno.ENOSPC, f"{tmp.name} written short; the disk is probably full")
@@ -225,5 +243,6 @@ def _write_pair(directory: Path, graph, state: DbState, db_ids: np.ndarray, tmp:
         fh.write(json.dumps(stamp))
     # Graph first, then stamp: a kill between the two leaves a stamp whose checksum fails, so
     # the next open rebuilds rather than trusting a mismatched pair.
-    os.replace(tmp, directory / GRAPH)
-    os.replace(tmp_meta, directory / GRAPH_META)
+    gfile, mfile = graph_files(name)
+    os.replace(tmp, directory / gfile)
+    os.replace(tmp_meta, directory / mfile)

@@ -145,14 +145,18 @@ def index_paths(
     prune: bool = False,
     batch_size: int = 64,
     on_event: Event = _noop,
-    transcribe: bool = False,
+    transcribe: bool | None = False,
 ) -> IndexSummary:
     """Index recordings under `paths` into the index at `index_dir`.
 
     passages: how recordings are cut. None: as this index was cut before (sentence windows for a
     new index). batch_size: passages embedded together, enough for the encoder to find several of
-    each padded length per call. transcribe: also store every passage's transcript (and so
-    keyword search). Once asked for, an index keeps transcribing what later runs add."""
+    each padded length per call. transcribe: also store every passage's transcript and its text
+    vector (what fused search compares a query with), reading each window's encoder output once
+    for both; an index that has windows without transcripts gets them filled in. Once asked for,
+    an index keeps transcribing what later runs add. None: as the index records, transcribing a
+    new index (what `clasp index` does); False on a new index records that it is not transcribed,
+    and later None runs keep it so."""
     from .registry import DEFAULT_MODEL, load_model
 
     if not paths:
@@ -170,15 +174,26 @@ def index_paths(
             if store.meta("model_ref") is None:
                 store.set_meta("model_ref", model_ref)
             store.set_meta("segmentation", segmentation_to_json(passages))
+        if transcribe is None:  # the caller's default: what the index records, transcribing a new one
+            transcribe = store.meta("transcribe") != "0"
         if transcribe and not store.transcribed():
             with store.transaction():
                 store.set_meta("transcribe", "1")
+        elif transcribe is False and store.meta("transcribe") is None and not store.files():
+            with store.transaction():
+                store.set_meta("transcribe", "0")  # chosen for a new index: later default runs keep it
         store.graph()  # a graph left stale or damaged by an earlier run is repaired and written back now
+        fill_transcript_vectors(store, model, on_event)  # an index transcribed by an older clasp
+        transcriber = None
+        if store.transcribed():
+            from .transcribe import shared_transcriber, whisper_for
+
+            transcriber = shared_transcriber(whisper_for(model.config.speech_encoder), model.device)
         last_save = time.monotonic()
         roots = [display_path(os.path.abspath(p)) for p in paths]
         try:
             for path in files:
-                _index_one(store, model, path, passages, batch_size, summary, on_event)
+                _index_one(store, model, path, passages, batch_size, summary, on_event, transcriber)
                 if time.monotonic() - last_save > 60:  # bound what a kill -9 makes the next open rebuild
                     store.save_graph()
                     last_save = time.monotonic()
@@ -191,8 +206,8 @@ def index_paths(
             for f in store.files():  # failures this run could not retry stay in the summary until pruned
                 if f.status == "failed" and f.path not in seen and _under(f.path, roots):
                     summary.failed.append((f.path, f"{f.error} (earlier run; the file is gone: --prune forgets it)"))
-            if store.transcribed():
-                summary.transcribed = transcribe_missing(store, model, on_event)
+            if transcriber is not None:
+                summary.transcribed += transcribe_missing(store, model, on_event)
         except KeyboardInterrupt:
             summary.interrupted = True
     summary.elapsed = time.perf_counter() - t0
@@ -220,12 +235,25 @@ def segmentation_for(store: Store, requested: PassageConfig | WindowConfig | Non
     return requested  # other lengths apply to what this run embeds
 
 
-def transcribe_missing(store: Store, model, on_event: Event = _noop) -> int:
-    """Transcribe every passage that has no transcript yet, committing file by file.
+def fill_transcript_vectors(store: Store, model, on_event: Event = _noop, chunk: int = 512) -> int:
+    """Embed stored transcripts that have no text vector yet (an index transcribed by an older
+    clasp, or a transcript cached where vectors could not be written); no transcribing again."""
+    done = 0
+    while rows := store.transcripts_without_vectors(limit=chunk):
+        vecs = model.embed_text([t for _, t in rows])
+        store.put_transcript_vectors({pid: v for (pid, _), v in zip(rows, vecs)})
+        done += len(rows)
+        on_event("text_vectors", done=done)
+    return done
 
-    Runs after embedding rather than inside it, so one pass serves new files, replaced files
-    (their transcripts went with their old passages) and an index transcribed for the first
-    time; a killed run keeps each file it finished and the next run does the rest.
+
+def transcribe_missing(store: Store, model, on_event: Event = _noop, chunk: int = 64) -> int:
+    """Transcribe every passage that has no transcript yet, committing every `chunk` windows.
+
+    This is how an index embedded without transcripts gets them: the index stays searchable
+    throughout (each commit is a short transaction beside the readers), searches use each
+    transcript as soon as it lands, and a killed run keeps what it committed, so a rerun does
+    only the rest. Events: "transcribe_start" (passages, seconds), then "transcribed" per chunk.
     """
     from .passages import Span
     from .transcribe import shared_transcriber, whisper_for
@@ -233,23 +261,50 @@ def transcribe_missing(store: Store, model, on_event: Event = _noop) -> int:
     rows = store.db.execute(
         "SELECT p.id, f.path, p.start, p.end FROM passages p JOIN files f ON p.file_id=f.id "
         "WHERE NOT EXISTS (SELECT 1 FROM transcripts t WHERE t.passage_id=p.id) ORDER BY f.path, p.start").fetchall()
+    if not rows:
+        return 0
     by_file: dict[str, list[tuple[int, float, float]]] = {}
     for pid, path, start, end in rows:
         by_file.setdefault(path, []).append((pid, start, end))
+    on_event("transcribe_start", passages=len(rows), seconds=sum(e - s for _, _, s, e in rows))
+    transcriber = shared_transcriber(whisper_for(model.config.speech_encoder), model.device)
     done = 0
     for path, items in by_file.items():
         rec = store.file(path)
         try:
-            waves = [w for _, w in iter_passage_audio(rec.fs_path if rec else path, [Span(s, e) for _, s, e in items],
-                                                      model.config.sample_rate)]
+            audio = iter_passage_audio(rec.fs_path if rec else path, [Span(s, e) for _, s, e in items], model.config.sample_rate)
+            batch: list[tuple[int, object]] = []
+            for (pid, s, e), (_, wave) in zip(items, audio):
+                batch.append((pid, wave))
+                if len(batch) == chunk:
+                    done += _store_transcripts(store, model, transcriber, batch, path, on_event)
+                    batch = []
+            if batch:
+                done += _store_transcripts(store, model, transcriber, batch, path, on_event)
         except AudioError as e:  # gone or changed since it was embedded: the next run re-embeds it
             on_event("transcribe_failed", path=path, reason=e.reason)
             continue
-        texts = shared_transcriber(whisper_for(model.config.speech_encoder), model.device).transcribe_batch(waves)
-        store.put_transcripts({pid: t for (pid, _, _), t in zip(items, texts)})
-        done += len(items)
-        on_event("transcribed", path=path, passages=len(items))
     return done
+
+
+def _store_transcripts(store: Store, model, transcriber, batch: list[tuple[int, object]], path: str, on_event: Event) -> int:
+    waves = [w for _, w in batch]
+    texts = transcriber.transcribe_batch(waves)
+    vecs = _text_vectors(model, texts)
+    store.put_transcripts({pid: t for (pid, _), t in zip(batch, texts)}, {pid: v for (pid, _), v in zip(batch, vecs)})
+    on_event("transcribed", path=path, passages=len(batch), seconds=sum(len(w) for w in waves) / model.config.sample_rate)
+    return len(batch)
+
+
+def _text_vectors(model, texts: Sequence[str]):
+    """The text encoder's vector of each transcript (zeros for an empty one, which is not stored)."""
+    import numpy as np
+
+    out = np.zeros((len(texts), model.dim), dtype=np.float32)
+    spoken = [i for i, t in enumerate(texts) if t.strip()]
+    if spoken:
+        out[spoken] = model.embed_text([texts[i] for i in spoken])
+    return out
 
 
 def _under(path: str, roots: Iterable[str]) -> bool:
@@ -264,7 +319,22 @@ def _stat_failure(path: Path, e: OSError) -> str:
     return e.strerror or str(e)
 
 
-def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfig, batch_size: int, summary: IndexSummary, on_event: Event) -> None:
+def _embed(model, transcriber, waves: list) -> tuple:
+    """CLASP vectors of a batch of windows and, when transcribing, their transcripts: from one
+    pass of the Whisper encoder where the model's speech encoder is the transcriber's Whisper."""
+    if transcriber is None:
+        return model.embed_audio(waves), None
+    if model.can_share_encoder(transcriber.model):
+        feats = model.audio_features(waves, keep_encoded=True)
+        texts = transcriber.transcribe_encoded([f.encoded for f in feats])
+        for f in feats:
+            f.encoded = None  # the head needs only the valid frames
+        return model.embed_features(feats), texts
+    return model.embed_audio(waves), transcriber.transcribe_batch(waves)
+
+
+def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfig, batch_size: int, summary: IndexSummary,
+               on_event: Event, transcriber=None) -> None:
     key, raw = display_path(path), raw_name(path)
 
     def failed(reason: str, size: int = 0, mtime: float = 0.0, digest: str | None = None) -> None:
@@ -296,7 +366,7 @@ def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfi
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", PartialAudioWarning)
             spans, duration = find_spans(path, cfg)
-            vectors, kept = [], []
+            vectors, kept, texts = [], [], []
             batch: list = []
             for span, wave in iter_passage_audio(path, spans, model.config.sample_rate):
                 if wave.size < 160:  # past the real end of a file whose header overstated its length
@@ -304,10 +374,14 @@ def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfi
                 batch.append(wave)
                 kept.append((span.start, span.end))
                 if len(batch) == batch_size:
-                    vectors.append(model.embed_audio(batch))
+                    v, t = _embed(model, transcriber, batch)
+                    vectors.append(v)
+                    texts += t or []
                     batch = []
             if batch:
-                vectors.append(model.embed_audio(batch))
+                v, t = _embed(model, transcriber, batch)
+                vectors.append(v)
+                texts += t or []
         if not kept:
             raise AudioError(path, "no speech found (silent or too quiet)")
     except AudioError as e:
@@ -316,8 +390,11 @@ def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfi
     warning = str(partial[0].reason) if partial else None
     import numpy as np
 
+    said = texts if transcriber is not None else None
     store.replace_file(key, st.st_size, st.st_mtime, digest, duration, kept, np.concatenate(vectors),
-                       path_bytes=raw, warning=warning)
+                       path_bytes=raw, warning=warning, texts=said,
+                       text_vectors=_text_vectors(model, said) if said is not None else None)
+    summary.transcribed += len(said or [])
     if old is None:
         summary.added += 1
     else:

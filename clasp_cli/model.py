@@ -30,6 +30,7 @@ class AudioFeatures:
 
     frames: np.ndarray  # [T, speech_dim]
     mel: np.ndarray | None  # [mel_bins, Tm], padded to a multiple of 8 frames
+    encoded: list[np.ndarray] | None = None  # Whisper's whole encoder output per 30 s piece (keep_encoded)
 
 
 def downsample_frames(frames: np.ndarray, k: int) -> np.ndarray:
@@ -124,17 +125,26 @@ class ClaspModel:
         return f"{self.config.name}@{self.config.training.get('weights_sha256', 'untrained')[:12]}"
 
     # -- embedding ------------------------------------------------------------------------
-    def audio_features(self, waves: Sequence[np.ndarray]) -> list[AudioFeatures]:
-        frames = self.speech.encode(waves).unpad()
+    def audio_features(self, waves: Sequence[np.ndarray], keep_encoded: bool = False) -> list[AudioFeatures]:
+        """keep_encoded: also keep Whisper's encoder output, so the same pass can be transcribed
+        (only for a Whisper speech encoder; see can_share_encoder)."""
+        sf = self.speech.encode(waves, keep_outputs=True) if keep_encoded else self.speech.encode(waves)
+        frames = sf.unpad()
         out = []
-        for w, f in zip(waves, frames):
+        for i, (w, f) in enumerate(zip(waves, frames)):
             mel = None
             if self.config.head.use_spectrogram:
                 mel = log_mel(w, self.config.sample_rate, self.config.head.mel_bins)
                 pad = (-mel.shape[1]) % self.config.head.mel_multiple
                 mel = np.pad(mel, ((0, 0), (0, pad)))
-            out.append(AudioFeatures(f, mel))
+            out.append(AudioFeatures(f, mel, sf.outputs[i] if sf.outputs is not None else None))
         return out
+
+    def can_share_encoder(self, whisper: str) -> bool:
+        """Whether Whisper `whisper`'s decoder can read this model's speech-encoder output as is."""
+        from .encoders.speech import WhisperCT2Encoder
+
+        return self.config.speech_encoder == whisper and isinstance(self.speech, WhisperCT2Encoder)
 
     def embed_features(self, feats: Sequence[AudioFeatures], batch_size: int = 32) -> np.ndarray:
         import torch

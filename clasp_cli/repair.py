@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .errors import UsageError
-from .graph import GRAPH, GRAPH_META
+from .graph import PASSAGE_GRAPH, TRANSCRIPT_GRAPH, graph_files
 from .store import DB, Store
 
 
@@ -26,11 +26,25 @@ class RepairReport:
     remaining: list[str]  # what is still wrong after it (empty when healthy)
 
 
-def repair_index(index_dir: str | Path) -> RepairReport:
-    """Check an index and rebuild its graph from the database. A damaged database raises IndexDamagedError."""
+def repair_index(index_dir: str | Path, model=None) -> RepairReport:
+    """Check an index and rebuild what is derived from its database: the passage graph, the
+    keyword index, the transcripts' text vectors (embedded from the stored transcripts, with the
+    index's own text encoder; `model`, else the one the index records) and their graph.
+    A damaged database raises IndexDamagedError."""
     with Store.open(index_dir, write=True, check=True) as store:
         problems = store.check()
         passages = store.rebuild_graph()
+        if store.has_transcript_table:
+            store.rebuild_keyword_index()
+        if store.has_transcript_vectors():
+            if store.transcripts_without_vectors(limit=1):
+                from .indexer import fill_transcript_vectors
+                from .search import open_model_for
+
+                missing = len(store.transcripts_without_vectors())
+                problems.append(f"{missing} transcripts without a text vector")
+                fill_transcript_vectors(store, open_model_for(store, model, "cpu"))
+            store.rebuild_transcript_graph()
         remaining = store.check()
     return RepairReport(problems, passages, remaining)
 
@@ -85,7 +99,8 @@ def _meta(db: sqlite3.Connection, key: str) -> str | None:
 def set_aside(index_dir: str | Path) -> Path | None:
     """Move the database and graph into index_dir/damaged-<time>/ (kept for inspection, not deleted)."""
     index_dir = Path(index_dir)
-    names = [n for n in (DB, f"{DB}-wal", f"{DB}-shm", GRAPH, GRAPH_META) if (index_dir / n).exists()]
+    derived = [*graph_files(PASSAGE_GRAPH), *graph_files(TRANSCRIPT_GRAPH)]
+    names = [n for n in (DB, f"{DB}-wal", f"{DB}-shm", *derived) if (index_dir / n).exists()]
     if not names:
         return None
     dest = index_dir / time.strftime("damaged-%Y%m%d-%H%M%S")

@@ -27,8 +27,8 @@ import numpy as np
 
 from .errors import ClaspError
 from .graph import (  # noqa: F401  (GRAPH*, HNSW_* and new_graph are re-exported for serve and benchmarks)
-    GRAPH, GRAPH_META, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, DbState, ensure_capacity, graph_file_problems,
-    load_graph, mark_deleted, new_graph, save_graph,
+    GRAPH, GRAPH_META, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, PASSAGE_GRAPH, TRANSCRIPT_GRAPH, DbState, ensure_capacity,
+    graph_file_problems, graph_files, load_graph, mark_deleted, new_graph, save_graph,
 )
 
 DB = "index.sqlite"
@@ -85,11 +85,29 @@ MIGRATIONS = [
         INSERT INTO transcripts_fts(rowid, text) VALUES (new.passage_id, new.text);
     END;
     """,
+    """
+    -- The text encoder's vector of each (non-empty) transcript, float16 like passage vectors, so a
+    -- query in any language meets what was said, not only its words. Derived: a writer fills the
+    -- missing ones from the transcripts (no transcribing again), and the transcript graph
+    -- (transcripts.hnsw) is derived from these rows as vectors.hnsw is from passages.
+    CREATE TABLE transcript_vectors (
+        passage_id INTEGER PRIMARY KEY REFERENCES transcripts(passage_id) ON DELETE CASCADE,
+        vector BLOB NOT NULL
+    );
+    -- A transcript whose text changes loses its vector; the next writer embeds the new text.
+    CREATE TRIGGER transcripts_au_vector AFTER UPDATE OF text ON transcripts WHEN old.text IS NOT new.text BEGIN
+        DELETE FROM transcript_vectors WHERE passage_id = new.passage_id;
+    END;
+    -- Earlier versions cached transcripts with INSERT OR REPLACE, which fires no delete trigger
+    -- and so could leave the full-text index out of step with the transcripts: rebuild it once.
+    INSERT INTO transcripts_fts(transcripts_fts) VALUES('rebuild');
+    """,
 ]
 # Readers can search indexes this old: what came later (transcripts) only adds to search, and a
 # read-only archive indexed by an older clasp must stay searchable without a rewrite.
 READABLE_FROM = 2
 TRANSCRIPTS_FROM = 3
+TRANSCRIPT_VECTORS_FROM = 4
 
 
 class IndexError_(ClaspError):
@@ -219,6 +237,9 @@ class Store:
         self._graph_dirty = False
         self.graph_notes: list[str] = []  # why the graph was repaired on open, for `clasp index --repair`
         self._live = 0  # passages in the graph not marked deleted; knn_query needs k <= this
+        self._tgraph = None  # the transcript graph, loaded on first transcript search
+        self._tgraph_dirty = False
+        self._tlabels: set[int] = set()  # its live labels: knn_query needs k <= their number
         self._cache_db: sqlite3.Connection | None = None  # a reader's own connection for writing transcripts
         self.cache_writable: bool | None = None  # None until a reader first tries to store a transcript
 
@@ -287,6 +308,8 @@ class Store:
         try:
             if self.write and self._graph_dirty:
                 self.save_graph()
+            if self.write and self._tgraph_dirty:
+                self.save_transcript_graph()
         finally:
             self.db.close()
             if self._cache_db is not None:
@@ -339,10 +362,12 @@ class Store:
         self, path: str, size: int, mtime: float, hash_: str | None, duration: float | None,
         spans: Sequence[tuple[float, float]] = (), vectors: np.ndarray | None = None, error: str | None = None,
         path_bytes: bytes | None = None, warning: str | None = None, texts: Sequence[str] | None = None,
+        text_vectors: np.ndarray | None = None,
     ) -> list[int]:
         """Atomically swap a file's passages (or record its failure). Returns the new passage ids.
 
-        `texts`, one per span, are the passages' transcripts (`clasp index --transcribe`)."""
+        `texts`, one per span, are the passages' transcripts (`clasp index --transcribe`), and
+        `text_vectors` their text-encoder vectors (rows for empty texts are not stored)."""
         graph = self.graph()
         with self.transaction():
             old = self.db.execute("SELECT p.id FROM passages p JOIN files f ON p.file_id=f.id WHERE f.path=?", (path,)).fetchall()
@@ -360,9 +385,14 @@ class Store:
                     ids.append(self.db.execute("INSERT INTO passages(file_id, start, end, vector) VALUES(?,?,?,?)", (fid, s, e, v.tobytes())).lastrowid)
                 if texts is not None:
                     self.db.executemany("INSERT INTO transcripts(passage_id, text) VALUES(?, ?)", zip(ids, texts))
+                    if text_vectors is not None:
+                        self._insert_text_vectors(self.db, dict(zip(ids, texts)), dict(zip(ids, text_vectors)))
             self.set_meta("updated", str(time.time()))
         for (pid,) in old:
             mark_deleted(graph, pid)
+            self._forget_transcript_vector(pid)
+        if texts is not None and text_vectors is not None:
+            self._add_transcript_vectors({i: v for i, t, v in zip(ids, texts, text_vectors) if t.strip()})
         if ids:
             ensure_capacity(graph, len(ids))
             graph.add_items(np.asarray(vectors, dtype=np.float32), np.asarray(ids))
@@ -381,6 +411,7 @@ class Store:
                 self.set_meta("updated", str(time.time()))
             for (pid,) in old:
                 mark_deleted(graph, pid)
+                self._forget_transcript_vector(pid)
             self._live -= len(old)
             n += 1
             self._graph_dirty = True
@@ -461,21 +492,39 @@ class Store:
         failed_with_passages = q("SELECT COUNT(*) FROM passages p JOIN files f ON p.file_id=f.id WHERE f.status='failed'").fetchone()[0]
         if failed_with_passages:
             problems.append(f"{failed_with_passages} passages belong to failed files")
+        if self.has_transcript_table and self.write:  # FTS5 runs its check as a write statement
+            try:
+                q("INSERT INTO transcripts_fts(transcripts_fts, rank) VALUES('integrity-check', 1)")
+            except sqlite3.DatabaseError as e:
+                problems.append(f"keyword index out of step with the transcripts ({e})")
         if not problems:
             problems += graph_file_problems(self.dir, self.dim, self.db_state(), self._db_ids(), self._vectors)
+        if not problems and self.has_transcript_vectors():
+            problems += graph_file_problems(self.dir, self.dim, self.tdb_state(), self._tdb_ids(), self._tvectors,
+                                            name=TRANSCRIPT_GRAPH)
         return problems
+
+    @_translated
+    def rebuild_keyword_index(self) -> None:
+        """Rebuild the full-text index from the transcripts (`clasp index --repair`)."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO transcripts_fts(transcripts_fts) VALUES('rebuild')")
 
     @_translated
     def search(self, query: np.ndarray, k: int = 10, path_glob: str | None = None) -> list[Hit]:
         """Nearest passages by cosine similarity (score = 1 - cosine distance)."""
         graph = self.graph()
-        n = self._live
-        if n <= 0:
+        if self._live <= 0:
             return []
+        return self._knn(graph, self._live, query, k, path_glob)
+
+    def _knn(self, graph, n: int, query: np.ndarray, k: int, path_glob: str | None, labels: set[int] | None = None) -> list[Hit]:
         allowed = None
         if path_glob:
             rows = self.db.execute("SELECT p.id FROM passages p JOIN files f ON p.file_id=f.id WHERE f.path GLOB ?", (path_glob,)).fetchall()
             allowed = {r[0] for r in rows}
+            if labels is not None:
+                allowed &= labels
             if not allowed:
                 return []
             n = min(n, len(allowed))
@@ -513,8 +562,9 @@ class Store:
                 f"SELECT passage_id, text FROM transcripts WHERE passage_id IN ({','.join('?' * len(chunk))})", chunk))
         return found
 
-    def put_transcripts(self, items: dict[int, str]) -> bool:
-        """Cache transcripts, committed at once in their own transaction. Returns whether they were stored.
+    def put_transcripts(self, items: dict[int, str], vectors: dict[int, np.ndarray] | None = None) -> bool:
+        """Store transcripts (and, when given, their text vectors), committed at once in their own
+        transaction. Returns whether they were stored.
 
         A reader (`clasp search`) writes through a connection of its own, without the writer lock:
         a transcript is a row beside its passage that no graph or indexing run depends on, and
@@ -522,6 +572,8 @@ class Store:
         written (read-only mount or file, or from an older clasp) stores nothing and returns
         False; search then uses the transcripts it just made for this query only.
         A passage deleted meanwhile by a concurrent `clasp index` simply gets no row.
+        Every write is an upsert (delete and insert of the full-text row through the update
+        trigger), so two processes caching the same window cannot leave the keyword index out of step.
         """
         if not items:
             return True
@@ -532,8 +584,11 @@ class Store:
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.executemany("INSERT OR REPLACE INTO transcripts(passage_id, text) "
-                               "SELECT ?, ? WHERE EXISTS (SELECT 1 FROM passages WHERE id=?)", rows)
+                db.executemany("INSERT INTO transcripts(passage_id, text) SELECT ?, ?2 WHERE EXISTS "
+                               "(SELECT 1 FROM passages WHERE id=?3) "
+                               "ON CONFLICT(passage_id) DO UPDATE SET text=excluded.text WHERE text IS NOT excluded.text", rows)
+                if vectors is not None and self.has_transcript_vectors(db):
+                    self._insert_text_vectors(db, items, vectors)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -544,7 +599,134 @@ class Store:
                 self.cache_writable = False
                 return False
             raise (typed or e) from None
+        if vectors is not None:
+            self._add_transcript_vectors({int(k): vectors[k] for k, t in items.items() if t.strip() and k in vectors})
         return True
+
+    @staticmethod
+    def _insert_text_vectors(db: sqlite3.Connection, texts: dict[int, str], vectors: dict[int, np.ndarray]) -> None:
+        rows = [(int(k), np.asarray(vectors[k], dtype=np.float16).tobytes(), int(k))
+                for k, t in texts.items() if t.strip() and k in vectors]
+        db.executemany("INSERT OR REPLACE INTO transcript_vectors(passage_id, vector) SELECT ?, ? "
+                       "WHERE EXISTS (SELECT 1 FROM transcripts WHERE passage_id=?)", rows)
+
+    def has_transcript_vectors(self, db: sqlite3.Connection | None = None) -> bool:
+        return (db or self.db).execute("PRAGMA user_version").fetchone()[0] >= TRANSCRIPT_VECTORS_FROM
+
+    @_translated
+    def transcripts_without_vectors(self, limit: int | None = None) -> list[tuple[int, str]]:
+        """(passage id, text) of non-empty transcripts that have no text vector yet."""
+        if not self.has_transcript_vectors():
+            return []
+        sql = ("SELECT t.passage_id, t.text FROM transcripts t WHERE trim(t.text) != '' AND NOT EXISTS "
+               "(SELECT 1 FROM transcript_vectors v WHERE v.passage_id=t.passage_id) ORDER BY t.passage_id")
+        return self.db.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
+
+    @_translated
+    def put_transcript_vectors(self, vectors: dict[int, np.ndarray]) -> None:
+        """A writer's fill-in of text vectors for transcripts stored without them (older indexes)."""
+        if not vectors:
+            return
+        with self.transaction() as db:
+            texts = dict(db.execute(f"SELECT passage_id, text FROM transcripts WHERE passage_id IN "
+                                    f"({','.join('?' * len(vectors))})", [int(k) for k in vectors]).fetchall())
+            self._insert_text_vectors(db, texts, vectors)
+        self._add_transcript_vectors({k: v for k, v in vectors.items() if texts.get(k, "").strip()})
+
+    # -- the transcript graph ------------------------------------------------------------------------
+    def _forget_transcript_vector(self, pid: int) -> None:
+        if self._tgraph is not None and int(pid) in self._tlabels:
+            mark_deleted(self._tgraph, pid)
+            self._tlabels.discard(int(pid))
+            self._tgraph_dirty = True
+
+    def _add_transcript_vectors(self, vectors: dict[int, np.ndarray]) -> None:
+        if self._tgraph is None or not vectors:
+            return  # not loaded: the next load brings it up to date from the rows
+        ids = np.asarray(list(vectors), dtype=np.int64)
+        ensure_capacity(self._tgraph, len(ids))
+        self._tgraph.add_items(np.stack([np.asarray(vectors[int(i)], dtype=np.float32) for i in ids]), ids)
+        self._tlabels.update(int(i) for i in ids)
+        self._tgraph_dirty = True
+
+    def tdb_state(self) -> DbState:
+        n, max_id, id_sum = self.db.execute(
+            "SELECT COUNT(*), COALESCE(MAX(passage_id), 0), COALESCE(SUM(passage_id), 0) FROM transcript_vectors").fetchone()
+        return DbState(self.meta("index_id") or "", n, max_id, id_sum)
+
+    def _tdb_ids(self) -> np.ndarray:
+        return np.array([r[0] for r in self.db.execute("SELECT passage_id FROM transcript_vectors ORDER BY passage_id")],
+                        dtype=np.int64)
+
+    def _tvectors(self, ids: Sequence[int]) -> np.ndarray:
+        got = self.transcript_vectors(ids)
+        if len(got) != len(ids):
+            raise IndexDamagedError(f"{self.dir / DB}: the index database is damaged (a transcript vector is missing); "
+                                    f"rebuild it with `clasp index --rebuild --index {self.dir}`")
+        return np.stack([got[int(i)] for i in ids]) if len(ids) else np.zeros((0, self.dim), dtype=np.float32)
+
+    @_translated
+    def transcript_graph(self):
+        """The graph of transcript vectors, loaded and checked like the passage graph (None before
+        transcript vectors exist in this index's schema)."""
+        if not self.has_transcript_vectors():
+            return None
+        if self._tgraph is None:
+            ids = self._tdb_ids()
+            loaded = load_graph(self.dir, self.dim, self.tdb_state(), ids, self._tvectors, name=TRANSCRIPT_GRAPH)
+            self._tgraph, self._tlabels = loaded.graph, {int(i) for i in ids}
+            self.graph_notes += loaded.reasons
+            if loaded.changed and self.write and (len(ids) or (self.dir / graph_files(TRANSCRIPT_GRAPH)[0]).exists()):
+                self.save_transcript_graph()
+        return self._tgraph
+
+    @_translated
+    def save_transcript_graph(self) -> None:
+        if self._tgraph is None:
+            return
+        save_graph(self.dir, self._tgraph, self.tdb_state(), self._tdb_ids(), name=TRANSCRIPT_GRAPH)
+        self._tgraph_dirty = False
+
+    @_translated
+    def rebuild_transcript_graph(self) -> int:
+        ids = self._tdb_ids()
+        g = new_graph(self.dim, max(1024, len(ids)))
+        for s in range(0, len(ids), 10000):
+            part = ids[s : s + 10000]
+            g.add_items(self._tvectors(part), part)
+        self._tgraph, self._tlabels = g, {int(i) for i in ids}
+        self.save_transcript_graph()
+        return len(ids)
+
+    @_translated
+    def transcript_search(self, query: np.ndarray, k: int = 10, path_glob: str | None = None) -> list[Hit]:
+        """Passages whose transcripts' text vectors are nearest the query (score = cosine)."""
+        graph = self.transcript_graph()
+        if graph is None or not self._tlabels:
+            return []
+        return self._knn(graph, len(self._tlabels), query, k, path_glob, self._tlabels)
+
+    @_translated
+    def transcript_vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """The text vector of each passage in `ids` whose transcript has one."""
+        if not self.has_transcript_vectors():
+            return {}
+        return self._blobs("SELECT passage_id, vector FROM transcript_vectors WHERE passage_id IN ", ids)
+
+    @_translated
+    def passage_vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """The CLASP vector of each passage in `ids` that still exists."""
+        return self._blobs("SELECT id, vector FROM passages WHERE id IN ", ids)
+
+    def _blobs(self, sql: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        out: dict[int, np.ndarray] = {}
+        ids = [int(i) for i in ids]
+        for s in range(0, len(ids), 900):  # SQLite's bound-parameter limit
+            chunk = ids[s : s + 900]
+            for i, blob in self.db.execute(f"{sql}({','.join('?' * len(chunk))})", chunk):
+                if isinstance(blob, bytes) and len(blob) == 2 * self.dim:
+                    out[int(i)] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+        return out
 
     def _cache_connection(self) -> sqlite3.Connection | None:
         if self.cache_writable is False:

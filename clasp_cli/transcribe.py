@@ -16,6 +16,8 @@ from __future__ import annotations
 import functools
 import math
 import os
+import re
+import zlib
 from typing import Sequence
 
 import numpy as np
@@ -85,8 +87,8 @@ class Transcriber:
         """Like `transcribe`, but batched and without padding each clip to 30 s.
 
         Clips longer than 30 s are read in 30 s pieces whose texts are joined. Each clip's output
-        is capped at about 12 tokens per second of audio, so a decoder caught in a repetition loop
-        stops early instead of running to Whisper's 448-token limit."""
+        is capped at about 12 tokens per second of audio, and a transcript caught in a repetition
+        loop is decoded again with repeats barred (see `_decode`)."""
         import ctranslate2
 
         pieces: list[tuple[int, np.ndarray]] = []
@@ -97,25 +99,69 @@ class Transcriber:
         texts = [""] * len(pieces)
         order = sorted(range(len(pieces)), key=lambda k: pieces[k][1].size)
         model, fe = self.whisper.model, self.whisper.feature_extractor
-        eot = self.whisper.hf_tokenizer.token_to_id("<|endoftext|>")
         for group in _length_groups([k for k in order if pieces[k][1].size], [p.size for _, p in pieces], batch_size):
             # Half a second of trailing silence, rounded up to whole seconds, as one padded length.
             n = min(step, math.ceil(max(pieces[k][1].size for k in group) / _SAMPLE_RATE + 0.5) * _SAMPLE_RATE)
             mel = np.stack([fe(np.pad(pieces[k][1], (0, n - pieces[k][1].size)), padding=0)[:, : n // 160] for k in group])
             enc = model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel, dtype=np.float32)))
-            codes = [(langs[pieces[k][0]] if langs else None) if self.multilingual else None for k in group]
-            if self.multilingual and any(c is None for c in codes):
-                detected = model.detect_language(enc)
-                codes = [c or d[0][0][2:-2] for c, d in zip(codes, detected)]
-            prompts = [self._prompt(c) for c in codes]
-            out = model.generate(enc, prompts, beam_size=self.beam_size, max_length=min(448, 8 + math.ceil(12 * n / _SAMPLE_RATE)),
-                                 suppress_blank=True)
-            for k, r in zip(group, out):
-                texts[k] = self.whisper.hf_tokenizer.decode([t for t in r.sequences_ids[0] if t < eot]).strip()
-        joined = [""] * len(waves)
-        for (i, _), t in zip(pieces, texts):
-            joined[i] = f"{joined[i]} {t}".strip() if t else joined[i]
-        return joined
+            codes = [(langs[pieces[k][0]] if langs else None) for k in group]
+            for k, t in zip(group, self._decode(enc, codes, n / _SAMPLE_RATE)):
+                texts[k] = t
+        return _join(pieces, texts, len(waves))
+
+    def transcribe_encoded(self, encoded: Sequence[Sequence[np.ndarray]], langs: Sequence[str | None] | None = None,
+                           batch_size: int = 8) -> list[str]:
+        """Transcripts from encoder output already computed (SpeechFeatures.outputs: per clip, one
+        [frames, dim] array per 30 s piece), so a window indexed with transcripts is encoded once
+        for both its CLASP vector and its words. Pieces of one padded length are decoded together."""
+        import ctranslate2
+
+        pieces = [(i, np.asarray(e, dtype=np.float32)) for i, clip in enumerate(encoded) for e in clip]
+        texts = [""] * len(pieces)
+        by_len: dict[int, list[int]] = {}
+        for k, (_, e) in enumerate(pieces):
+            by_len.setdefault(e.shape[0], []).append(k)
+        for frames, ks in sorted(by_len.items()):
+            for s in range(0, len(ks), batch_size):
+                group = ks[s : s + batch_size]
+                enc = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack([pieces[k][1] for k in group])))
+                codes = [(langs[pieces[k][0]] if langs else None) for k in group]
+                for k, t in zip(group, self._decode(enc, codes, frames / 50.0)):
+                    texts[k] = t
+        return _join(pieces, texts, len(encoded))
+
+    def _decode(self, enc, codes: list[str | None], seconds: float) -> list[str]:
+        """Greedy decoding of one batch of encoder output; languages detected where not given.
+
+        Whisper's greedy decoder can fall into a loop and say a sentence two or three times. A
+        transcript that repeats itself (`looped`) is decoded again with every 4-word sequence
+        allowed once, and anything still repeated is dropped (`drop_repeats`)."""
+        model = self.whisper.model
+        codes = [c if self.multilingual else None for c in codes]
+        if self.multilingual and any(c is None for c in codes):
+            detected = model.detect_language(enc)
+            codes = [c or d[0][0][2:-2] for c, d in zip(codes, detected)]
+        prompts = [self._prompt(c) for c in codes]
+        limit = min(448, 8 + math.ceil(12 * seconds))
+        texts = [self._text(r) for r in model.generate(enc, prompts, beam_size=self.beam_size, max_length=limit, suppress_blank=True)]
+        again = [j for j, t in enumerate(texts) if looped(t)]
+        if again:
+            import ctranslate2
+
+            sub = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.asarray(enc)[again])) if len(again) < len(texts) else enc
+            redo = model.generate(sub, [prompts[j] for j in again], beam_size=self.beam_size, max_length=limit,
+                                  suppress_blank=True, no_repeat_ngram_size=4, repetition_penalty=1.1)
+            for j, r in zip(again, redo):
+                texts[j] = drop_repeats(self._text(r))
+        return texts
+
+    def _text(self, result) -> str:
+        eot = self._eot
+        return self.whisper.hf_tokenizer.decode([t for t in result.sequences_ids[0] if t < eot]).strip()
+
+    @functools.cached_property
+    def _eot(self) -> int:
+        return self.whisper.hf_tokenizer.token_to_id("<|endoftext|>")
 
     def _prompt(self, lang: str | None) -> list[int]:
         tok = self.whisper.hf_tokenizer
@@ -124,6 +170,55 @@ class Transcriber:
             lang_id = tok.token_to_id(f"<|{lang or 'en'}|>")
             ids += [lang_id if lang_id is not None else tok.token_to_id("<|en|>"), tok.token_to_id("<|transcribe|>")]
         return ids + [tok.token_to_id("<|notimestamps|>")]
+
+
+def _join(pieces: Sequence[tuple[int, object]], texts: Sequence[str], n: int) -> list[str]:
+    """The texts of each clip's 30 s pieces, joined in order."""
+    joined = [""] * n
+    for (i, _), t in zip(pieces, texts):
+        joined[i] = f"{joined[i]} {t}".strip() if t else joined[i]
+    return joined
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
+
+
+def _sentences(text: str) -> list[str]:
+    return [x for x in _SENTENCE_END.split(text.strip()) if x]
+
+
+def _norm(sentence: str) -> str:
+    return " ".join(re.findall(r"\w+", sentence.casefold()))
+
+
+def looped(text: str) -> bool:
+    """Whether a transcript repeats itself: a sentence said twice, a phrase of 3+ words three
+    times in a row, or text that compresses like a loop (zlib ratio above 2.4, Whisper's own test)."""
+    said = [_norm(x) for x in _sentences(text)]
+    said = [x for x in said if len(x.split()) >= 3]
+    if len(said) != len(set(said)):
+        return True
+    words = _norm(text).split()
+    for n in range(3, 9):
+        for i in range(0, len(words) - 3 * n + 1):
+            if words[i : i + n] == words[i + n : i + 2 * n] == words[i + 2 * n : i + 3 * n]:
+                return True
+    raw = text.encode("utf-8")
+    return len(raw) > 60 and len(raw) / len(zlib.compress(raw)) > 2.4
+
+
+def drop_repeats(text: str) -> str:
+    """A transcript with every sentence after its first occurrence removed, and a last fragment
+    that only starts an earlier sentence again (the loop cut off by the length cap)."""
+    seen: list[str] = []
+    kept = []
+    for x in _sentences(text):
+        key = _norm(x)
+        if key and len(key.split()) >= 3 and any(k == key or k.startswith(key + " ") for k in seen):
+            continue
+        seen.append(key)
+        kept.append(x)
+    return " ".join(kept)
 
 
 @functools.lru_cache(maxsize=2)

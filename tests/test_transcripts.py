@@ -319,7 +319,7 @@ def test_an_index_from_before_transcripts_still_searches_and_reranks_and_is_upgr
     import sqlite3
 
     db = sqlite3.connect(fresh_index / "index.sqlite")
-    db.executescript("DROP TABLE transcripts_fts; DROP TABLE transcripts; PRAGMA user_version=2;")
+    db.executescript("DROP TABLE transcript_vectors; DROP TABLE transcripts_fts; DROP TABLE transcripts; PRAGMA user_version=2;")
     db.close()
     with Searcher(fresh_index, model=model) as s:
         res = s.search("rain in the evening", rerank=2).results

@@ -32,6 +32,9 @@ WHISPER_MAX_SECONDS = 30  # the encoder's positional table covers 30 s
 class SpeechFeatures:
     frames: np.ndarray  # [B, T, D] float32, zero beyond each length
     lengths: np.ndarray  # [B] int64, valid frames per utterance
+    # With encode(keep_outputs=True): per utterance, the whole encoder output of each 30 s piece
+    # (padding frames included), which Whisper's decoder can read without encoding again.
+    outputs: list[list[np.ndarray]] | None = None
 
     def unpad(self) -> list[np.ndarray]:
         return [self.frames[i, : int(n)] for i, n in enumerate(self.lengths)]
@@ -110,10 +113,11 @@ class WhisperCT2Encoder:
             out.append((np.pad(piece, (0, padded - piece.size)), valid))
         return out
 
-    def encode(self, waves: Sequence[np.ndarray], batch_size: int = 8) -> SpeechFeatures:
+    def encode(self, waves: Sequence[np.ndarray], batch_size: int = 8, keep_outputs: bool = False) -> SpeechFeatures:
         """batch_size: clips per encoder call (clips of one padded length only). On 2 cores calls of
         4-16 clips ran at 46-74x real time and single clips at 43-48x (benchmarks/encoder_batch.py);
-        no size won at every length, and 8 did best on average."""
+        no size won at every length, and 8 did best on average. keep_outputs: also return each
+        piece's whole encoder output, for transcribing from the same pass (Transcriber.transcribe_encoded)."""
         import ctranslate2
 
         waves = _check_waves(waves)
@@ -121,6 +125,7 @@ class WhisperCT2Encoder:
         for i, w in enumerate(waves):
             pieces += [(i, p, v) for p, v in self._chunks(w)]
         outputs: list[np.ndarray | None] = [None] * len(pieces)
+        whole: list[np.ndarray | None] = [None] * len(pieces)
         by_len: dict[int, list[int]] = {}
         for k, (_, p, _) in enumerate(pieces):
             by_len.setdefault(p.size, []).append(k)
@@ -132,10 +137,17 @@ class WhisperCT2Encoder:
                 enc = np.asarray(self._model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel)), to_cpu=True))
                 for j, k in enumerate(group):
                     outputs[k] = enc[j, : pieces[k][2]].astype(np.float32)
+                    if keep_outputs:
+                        whole[k] = enc[j]
         per_utt: list[list[np.ndarray]] = [[] for _ in waves]
+        kept: list[list[np.ndarray]] = [[] for _ in waves]
         for k, (i, _, _) in enumerate(pieces):
             per_utt[i].append(outputs[k])  # type: ignore[arg-type]
-        return SpeechFeatures.pad([np.concatenate(x) for x in per_utt])
+            kept[i].append(whole[k])  # type: ignore[arg-type]
+        feats = SpeechFeatures.pad([np.concatenate(x) for x in per_utt])
+        if keep_outputs:
+            feats.outputs = kept
+        return feats
 
 
 class HFSpeechEncoder:
