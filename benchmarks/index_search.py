@@ -8,6 +8,9 @@
           --code DIR (repeatable) times other checkouts in the same run, alternating, for a before/after.
 - warm:   in-process query latency (text embedding + HNSW + SQLite) at 100,000 passages;
           passage vectors are synthetic (clustered), the query path is the real one.
+- fused:  the same at 100,000 windows that also have transcripts (sentences of the built-in
+          corpus) and transcript vectors (synthetic, clustered): the default hybrid query path,
+          CLASP graph + transcript graph + FTS5 keyword list + fusion, warm, p50/p95.
 - recall: HNSW recall@10 against exact search at 1,000,000 synthetic vectors, with the
           store's own HNSW settings (M, ef_construction, ef).
 """
@@ -148,6 +151,41 @@ def bench_warm(work: Path, model_name: str, n: int = 100_000) -> dict:
     return {"part": "warm", "passages": n, "p50_ms": round(float(np.percentile(lat, 50)), 2), "p95_ms": round(float(np.percentile(lat, 95)), 2)}
 
 
+def bench_fused(work: Path, model_name: str, n: int = 100_000) -> dict:
+    from clasp_cli.data.corpus import builtin_corpus
+    from clasp_cli.registry import load_model
+    from clasp_cli.search import Searcher
+    from clasp_cli.store import Store
+
+    model = load_model(model_name)
+    idx = work / f"fused-{n}"
+    rng = np.random.default_rng(2)
+    if not (idx / "index.sqlite").exists():
+        texts = [s.text for s in builtin_corpus()]
+        centers = rng.standard_normal((2000, model.dim), dtype=np.float32)
+        with Store.open(idx, write=True, model_id=model.id, dim=model.dim) as st:
+            with st.transaction():
+                st.set_meta("model_ref", model_name)
+                st.set_meta("transcribe", "1")
+            per_file = 100
+            for f in range(n // per_file):
+                spans = [(i * 5.0, i * 5.0 + 5.0) for i in range(per_file)]
+                said = [texts[int(k)] for k in rng.integers(0, len(texts), per_file)]
+                st.replace_file(f"/synthetic/file-{f:05d}.wav", 1, 1.0, None, per_file * 5.0, spans,
+                                clustered(per_file, model.dim, rng, centers), texts=said,
+                                text_vectors=clustered(per_file, model.dim, rng, centers))
+    lat = []
+    with Searcher(idx, model=model) as searcher:
+        for i in range(220):
+            t = time.perf_counter()
+            res = searcher.search(QUERIES[i % len(QUERIES)] + f" {i}", top_k=10)
+            lat.append(time.perf_counter() - t)
+            assert len(res.results) == 10
+    lat = np.array(lat[20:]) * 1000
+    return {"part": "fused", "passages": n, "p50_ms": round(float(np.percentile(lat, 50)), 2),
+            "p95_ms": round(float(np.percentile(lat, 95)), 2)}
+
+
 def bench_recall(n: int = 1_000_000, dim: int = 512, queries: int = 1000) -> dict:
     from clasp_cli.store import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, new_graph
 
@@ -195,6 +233,8 @@ def main() -> None:
             continue
         elif part == "warm":
             r = bench_warm(args.work, args.model)
+        elif part == "fused":
+            r = bench_fused(args.work, args.model)
         elif part == "recall":
             r = bench_recall(args.recall_n)
         else:

@@ -61,6 +61,9 @@ def spread(programs: Sequence[Program], n: int) -> list[Program]:
 
 # Defaults are tuned on archives joined from these, never from test.
 VALIDATION_MANIFESTS = (Path("data/synth/val.jsonl"), Path("data/synth-ml/val.jsonl"))
+# Real voices for validation: the Asterisk phone prompts in Italian and Russian (`clasp dataset
+# import asterisk`). English, French and Spanish prompts are kept for reporting, never tuned on.
+REAL_VALIDATION_MANIFESTS = (Path("data/asterisk/it.jsonl"), Path("data/asterisk/ru.jsonl"))
 
 
 def tuning_archive(manifest: Path, n_programs: int, root: Path = Path("data")) -> tuple[Path, list[Program]]:

@@ -5,7 +5,9 @@ Rows, all on one archive built from a manifest (normally the held-out test split
   once with the earlier 3-12 s passages, with index speed, query latency and size on disk;
 - CLASP on the windows index with `--rerank`, timing each query's first run (its windows
   transcribed, unless an earlier query already read them) and its second (all cached);
-- keyword and hybrid search on the windows index after `clasp index --transcribe`;
+- keyword search on the windows index after `clasp index --transcribe` fills its transcripts in;
+- fused search (CLASP vector + transcript vector + words, clasp_cli.fusion) on a windows index
+  built with transcripts in one pass (the Whisper encoder's output read by head and decoder);
 - transcribe-then-embed on the very same windows: the Whisper of the model's encoder family
   transcribes each window, the model's text encoder embeds the transcript, cosine ranks them.
 A hit answers a query when it lies in the right program and covers half its sentence.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -47,6 +49,8 @@ class ArchiveBenchConfig:
     seed: int = 0
     rerank: int | None = None  # windows read by the rerank row; None: what a bare --rerank reads
     cold_queries: int = 20  # rerank queries timed with no transcript cached at all
+    noise: str | None = None  # "babble" or "white": every program heard through this noise
+    snr: float = 5.0  # dB, with noise
 
 
 def _dir_mb(path: Path) -> float:
@@ -67,6 +71,10 @@ def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> d
     root = cfg.out / "archive"
     files = [root / p.path for p in programs]
     qs = queries(programs, root, cfg.langs)
+    if cfg.noise:
+        noisy = _noisy_copies(cfg, programs, root)
+        moved = {str(f.resolve()): str(n.resolve()) for f, n in zip(files, noisy)}
+        files, qs = noisy, [replace(q, program=moved[q.program]) for q in qs]
     audio_s = sum(p.duration for p in programs)
     on_event("archive", programs=len(programs), queries=len(qs), hours=audio_s / 3600)
     model = load_model(cfg.model, device=cfg.device)
@@ -101,20 +109,28 @@ def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> d
     t = time.perf_counter()
     filled = index_paths(files, idx, model=model, transcribe=True).transcribed
     transcribe_s = time.perf_counter() - t
-    for mode in ("keyword", "hybrid"):
+    fused_idx = cfg.out / "index-fused"
+    shutil.rmtree(fused_idx, ignore_errors=True)
+    t = time.perf_counter()
+    index_paths(files, fused_idx, model=model, transcribe=True)
+    fused_s = time.perf_counter() - t
+    for mode, where, name in (("keyword", idx, "CLASP keyword (windows, after --transcribe fill-in)"),
+                              ("hybrid", fused_idx, "fused: CLASP + transcripts (windows, --transcribe, one encoder pass)")):
         lat, ranks = [], []
-        with Searcher(idx, model=model) as s:
+        with Searcher(where, model=model) as s:
             for q in qs:
                 t = time.perf_counter()
                 res = s.search(q.text, top_k=cfg.top_k, mode=mode).results
                 lat.append(time.perf_counter() - t)
                 ranks.append(hit_rank(q, [(r.path, r.start, r.end) for r in res]))
                 on_event("query", system=f"clasp-{mode}")
-        rows.append({
-            "system": f"CLASP {mode} (windows, after --transcribe)", "model": cfg.model, "scores": scores_by_lang(ranks, qs),
-            "spans": rows[0]["spans"], "transcribe_s": round(transcribe_s, 1), "transcribed": filled,
-            "query_ms_p50": round(1000 * float(np.median(lat)), 1), "index_mb": _dir_mb(idx),
-        })
+        row = {"system": name, "model": cfg.model, "scores": scores_by_lang(ranks, qs), "spans": rows[0]["spans"],
+               "query_ms_p50": round(1000 * float(np.median(lat)), 1), "index_mb": _dir_mb(where)}
+        if mode == "keyword":
+            row.update(transcribe_s=round(transcribe_s, 1), transcribed=filled)
+        else:
+            row.update(index_s=round(fused_s, 1), index_x_realtime=round(audio_s / fused_s, 1))
+        rows.append(row)
         on_event("row", **rows[-1])
 
     # Transcribe-then-embed on the same windows the CLASP index holds.
@@ -144,6 +160,36 @@ def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> d
     })
     on_event("row", **rows[-1])
     return {"programs": len(programs), "queries": len(qs), "audio_hours": round(audio_s / 3600, 3), "rows": rows}
+
+
+def _noisy_copies(cfg: ArchiveBenchConfig, programs: Sequence, root: Path) -> list[Path]:
+    """Each program mixed with noise at cfg.snr dB (babble: other test utterances talking), in a
+    folder of its own; made once per setting and seed."""
+    import soundfile as sf
+
+    from .audio import load_audio
+    from .data.augment import add_noise
+    from .manifest import read_manifest
+
+    dest = cfg.out / f"archive-{cfg.noise}-{cfg.snr:g}db"
+    dest.mkdir(parents=True, exist_ok=True)
+    sources = []
+    if cfg.noise == "babble":
+        utts = read_manifest(cfg.manifest)
+        rng = np.random.default_rng(cfg.seed + 1)
+        sources = [load_audio(utts[int(i)].audio, 16_000) for i in rng.choice(len(utts), size=min(8, len(utts)), replace=False)]
+    out = []
+    for k, p in enumerate(programs):
+        target = dest / p.path
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            noisy = add_noise(load_audio(root / p.path, 16_000), cfg.snr, rng=np.random.default_rng([cfg.seed, k]),
+                              kind=cfg.noise, sources=sources)
+            tmp = target.with_name(f".{target.stem}.tmp.flac")
+            sf.write(tmp, np.clip(noisy, -1, 1), 16_000)
+            tmp.replace(target)
+        out.append(target)
+    return out
 
 
 def _rerank_row(cfg: ArchiveBenchConfig, model, idx: Path, qs: Sequence[Query]) -> list[dict]:

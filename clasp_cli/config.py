@@ -93,13 +93,15 @@ class ModelConfig:
     # Written by training: how text-query scores become match probabilities (clasp_cli.calibration),
     # and the default `--min-score`. Empty: scores are what the head's `score` says.
     calibration: dict = field(default_factory=dict)
-    # Weight of the transcript's similarity in `--rerank`'s fused score, chosen for this model on
-    # the validation archives (benchmarks/rerank_tuning.py): it depends on the scale of the model's
-    # scores. None: rerank.TEXT_WEIGHT.
+    # Read for older configs and ignored: `--rerank` now feeds the same fusion as every mode (`fusion`).
     rerank_text_weight: float | None = None
     # Windows a bare `--rerank` reads: as many as this model's Whisper transcribes in about 3 s on
     # 2 CPU cores, where more stops paying (benchmarks/rerank_tuning.py). None: search.DEFAULT_RERANK.
     rerank_windows: int | None = None
+    # How the CLASP vector, the transcript vector and the transcript's words fuse into one match
+    # probability (clasp_cli.fusion.FusionWeights), fitted for this model on the validation
+    # archives (benchmarks/fusion_tuning.py). Empty: FusionWeights' defaults.
+    fusion: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -183,6 +183,7 @@ def index_paths(
             with store.transaction():
                 store.set_meta("transcribe", "0")  # chosen for a new index: later default runs keep it
         store.graph()  # a graph left stale or damaged by an earlier run is repaired and written back now
+        store.transcript_graph()  # likewise; loaded now, so what this run adds goes into it
         fill_transcript_vectors(store, model, on_event)  # an index transcribed by an older clasp
         transcriber = None
         if store.transcribed():
@@ -195,7 +196,7 @@ def index_paths(
             for path in files:
                 _index_one(store, model, path, passages, batch_size, summary, on_event, transcriber)
                 if time.monotonic() - last_save > 60:  # bound what a kill -9 makes the next open rebuild
-                    store.save_graph()
+                    store.save_graphs()
                     last_save = time.monotonic()
             seen = {display_path(f) for f in files}
             if prune:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import AudioError, UsageError
+from .fusion import FusionWeights, fuse, query_terms, word_share  # noqa: F401  (query_terms is re-exported)
 from .store import IndexError_, Store
 
 
@@ -45,12 +47,22 @@ FETCH_FACTOR = 4
 DEFAULT_RERANK = 20
 TRANSCRIPT_VECTORS_KEPT = 20_000  # about 40 MB of 512-d vectors
 MODES = ("vector", "keyword", "hybrid")
-# Reciprocal-rank fusion's constant (Cormack et al. 2009): damps the head of each list so one
-# list's first place cannot outvote agreement further down.
-RRF_K = 60
-# Hybrid search weighs each keyword hit by (share of the query's words it holds) ** this; 0 is
-# plain reciprocal-rank fusion. Chosen on the validation archives (benchmarks/hybrid_tuning.py).
-HYBRID_COVERAGE_POWER = 2.0
+# Windows each list (CLASP vectors, transcript vectors, keywords) offers the fusion at least,
+# whatever top_k is: a window second on two lists must not be lost because it is 11th on one.
+CANDIDATES = 50
+
+
+@dataclass
+class Candidates:
+    """What the fusion weighs for each candidate window of one query (parallel arrays over ids)."""
+
+    ids: list[int]
+    where: dict[int, tuple[str, float, float]]  # passage id -> (path, start, end)
+    clasp_prob: np.ndarray  # the CLASP vector's calibrated match probability
+    text_cos: np.ndarray  # cosine of query and transcript vector (0 where has_text is False)
+    share: np.ndarray  # share of the query's words in the transcript
+    has_text: np.ndarray  # bool: the window has a transcript vector
+    texts: dict[int, str]
 
 
 @dataclass
@@ -145,15 +157,18 @@ class Searcher:
     ) -> SearchResponse:
         """Search by text in any language the model's text encoder knows, or by an example recording.
 
-        mode: vector (CLASP embeddings), keyword (the transcripts' words; needs `clasp index
-        --transcribe`) or hybrid (both, fused by reciprocal rank); None: hybrid when the index was
-        transcribed, else vector. rerank: transcribe the best N windows of the vector list (once
-        each, cached in the index) and reorder them by what was said; True reads the model's
-        default number (`rerank_windows`, else DEFAULT_RERANK). min_score: hide results below
-        it; "auto" is the model's calibrated default for text queries in vector mode (what `clasp
-        search` uses), and no threshold where scores are on another scale (audio, fused, reranked).
+        mode: vector (CLASP vectors alone), keyword (windows whose transcripts hold the words; needs
+        transcripts) or hybrid (CLASP vectors, transcript vectors and words, one fused ranking; see
+        clasp_cli.fusion); None: hybrid when the index holds transcripts, else vector. Candidates
+        come from every list before the cut to top_k. rerank: first transcribe the best N windows of
+        the vector list that have no transcript (once each, kept in the index), so they are fused
+        too; True reads the model's default number. A text query's score is always the probability
+        that the window says the query. min_score: hide results below it; "auto" is the calibrated
+        threshold of the mode in use. Audio queries score by cosine (speech against speech).
         """
-        if (query is None) == (audio is None):
+        if query is None and audio is None:
+            raise UsageError("give a text query, or a recording with --audio FILE")
+        if query is not None and audio is not None:
             raise UsageError("give either a text query or --audio FILE, not both")
         if top_k < 1:
             raise UsageError("--top-k must be at least 1")
@@ -173,12 +188,11 @@ class Searcher:
             raise UsageError(f"--mode {mode} needs transcripts, and {self.store.dir} has none: "
                              "index with `clasp index --transcribe` first")
         if mode == "keyword" and rerank:
-            raise UsageError("--rerank reorders the vector search's windows; use it with --mode vector or hybrid")
+            raise UsageError("--rerank reads the vector search's best windows; use it with --mode vector or hybrid")
         model = self.model
-        if min_score == AUTO_MIN_SCORE:
-            min_score = model.default_min_score if mode == "vector" and audio is None and not rerank else None
-        elif isinstance(min_score, str):
-            raise UsageError(f"--min-score must be a number or {AUTO_MIN_SCORE!r} (got {min_score!r})")
+        fusion = FusionWeights.from_config(model.config.fusion)
+        fused = audio is None and (mode != "vector" or rerank > 0)
+        min_score = self._threshold(min_score, audio is not None, fused, fusion)
         if audio is not None:
             from .audio import load_audio
             from .passages import has_speech
@@ -192,45 +206,112 @@ class Searcher:
         else:
             if not query.strip():
                 raise UsageError("empty query")
-            vec = None if mode == "keyword" else model.embed_text([query])[0]
+            vec = model.embed_text([query])[0]
             label = query
         if path_glob and not any(c in path_glob for c in "*?["):
             path_glob = f"*{path_glob}*"
         fetch = top_k * FETCH_FACTOR
+        per_list = max(fetch, CANDIDATES)
+        # Candidates: passage id -> (path, start, end), from every list the mode uses.
+        where: dict[int, tuple[str, float, float]] = {}
+        clasp_cos: dict[int, float] = {}
+        if mode != "keyword":
+            for h in self.store.search(vec, k=max(per_list, rerank), path_glob=path_glob):
+                where[h.passage_id] = (h.path, h.start, h.end)
+                clasp_cos[h.passage_id] = h.score
+        if audio is not None:
+            hits = sorted(((p, s, e, round(clasp_cos[i], 4), i) for i, (p, s, e) in where.items()), key=lambda h: -h[3])
+            return SearchResponse(label, self._results(hits, top_k, min_score, {}))
+        cands = self._gather(query, vec, where, clasp_cos, mode, per_list, rerank, path_glob, fused)
+        if not cands.ids:
+            return SearchResponse(label, [])
+        prob = (fuse(cands.clasp_prob, cands.text_cos, cands.share, cands.has_text, fusion) if fused
+                else fusion.vector_only(cands.clasp_prob))
+        order = np.argsort(-prob, kind="stable")
+        hits = [(*cands.where[cands.ids[j]], round(float(prob[j]), 4), cands.ids[j]) for j in order]
+        return SearchResponse(label, self._results(hits, top_k, min_score, cands.texts))
+
+    def candidates(self, query: str, *, mode: str = "hybrid", top_k: int = 10, rerank: int = 0,
+                   path_glob: str | None = None) -> "Candidates":
+        """The windows a text query's fusion would weigh, with what it weighs (for tuning and for
+        explaining a ranking): each list's candidates before the cut to top_k."""
+        vec = self.model.embed_text([query])[0]
+        where: dict[int, tuple[str, float, float]] = {}
+        clasp_cos: dict[int, float] = {}
+        per_list = max(top_k * FETCH_FACTOR, CANDIDATES)
+        if mode != "keyword":
+            for h in self.store.search(vec, k=max(per_list, rerank), path_glob=path_glob):
+                where[h.passage_id] = (h.path, h.start, h.end)
+                clasp_cos[h.passage_id] = h.score
+        return self._gather(query, vec, where, clasp_cos, mode, per_list, rerank, path_glob, True)
+
+    def _gather(self, query: str, vec: np.ndarray, where: dict, clasp_cos: dict, mode: str, per_list: int, rerank: int,
+                path_glob: str | None, fused: bool) -> "Candidates":
         texts: dict[int, str] = {}
-        hits: list[tuple[str, float, float, float, int]] = []  # (path, start, end, score, passage id), best first
-        if vec is not None:
-            found = self.store.search(vec, k=max(fetch, rerank), path_glob=path_glob)
-            # Text queries on a calibrated model score as match probabilities; audio queries compare
-            # speech with speech, which the calibration was not fitted on, so they stay cosines.
-            scores = [float(x) for x in (model.match_score([h.score for h in found], vec) if audio is None else [h.score for h in found])]
-            hits = [(h.path, h.start, h.end, sc, h.passage_id) for h, sc in zip(found, scores)]
-            if rerank:
-                hits, texts = self._rerank(vec, hits, rerank)
+        tvecs: dict[int, np.ndarray] = {}
+        if rerank:
+            head = sorted(clasp_cos, key=lambda i: -clasp_cos[i])[:rerank]
+            texts, tvecs = self._read(head, where)
+        if mode == "hybrid":
+            for h in self.store.transcript_search(vec, k=per_list, path_glob=path_glob):
+                where.setdefault(h.passage_id, (h.path, h.start, h.end))
         if mode != "vector":
-            words = self.store.keyword_search(fts_query(query, any_word=mode == "hybrid"), k=fetch, path_glob=path_glob)
-            keyword = [(h.path, h.start, h.end, round(h.score, 4), h.passage_id) for h in words]
+            words = fts_query(query, any_word=mode == "hybrid")
+            found = self.store.keyword_search(words, k=per_list if mode == "hybrid" else max(per_list, 200), path_glob=path_glob)
             if mode == "keyword":
-                hits = keyword
-            else:
-                said = self.store.transcripts([h[4] for h in keyword])
-                texts.update(said)  # the snippets below need no second read of these
-                asked = query_terms(query)
-                hits = rrf(hits[:fetch], keyword,
-                           weights=[None, [keyword_weight(asked, said.get(h[4], "")) for h in keyword]])
+                where = {}
+            for h in found:
+                where.setdefault(h.passage_id, (h.path, h.start, h.end))
+        ids = list(where)
+        missing = [i for i in ids if i not in clasp_cos]
+        if missing:
+            for i, v in self.store.passage_vectors(missing).items():
+                clasp_cos[i] = float(v @ vec / max(np.linalg.norm(v), 1e-9))
+            ids = [i for i in ids if i in clasp_cos]
+        cos = np.array([clasp_cos[i] for i in ids])
+        prob = np.asarray(self.model.match_score(cos, vec), dtype=np.float64) if ids else np.zeros(0)
+        has = np.zeros(len(ids), dtype=bool)
+        tcos = np.zeros(len(ids))
+        share = np.zeros(len(ids))
+        if fused and ids:
+            texts.update(self.store.transcripts([i for i in ids if i not in texts]))
+            tvecs.update(self.store.transcript_vectors([i for i in ids if i not in tvecs and texts.get(i, "").strip()]))
+            unvectored = [i for i in ids if i not in tvecs and texts.get(i, "").strip()]
+            if unvectored:  # an index transcribed by an older clasp, read-only: embed for this process
+                tvecs.update(zip(unvectored, self._embed_transcripts([texts[i] for i in unvectored])))
+            has = np.array([i in tvecs for i in ids])
+            tcos = np.array([float(tvecs[i] @ vec) if i in tvecs else 0.0 for i in ids])
+            asked = query_terms(query)
+            share = np.array([word_share(asked, texts.get(i, "")) for i in ids])
+        return Candidates(ids, where, prob, tcos, share, has, texts)
+
+    def _threshold(self, min_score, audio: bool, fused: bool, fusion: FusionWeights) -> float | None:
+        if min_score is None:
+            return None
+        if min_score == AUTO_MIN_SCORE:
+            if audio:
+                raise UsageError("--min-score auto is calibrated for text queries; give a number (a cosine) with --audio")
+            if fused:
+                return fusion.min_score
+            return fusion.vector_min_score if fusion.vector_clasp is not None else self.model.default_min_score
+        if isinstance(min_score, str):
+            raise UsageError(f"--min-score must be a number or {AUTO_MIN_SCORE!r} (got {min_score!r})")
+        if not math.isfinite(min_score):
+            raise UsageError(f"--min-score must be a finite number (got {min_score})")
+        return float(min_score)
+
+    def _results(self, hits: list[tuple], top_k: int, min_score: float | None, texts: dict[int, str]) -> list[Result]:
         groups = group_hits(hits)[:top_k]
         missing = [g.passage_id for g in groups if g.passage_id not in texts]
-        texts.update(self.store.transcripts(missing))
-        results = [Result(i + 1, round(g.score, 4), g.path, g.start, g.end, g.passage_start, g.passage_end, g.passage_id,
-                          texts.get(g.passage_id))
-                   for i, g in enumerate(groups) if min_score is None or g.score >= min_score]
-        return SearchResponse(label, results)
+        texts = {**texts, **self.store.transcripts(missing)}
+        return [Result(i + 1, round(g.score, 4), g.path, g.start, g.end, g.passage_start, g.passage_end, g.passage_id,
+                       texts.get(g.passage_id))
+                for i, g in enumerate(groups) if min_score is None or g.score >= min_score]
 
-    def _rerank(self, vec, hits: list[tuple], n: int) -> tuple[list[tuple], dict[int, str]]:
-        """The first n hits reordered by the fused score (and scored by it), the rest after them."""
-        from .rerank import TEXT_WEIGHT, Candidate, rerank
+    def _read(self, ids: list[int], where: dict[int, tuple[str, float, float]]) -> tuple[dict[int, str], dict[int, np.ndarray]]:
+        """`--rerank`: transcripts (and text vectors) of these windows, transcribing the ones without."""
+        from .rerank import Candidate, read
 
-        head = [Candidate(pid, score, path, start, end) for path, start, end, score, pid in hits[:n]]
         def windows_audio(todo: list[Candidate]) -> list:
             # One pass per file, with the reader indexing used, so Whisper hears exactly the indexed samples.
             from .passages import Span, iter_passage_audio
@@ -244,14 +325,13 @@ class Searcher:
                                                                       [Span(c.start, c.end) for c in mine],
                                                                       self.model.config.sample_rate)):
                         waves[c.id] = wave
-                except AudioError:  # changed or gone since indexing: its windows keep their first-stage place
+                except AudioError:  # changed or gone since indexing: its windows keep their CLASP score
                     continue
             return [waves.get(c.id) for c in todo]
 
-        weight = self.model.config.rerank_text_weight
-        ranked, texts = rerank(vec, head, self.store, windows_audio, lambda waves: self.transcriber().transcribe_batch(waves),
-                               self._embed_transcripts, TEXT_WEIGHT if weight is None else weight)
-        return [(c.path, c.start, c.end, c.score, c.id) for c in ranked] + hits[n:], texts
+        cands = [Candidate(i, 0.0, *where[i]) for i in ids]
+        return read(cands, self.store, windows_audio, lambda waves: self.transcriber().transcribe_batch(waves),
+                    self._embed_transcripts)
 
 
 def default_rerank(model) -> int:
@@ -282,36 +362,6 @@ def fts_query(text: str, any_word: bool = False) -> str:
         if re.search(r"\w", part):  # punctuation alone is no word (and an empty phrase is an FTS5 error)
             terms.append('"' + part.replace('"', '""') + '"')
     return (" OR " if any_word else " ").join(terms)
-
-
-def rrf(*lists: list[tuple], k: int = RRF_K, weights: Sequence[Sequence[float] | None] | None = None) -> list[tuple]:
-    """Reciprocal-rank fusion of ranked hit lists: a window's score is the sum of w / (k + rank),
-    w being 1 unless `weights` gives one per hit of that list."""
-    fused: dict[int, list] = {}
-    for n, hits in enumerate(lists):
-        w = weights[n] if weights is not None and weights[n] is not None else None
-        for rank, (path, start, end, _score, pid) in enumerate(hits, 1):
-            row = fused.setdefault(pid, [path, start, end, 0.0, pid])
-            row[3] += (1.0 if w is None else w[rank - 1]) / (k + rank)
-    return sorted((tuple(r) for r in fused.values()), key=lambda r: -r[3])
-
-
-_TERM = re.compile(r"\w+")
-
-
-def query_terms(text: str) -> set[str]:
-    """The distinct words of a query or transcript, case-folded (as FTS5's tokenizer compares them)."""
-    return set(_TERM.findall(text.casefold()))
-
-
-def keyword_weight(asked: set[str], transcript: str, power: float | None = None) -> float:
-    """How much a keyword hit counts in hybrid fusion: the share of the query's words its transcript
-    holds, to the power HYBRID_COVERAGE_POWER. A hit that holds one stray word of a long query (a
-    German query meeting English transcripts) then barely moves the vector ranking."""
-    if not asked:
-        return 0.0
-    share = len(asked & query_terms(transcript)) / len(asked)
-    return share ** (HYBRID_COVERAGE_POWER if power is None else power)
 
 
 @dataclass

@@ -135,7 +135,7 @@ class Transcriber:
 
         Whisper's greedy decoder can fall into a loop and say a sentence two or three times. A
         transcript that repeats itself (`looped`) is decoded again with every 4-word sequence
-        allowed once, and anything still repeated is dropped (`drop_repeats`)."""
+        allowed once, and what still comes round again is cut off (`drop_repeats`, `cut_loop`)."""
         model = self.whisper.model
         codes = [c if self.multilingual else None for c in codes]
         if self.multilingual and any(c is None for c in codes):
@@ -152,7 +152,7 @@ class Transcriber:
             redo = model.generate(sub, [prompts[j] for j in again], beam_size=self.beam_size, max_length=limit,
                                   suppress_blank=True, no_repeat_ngram_size=4, repetition_penalty=1.1)
             for j, r in zip(again, redo):
-                texts[j] = drop_repeats(self._text(r))
+                texts[j] = cut_loop(drop_repeats(self._text(r)))
         return texts
 
     def _text(self, result) -> str:
@@ -192,19 +192,45 @@ def _norm(sentence: str) -> str:
 
 
 def looped(text: str) -> bool:
-    """Whether a transcript repeats itself: a sentence said twice, a phrase of 3+ words three
-    times in a row, or text that compresses like a loop (zlib ratio above 2.4, Whisper's own test)."""
+    """Whether a transcript repeats itself: a sentence said twice, any 5 words said twice in that
+    order, a phrase of 3-4 words three times in a row, or text that compresses like a loop (zlib
+    ratio above 2.4, Whisper's own test). Windows are a sentence or two long, where people seldom
+    say five words over again."""
     said = [_norm(x) for x in _sentences(text)]
     said = [x for x in said if len(x.split()) >= 3]
     if len(said) != len(set(said)):
         return True
     words = _norm(text).split()
-    for n in range(3, 9):
+    grams = [tuple(words[i : i + 5]) for i in range(len(words) - 4)]
+    if len(grams) != len(set(grams)):
+        return True
+    if _restart(words) is not None:
+        return True
+    for n in range(3, 5):
         for i in range(0, len(words) - 3 * n + 1):
             if words[i : i + n] == words[i + n : i + 2 * n] == words[i + 2 * n : i + 3 * n]:
                 return True
     raw = text.encode("utf-8")
     return len(raw) > 60 and len(raw) / len(zlib.compress(raw)) > 2.4
+
+
+def _restart(words: list[str], n: int = 3) -> int | None:
+    """Where a transcript starts over: the first later position of its own first n words."""
+    head = words[:n]
+    if len(head) < n:
+        return None
+    for i in range(n, len(words) - n + 1):
+        if words[i : i + n] == head:
+            return i
+    return None
+
+
+def cut_loop(text: str) -> str:
+    """A transcript cut where it starts over (its first three words said again), the way a
+    looping decoder goes round a window's sentence a second time with small changes."""
+    raw = text.split()
+    at = _restart([_norm(w) for w in raw])  # one normalised entry per raw word keeps positions aligned
+    return " ".join(raw[:at]) if at is not None else text
 
 
 def drop_repeats(text: str) -> str:

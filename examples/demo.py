@@ -1,4 +1,4 @@
-"""`make demo`: index examples/archive with the shipped model and search it in three languages.
+"""`make demo`: index examples/archive with the shipped model and search it in five languages.
 
 Uses the same Python API as the CLI (clasp_cli.indexer / clasp_cli.search); the index goes to a
 temporary folder so the demo never touches your own.
@@ -6,6 +6,7 @@ temporary folder so the demo never touches your own.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -18,14 +19,8 @@ from clasp_cli.registry import load_model
 from clasp_cli.search import search
 
 ARCHIVE = Path(__file__).parent / "archive"
-QUERIES = [
-    ("en", "how are stars born"),
-    ("en", "what the council decided about the library budget"),
-    ("de", "Wie viele Stunden Schlaf brauchen Erwachsene?"),
-    ("de", "Regen und starker Wind am Wochenende"),
-    ("fr", "une recette de soupe à la tomate"),
-    ("es", "el partido de fútbol terminó en empate"),
-]
+# Questions in five languages, each with the recording that answers it (tests/test_fusion.py checks them all).
+QUESTIONS = json.loads((Path(__file__).parent / "questions.json").read_text(encoding="utf-8"))
 
 
 def main() -> None:
@@ -33,17 +28,26 @@ def main() -> None:
     model = load_model()
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        s = index_paths([ARCHIVE], Path(tmp) / "index", model=model)
-        console.print(f"indexed {s.added} recordings ({s.audio_seconds:.0f} s of audio, {s.passages} passages) "
-                      f"in {time.perf_counter() - t:.1f} s")
-        for lang, q in QUERIES:
-            res = search(q, Path(tmp) / "index", top_k=3, model=model)
-            table = Table(title=f"[{lang}] {q}", title_justify="left")
-            for col in ("#", "score", "recording", "time"):
-                table.add_column(col)
+        # As `clasp index` does by default: CLASP vectors and transcripts, from one encoder pass.
+        s = index_paths([ARCHIVE], Path(tmp) / "index", model=model, transcribe=None)
+        console.print(f"indexed {s.added} recordings ({s.audio_seconds:.0f} s of audio, {s.passages} passages, "
+                      f"transcribed) in {time.perf_counter() - t:.1f} s")
+        right = 0
+        for q in QUESTIONS:
+            res = search(q["query"], Path(tmp) / "index", top_k=2, model=model)
+            top = res.results[0] if res.results else None
+            ok = top is not None and top.path.endswith(q["answer"])
+            right += ok
+            table = Table(title=f"[{q['lang']}] {q['query']}  ({'right' if ok else 'wrong'}: {q['answer']})",
+                          title_justify="left")
+            for col in ("#", "match", "recording", "time", "what was said"):
+                table.add_column(col, overflow="fold" if col == "what was said" else "ellipsis")
             for r in res.results:
-                table.add_row(str(r.rank), f"{r.score:.3f}", str(Path(r.path).relative_to(ARCHIVE)), f"{r.start:.1f}-{r.end:.1f} s")
+                table.add_row(str(r.rank), f"{100 * r.score:.0f}%", str(Path(r.path).relative_to(ARCHIVE)),
+                              f"{r.start:.1f}-{r.end:.1f} s", r.text or "")
             console.print(table)
+        console.print(f"{right} of {len(QUESTIONS)} questions found the right recording first. "
+                      "'match' is the probability that the passage says what was asked.")
 
 
 if __name__ == "__main__":

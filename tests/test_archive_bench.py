@@ -30,7 +30,8 @@ def test_archive_benchmark_reports_each_system_per_query_language(tmp_path, mani
     assert (result["programs"], result["queries"]) == (2, 8)
     systems = [r["system"] for r in result["rows"]]
     assert systems[:5] == ["CLASP (windows)", "CLASP (passages)", "CLASP (windows) --rerank 20",
-                           "CLASP keyword (windows, after --transcribe)", "CLASP hybrid (windows, after --transcribe)"]
+                           "CLASP keyword (windows, after --transcribe fill-in)",
+                           "fused: CLASP + transcripts (windows, --transcribe, one encoder pass)"]
     assert systems[5].startswith("ASR (whisper-tiny.en")
     for row in result["rows"]:
         assert set(row["scores"]) == {"all", "en", "de"} and row["scores"]["en"]["n"] == 4
@@ -42,6 +43,8 @@ def test_archive_benchmark_reports_each_system_per_query_language(tmp_path, mani
     assert rerank["cold_queries"] >= 1 and rerank["cold_query_ms_p50"] > rerank["cached_query_ms_p50"]
     keyword = result["rows"][3]
     assert keyword["scores"]["en"]["hits@1"] > 0 and keyword["scores"]["de"]["hits@1"] == 0  # words, not meaning
+    fused = result["rows"][4]
+    assert fused["index_x_realtime"] > 0 and fused["scores"]["en"]["hits@1"] >= asr["scores"]["en"]["hits@1"] - 0.25
 
 
 def test_clasp_benchmark_archive_prints_a_table_of_every_system(tmp_path, manifest):
@@ -50,7 +53,7 @@ def test_clasp_benchmark_archive_prints_a_table_of_every_system(tmp_path, manife
     r = CliRunner().invoke(app, ["benchmark", "--archive", "-m", str(manifest), "--out", str(tmp_path / "work"),
                                  "--device", "cpu"], terminal_width=200)
     assert r.exit_code == 0, r.output
-    for system in ("CLASP (windows)", "CLASP (passages)", "--rerank 10", "CLASP keyword", "CLASP hybrid", "ASR (whisper-base"):
+    for system in ("CLASP (windows)", "CLASP (passages)", "--rerank 10", "CLASP keyword", "fused: CLASP", "ASR (whisper-base"):
         assert system in r.stdout
 
 

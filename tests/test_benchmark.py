@@ -200,7 +200,7 @@ def run(tmp_path_factory, say, model_dir):
 def test_json_has_the_documented_schema(run):
     _, data, _ = run
     assert list(data) == ["n", "systems"] and data["n"] == 8
-    assert [s["kind"] for s in data["systems"]] == ["clasp", "asr"]
+    assert [s["kind"] for s in data["systems"]] == ["clasp", "asr", "fused"]  # fused: CLASP + the ASR row's transcripts
     for s in data["systems"]:
         assert list(s)[: len(FIXED_KEYS)] == FIXED_KEYS
         assert isinstance(s["name"], str) and s["name"]
@@ -227,9 +227,11 @@ def test_translations_become_query_languages(run):
 
 def test_costs_are_measured_per_system(run):
     _, data, _ = run
-    clasp, asr = data["systems"]
+    clasp, asr, fused = data["systems"]
     for s in data["systems"]:
         assert 0 < s["latency_ms_p50"] <= s["latency_ms_p95"] and s["peak_rss_mb"] > 50
+    assert fused["params"] == clasp["params"] + asr["params"]  # both halves counted
+    assert fused["throughput_x_realtime"] < min(clasp["throughput_x_realtime"], asr["throughput_x_realtime"])
     assert set(clasp["params_parts"]) == {"whisper-tiny.en encoder", "head", "use-multilingual"}
     assert clasp["params_parts"]["use-multilingual"] == asr["params_parts"]["use-multilingual"]  # the same text encoder
     assert asr["params_parts"]["whisper-tiny.en"] > clasp["params_parts"]["whisper-tiny.en encoder"]

@@ -1,4 +1,4 @@
-"""The reading second stage: windows are transcribed once, and what was said decides the order."""
+"""The reading stage of --rerank: windows are transcribed once, and kept with their text vectors."""
 
 from __future__ import annotations
 
@@ -7,19 +7,22 @@ import pytest
 
 from clasp_cli.audio import load_audio
 from clasp_cli.encoders.text import build_text_encoder
-from clasp_cli.rerank import Candidate, rerank
+from clasp_cli.rerank import Candidate, read
 from clasp_cli.transcribe import Transcriber
 
 
 class DictCache:
     def __init__(self):
         self.items: dict[int, str] = {}
+        self.vectors: dict[int, np.ndarray] = {}
 
     def transcripts(self, ids):
         return {i: self.items[i] for i in ids if i in self.items}
 
-    def put_transcripts(self, items):
+    def put_transcripts(self, items, vectors=None):
         self.items.update(items)
+        self.vectors.update(vectors or {})
+        return True
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,7 @@ def asr():
     return Transcriber("whisper-tiny.en", threads=2)
 
 
-def test_the_spoken_match_rises_to_the_top_and_each_window_is_read_once(spoken, asr):
+def test_each_window_is_transcribed_once_and_kept_with_its_text_vector(spoken, asr):
     text = build_text_encoder("use-multilingual")
     calls = []
 
@@ -42,19 +45,25 @@ def test_the_spoken_match_rises_to_the_top_and_each_window_is_read_once(spoken, 
         calls.append(len(waves))
         return asr.transcribe(waves)
 
-    # The first stage got it wrong: the right window (id 1) is last.
     cands = [Candidate(0, 0.5, "/a", 0, 1), Candidate(2, 0.45, "/a", 2, 3), Candidate(1, 0.4, "/a", 1, 2)]
-    q = text.encode(["When does the train to Berlin leave?"])[0]
     cache = DictCache()
-    ranked, transcripts = rerank(q, cands, cache, lambda cs: [spoken[c.id] for c in cs], transcribe, text.encode)
-    assert ranked[0].id == 1 and "Berlin" in transcripts[1]
+    texts, vectors = read(cands, cache, lambda cs: [spoken[c.id] for c in cs], transcribe, text.encode)
+    assert "Berlin" in texts[1] and set(vectors) == {0, 1, 2} and set(cache.vectors) == {0, 1, 2}
     assert calls == [3]
-    again, _ = rerank(q, cands, cache, lambda cs: [spoken[c.id] for c in cs], transcribe, text.encode)
-    assert calls == [3] and [c.id for c in again] == [c.id for c in ranked]
+    q = text.encode(["When does the train to Berlin leave?"])[0]
+    assert max(vectors, key=lambda i: float(vectors[i] @ q)) == 1  # what was said points at the right window
+    again, new = read(cands, cache, lambda cs: [spoken[c.id] for c in cs], transcribe, text.encode)
+    assert calls == [3] and again == texts and new == {}
 
 
-def test_nothing_to_rerank_reads_nothing():
-    assert rerank(np.zeros(512), [], DictCache(), None, None, None) == ([], {})
+def test_a_window_that_cannot_be_read_stays_without_a_transcript(spoken, asr):
+    cands = [Candidate(0, 0.5, "/a", 0, 1), Candidate(1, 0.4, "/gone", 1, 2)]
+    texts, _ = read(cands, DictCache(), lambda cs: [spoken[0] if c.id == 0 else None for c in cs], asr.transcribe)
+    assert set(texts) == {0}
+
+
+def test_nothing_to_read_reads_nothing():
+    assert read([], DictCache(), None, None) == ({}, {})
 
 
 def test_batched_reading_hears_the_same_words_as_one_clip_at_a_time(spoken, asr):

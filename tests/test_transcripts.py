@@ -109,14 +109,15 @@ def test_reranked_results_carry_what_was_said(fresh_index, model):
 
 
 
-def test_rerank_fuses_with_the_transcript_weight_the_model_config_names(fresh_index, model, monkeypatch):
+def test_rerank_fuses_with_the_weights_the_model_config_names(fresh_index, model, monkeypatch):
     import numpy as np
 
-    monkeypatch.setattr(model.config, "rerank_text_weight", 1.0)  # the fused score is the transcript's alone
+    # Only the transcript counts, and it counts 20x its cosine: a read window outranks every unread one.
+    monkeypatch.setattr(model.config, "fusion", {"clasp": 0.0, "text": 20.0, "keyword": 0.0, "bias": 0.0})
     with Searcher(fresh_index, model=model) as s:
         res = s.search("light rain in the evening", rerank=3, top_k=3).results
     q, t = model.embed_text(["light rain in the evening"])[0], model.embed_text([res[0].text])[0]
-    assert res[0].score == pytest.approx(float(q @ t / np.linalg.norm(q) / np.linalg.norm(t)), abs=1e-3)
+    assert res[0].score == pytest.approx(1 / (1 + np.exp(-20 * float(q @ t))), abs=1e-3)
 
 
 def test_a_rerank_whose_windows_were_read_before_embeds_only_the_query(fresh_index, model, monkeypatch):
@@ -135,8 +136,8 @@ from clasp_cli.search import Searcher
 from clasp_cli.store import Store
 
 real_put = Store.put_transcripts
-def put_then_die(self, items):
-    real_put(self, items)
+def put_then_die(self, *args, **kwargs):
+    real_put(self, *args, **kwargs)
     os.kill(os.getpid(), signal.SIGKILL)
 Store.put_transcripts = put_then_die
 with Searcher(sys.argv[1], model=load_model(sys.argv[2], device="cpu")) as s:
@@ -163,7 +164,7 @@ def test_a_read_only_index_reranks_with_its_cached_transcripts_and_stores_nothin
     with Searcher(fresh_index, model=model) as s:
         spy = counting(s)
         res = s.search("rain in the evening", rerank=4, top_k=4).results
-        assert spy.windows == 2 and res[0].text
+        assert spy.windows == 2 and any(r.text for r in res)
         s.search("rain in the evening", rerank=4, top_k=4)
         assert spy.windows == 4  # nothing could be cached, so the same two are read again
     assert len(cached(fresh_index)) == 2
@@ -177,8 +178,8 @@ def test_rerank_reads_around_a_recording_that_went_away_since_indexing(tmp_path,
         res = s.search("light rain in the evening", rerank=50, top_k=50).results
     gone = [r for r in res if r.path.endswith("weather.wav")]
     read = [r for r in res if not r.path.endswith("weather.wav")]
+    # Windows of the gone recording keep their CLASP score and stay listed; the others were read.
     assert gone and read and all(r.text is None for r in gone) and all(r.text is not None for r in read)
-    assert max(res.index(r) for r in read) < min(res.index(r) for r in gone)  # unread windows come after
 
 
 def test_bare_rerank_flag_means_the_default_number_of_windows():
@@ -230,26 +231,6 @@ def test_a_transcribed_index_searches_hybrid_by_default(transcribed, model):
         default = s.search("water the tomato plants").to_json()
         assert default == s.search("water the tomato plants", mode="hybrid").to_json()
         assert default != s.search("water the tomato plants", mode="vector").to_json()
-
-
-def test_a_keyword_hit_counts_by_the_share_of_the_query_words_it_holds():
-    from clasp_cli.search import keyword_weight, query_terms
-
-    asked = query_terms("Rain at the weekend?")
-    assert keyword_weight(asked, "Heavy rain is expected at the weekend.", power=1) == 1.0
-    assert keyword_weight(asked, "It rained in the morning.", power=1) == pytest.approx(1 / 4)  # only "the"
-    assert keyword_weight(query_terms("Regen am Wochenende"), "Rain at the weekend.", power=1) == 0.0
-    assert keyword_weight(asked, "It rained in the morning.", power=0) == 1.0  # plain fusion
-    assert keyword_weight(set(), "anything") == 0.0
-
-
-def test_a_keyword_hit_with_no_weight_leaves_the_vector_order_alone():
-    from clasp_cli.search import rrf
-
-    vector = [("a.wav", 0.0, 1.0, 0.9, 1), ("b.wav", 0.0, 1.0, 0.8, 2)]
-    keyword = [("b.wav", 0.0, 1.0, 7.0, 2), ("c.wav", 0.0, 1.0, 6.0, 3)]
-    assert [h[4] for h in rrf(vector, keyword)] == [2, 1, 3]  # plain fusion: b is on both lists
-    assert [h[4] for h in rrf(vector, keyword, weights=[None, [0.0, 0.0]])][:2] == [1, 2]
 
 
 @pytest.mark.parametrize("hostile", [
@@ -322,8 +303,8 @@ def test_an_index_from_before_transcripts_still_searches_and_reranks_and_is_upgr
     db.executescript("DROP TABLE transcript_vectors; DROP TABLE transcripts_fts; DROP TABLE transcripts; PRAGMA user_version=2;")
     db.close()
     with Searcher(fresh_index, model=model) as s:
-        res = s.search("rain in the evening", rerank=2).results
-        assert res[0].text  # read for this query; there is nowhere to keep it yet
+        res = s.search("rain in the evening", rerank=2, top_k=10).results
+        assert any(r.text for r in res)  # read for this query; there is nowhere to keep it yet
     index_paths([recordings], fresh_index, model=model)
     with Searcher(fresh_index, model=model) as s:
         s.search("rain in the evening", rerank=2)

@@ -12,7 +12,7 @@ from ..errors import AudioError, ModelError, UsageError
 from ..manifest import Utterance, read_manifest
 from .base import BABBLE_POOL, SAMPLE_RATE, BenchmarkConfig, Event, _noop
 from .cost import machine_info
-from .scoring import BenchmarkResult, _score_system, translation_rows
+from .scoring import BenchmarkResult, _score_system, score_fused, translation_rows
 from .systems import EncodeJob, SystemSpec, check_asr_reader, encode_system, run_isolated
 
 
@@ -136,6 +136,7 @@ def run_benchmark(cfg: BenchmarkConfig, on_event: Event = _noop) -> BenchmarkRes
         specs.append(SystemSpec("ctc", cfg.model, cfg.ctc_model, device))
 
     results = []
+    raws: dict[str, dict] = {}
     for spec in specs:
         on_event("system_start", label=spec.label, total=job.units)
         ts = time.perf_counter()
@@ -145,6 +146,10 @@ def run_benchmark(cfg: BenchmarkConfig, on_event: Event = _noop) -> BenchmarkRes
         if raw["kind"] == "clasp" and cfg.nonsense:
             res.calibration = _calibration(clasp, raw, queries, lang_queries, ml_queries, ml_en, cfg)
         results.append(res)
+        raws[spec.backend] = raw
+    if "clasp" in raws and "whisper" in raws:
+        results.append(score_fused(clasp, raws["clasp"], raws["whisper"], utts, queries, lang_queries, noise_idx, ml_utts,
+                                   ml_queries, ml_en, cfg))
 
     return BenchmarkResult(
         n=len(utts), systems=results, machine=machine_info(device), skipped=skipped, query_langs=list(lang_queries),

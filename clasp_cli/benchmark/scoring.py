@@ -187,6 +187,79 @@ def _score_system(spec, raw, utts, queries, lang_queries, noise_idx, ml_utts, ml
     return res
 
 
+def fused_similarity(model, weights, qv: np.ndarray, qtexts: Sequence[str], clasp_emb: np.ndarray, asr_emb: np.ndarray,
+                     transcripts: Sequence[str]) -> np.ndarray:
+    """[queries, recordings] match probabilities of the fused system (clasp_cli.fusion): the CLASP
+    vector's calibrated probability, fused with the transcript's vector and words where the
+    recording has a transcript, exactly as `clasp search` fuses them."""
+    from ..fusion import fuse, query_terms
+
+    said = [query_terms(t) for t in transcripts]
+    has = np.array([bool(t.strip()) for t in transcripts])
+    out = np.zeros((len(qv), len(clasp_emb)))
+    tcos_all = qv @ asr_emb.T
+    ccos_all = qv @ clasp_emb.T
+    for i, (q, text) in enumerate(zip(qv, qtexts)):
+        asked = query_terms(text)
+        share = np.array([len(asked & w) / len(asked) if asked else 0.0 for w in said])
+        prob = np.asarray(model.match_score(ccos_all[i], q), dtype=np.float64)
+        out[i] = fuse(prob, tcos_all[i], share, has, weights)
+    return out
+
+
+def score_fused(model, clasp_raw: dict, asr_raw: dict, utts, queries, lang_queries, noise_idx, ml_utts, ml_queries, ml_en,
+                cfg) -> SystemResult:
+    """The fused row: CLASP plus the transcripts of the ASR row's Whisper, scored like every row."""
+    from ..fusion import FusionWeights
+
+    weights = FusionWeights.from_config(model.config.fusion)
+    sim = lambda qv, texts, c, a, tr, targets=None: rank_targets(  # noqa: E731
+        fused_similarity(model, weights, qv, texts, c, a, tr), None if targets is None else np.asarray(targets))
+    texts = [u.text for u in utts]
+    r = sim(queries, texts, clasp_raw["emb"], asr_raw["emb"], asr_raw["transcripts"])
+    lang_ranks = {lang: sim(q, [utts[i].translations[lang] for i in rows], clasp_raw["emb"], asr_raw["emb"], asr_raw["transcripts"], rows)
+                  for lang, (rows, q) in lang_queries.items()}
+    cost = dict(asr_raw["cost"])
+    # One encoder pass serves both halves in the product; here the two ran apart, so both are counted.
+    enc = clasp_raw["cost"]["encode_s"] + asr_raw["cost"]["encode_s"]
+    cost.update(throughput_x_realtime=round(cost["audio_s"] / enc, 2) if enc > 0 else 0.0, encode_s=round(enc, 2),
+                params=clasp_raw["cost"]["params"] + asr_raw["cost"]["params"],
+                disk_mb=round(clasp_raw["cost"]["disk_mb"] + asr_raw["cost"]["disk_mb"], 2),
+                params_source=f"{clasp_raw['cost']['params_source']}; {asr_raw['cost']['params_source']}",
+                params_parts={**clasp_raw["cost"]["params_parts"], **asr_raw["cost"]["params_parts"]})
+    res = SystemResult(
+        name=f"fused: {clasp_raw['name']} + {asr_raw['name']} transcripts", kind="fused", model=f"{clasp_raw['name']}",
+        scores=scores_from_ranks(r).as_dict(), ranks=r, cost=cost,
+        by_query_lang={lang: scores_from_ranks(lr).as_dict() for lang, lr in lang_ranks.items()},
+        by_domain=grouped_scores(r, [u.domain for u in utts]), by_voice=grouped_scores(r, [u.voice for u in utts]),
+        lang_ranks=lang_ranks, label="fused",
+    )
+    if noise_idx:
+        idx = np.asarray(noise_idx)
+        q = queries[idx]
+        qt = [texts[i] for i in idx]
+        clean_tr = [asr_raw["transcripts"][i] for i in idx]
+        clean = scores_from_ranks(sim(q, qt, clasp_raw["emb"][idx], asr_raw["emb"][idx], clean_tr)).as_dict()
+        noise: dict = {"n": len(noise_idx), "seed": cfg.seed}
+        for kind in cfg.noise_kinds:
+            rows = [{"snr_db": None, **clean}]
+            for snr in cfg.snrs:
+                key = f"{kind}@{float(snr):g}"
+                rows.append({"snr_db": float(snr), **scores_from_ranks(sim(
+                    q, qt, clasp_raw["noise"][key], asr_raw["noise"][key], asr_raw["noise_transcripts"][key])).as_dict()})
+            noise[kind] = rows
+        res.noise = noise
+    if ml_utts and clasp_raw["ml_emb"] is not None and asr_raw["ml_emb"] is not None:
+        args = (clasp_raw["ml_emb"], asr_raw["ml_emb"], asr_raw["ml_transcripts"])
+        native = sim(ml_queries["native"], [u.text for u in ml_utts], *args)
+        mres: dict = {"n": len(ml_utts), "native": scores_from_ranks(native).as_dict()}
+        if ml_en is not None:
+            mres["en"] = scores_from_ranks(sim(ml_en[1], [ml_utts[i].translations["en"] for i in ml_en[0]], *args, ml_en[0])).as_dict()
+        mres["by_lang"] = grouped_scores(native, [u.lang for u in ml_utts])
+        res.multilingual = mres
+    return res
+
+
 def calibration_check(model, emb: np.ndarray, queries: np.ndarray, nonsense: np.ndarray, rows: dict[str, tuple]) -> dict:
     """The scores a user sees against the model's default --min-score: the share of true matches
     at or above it (per query set: English, translations, foreign speech) and the share of

@@ -257,6 +257,7 @@ def encode_system(spec: SystemSpec, job: EncodeJob, post: Event = _noop) -> dict
     emb_arr = np.stack(emb).astype(np.float32)
 
     noise: dict[str, np.ndarray] = {}
+    noise_transcripts: dict[str, list[str]] = {}
     if job.noise_idx and job.noise_kinds and job.snrs:
         pool = {j: load_audio(job.paths[j], SAMPLE_RATE) for j in job.babble_pool}
         clean = {j: load_audio(job.paths[j], SAMPLE_RATE) for j in job.noise_idx}
@@ -267,6 +268,8 @@ def encode_system(spec: SystemSpec, job: EncodeJob, post: Event = _noop) -> dict
                     group = job.noise_idx[s : s + NOISE_BATCH]
                     waves = [noisy_wave(clean[j], j, ki, si, kind, snr, job.seed, pool) for j in group]
                     out.append(system.encode(waves, [job.langs[j] for j in group]))
+                    if system.kind == "asr":
+                        noise_transcripts.setdefault(f"{kind}@{snr:g}", []).extend(system.last_transcripts)
                     post("advance", n=len(group))
                 noise[f"{kind}@{snr:g}"] = np.concatenate(out).astype(np.float32)
 
@@ -290,6 +293,7 @@ def encode_system(spec: SystemSpec, job: EncodeJob, post: Event = _noop) -> dict
         "kind": system.kind,
         "emb": emb_arr,
         "noise": noise,
+        "noise_transcripts": noise_transcripts,
         "ml_emb": ml_emb,
         "transcripts": transcripts,
         "ml_transcripts": ml_transcripts,

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from ..defaults import DEFAULT_MODEL
-from .common import DEVICE_HELP, err, friendly_errors, out
+from .common import DEVICE_HELP, err, fail, friendly_errors, out
 
 
 def register(app: typer.Typer) -> None:
@@ -41,6 +41,9 @@ def register(app: typer.Typer) -> None:
                                      file_okay=False),
         programs: Optional[int] = typer.Option(None, "--programs", min=1, help="With --archive: use this many programs, "
                                                "spread evenly over the voices (default: all)."),
+        archive_noise: Optional[str] = typer.Option(None, "--archive-noise", metavar="KIND:SNR", help="With --archive: hear "
+                                                    "every program through noise, e.g. babble:5 (other voices talking, "
+                                                    "5 dB) or white:10."),
     ) -> None:
         """Compare CLASP with transcribe-then-embed (Whisper, optionally a CTC model) on one manifest.
 
@@ -59,9 +62,20 @@ def register(app: typer.Typer) -> None:
           clasp benchmark -m test.jsonl --ctc-model facebook/hubert-large-ls960-ft
 
           clasp benchmark --archive -m data/synth/test.jsonl --out bench-archive/
+
+          clasp benchmark --archive -m data/synth/test.jsonl --archive-noise babble:5
         """
         if archive:
-            return _archive(manifest, model, out_dir, device, as_json, programs, asr_model, asr_reader)
+            kind, snr = None, 5.0
+            if archive_noise:
+                kind, _, level = archive_noise.partition(":")
+                try:
+                    snr = float(level or 5)
+                except ValueError:
+                    fail(f"--archive-noise: SNR must be a number of dB (got {level!r})", 2)
+                if kind not in ("babble", "white"):
+                    fail(f"--archive-noise: KIND must be babble or white (got {kind!r})", 2)
+            return _archive(manifest, model, out_dir, device, as_json, programs, asr_model, asr_reader, kind, snr)
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from ..benchmark import BenchmarkConfig, run_benchmark
@@ -137,7 +151,7 @@ def _print_tables(result) -> None:
 
 
 def _archive(manifest: Path, model: str, out_dir: Path, device: str, as_json: bool, programs: int | None = None,
-             asr_model: str | None = None, asr_reader: str = "batched") -> None:
+             asr_model: str | None = None, asr_reader: str = "batched", noise: str | None = None, snr: float = 5.0) -> None:
     from rich.table import Table as RichTable
 
     from ..archive_bench import ArchiveBenchConfig, run_archive_benchmark
@@ -152,7 +166,8 @@ def _archive(manifest: Path, model: str, out_dir: Path, device: str, as_json: bo
             err.print(f"{d['system']}: done", markup=False, highlight=False)
 
     result = run_archive_benchmark(ArchiveBenchConfig(manifest=manifest, out=out_dir, model=model, asr_model=asr_model,
-                                                      asr_reader=asr_reader, limit_programs=programs, device="cpu" if device == "auto" else device), on_event)
+                                                      asr_reader=asr_reader, limit_programs=programs, device="cpu" if device == "auto" else device,
+                                                      noise=noise, snr=snr), on_event)
     if as_json:
         out.print_json(json.dumps(result))
         return

@@ -133,6 +133,9 @@ def synth(
     multilingual: Optional[bool] = typer.Option(None, "--multilingual/--no-multilingual",
                                                 help="Also write test_multilingual.jsonl (de/fr/es/zh speech). "
                                                 "Default: on with the built-in corpus, off with --text."),
+    splits: Optional[str] = typer.Option(None, "--splits", help="Build only these splits of the same corpus (comma list of "
+                                         "train, val, test, test_multilingual), e.g. the held-out ones for a benchmark; "
+                                         "a later full build keeps them."),
     list_voices: bool = typer.Option(False, "--list-voices", help="List the voices and whether they are installed, then exit."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
@@ -194,6 +197,7 @@ def synth(
         out=out_dir, sentences=sentences, test_sentences=test_sentences, multilingual=ml, voices=voices,
         test_voices=[v.strip() for v in test_voices.split(",") if v.strip()] if test_voices else None,
         n_utterances=n, seed=seed, jobs=jobs, augment=aug, audio_format=audio_format,
+        splits=tuple(x.strip() for x in splits.split(",") if x.strip()) if splits else None,
         # A non-English corpus spreads its test split over many languages: 8% keeps each one measurable.
         **({"test_fraction": 0.08} if langs else {}),
     )
@@ -229,16 +233,21 @@ IMPORT_HELP = """Import a real speech corpus into a manifest (one JSON object pe
   clasp dataset import librispeech ~/data/LibriSpeech/test-clean --out libri-test.jsonl
 
   clasp dataset import commonvoice ~/data/cv-corpus/de --out cv-de.jsonl --json
+
+  apt-get download asterisk-core-sounds-fr asterisk-core-sounds-fr-wav && for f in *.deb; do dpkg-deb -x $f asterisk; done
+  clasp dataset import asterisk asterisk --lang fr --out asterisk-fr.jsonl   # real voices, with translations
 """
 
 
 @app.command("import", help=IMPORT_HELP)
 @friendly_errors
 def import_(
-    fmt: str = typer.Argument(..., metavar="FORMAT", help="jsonl, csv, librispeech, commonvoice, fleurs or speechbrown."),
+    fmt: str = typer.Argument(..., metavar="FORMAT", help="jsonl, csv, librispeech, commonvoice, fleurs, speechbrown or "
+                              "asterisk (Debian's asterisk-core-sounds-LANG packages unpacked with dpkg-deb -x)."),
     src: Path = typer.Argument(..., metavar="SRC", help="The corpus folder or file."),
     manifest: Path = typer.Option(..., "--out", "-o", help="Manifest file to write (.jsonl)."),
     no_duration: bool = typer.Option(False, "--no-duration", help="Do not open each audio file to read its duration (faster)."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Keep only these languages (comma list, e.g. en,fr)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     from collections import Counter
@@ -254,7 +263,8 @@ def import_(
                   console=err, transient=True) as bar:
         task = bar.add_task("import", total=None)
         summary = import_corpus(fmt, src, manifest, with_duration=not no_duration,
-                                progress=lambda k: bar.update(task, completed=k))
+                                progress=lambda k: bar.update(task, completed=k),
+                                langs=[x.strip() for x in lang.split(",") if x.strip()] if lang else None)
     reasons = Counter(reason for _, reason in summary.skipped)
     if as_json:
         _print_json({

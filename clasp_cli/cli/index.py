@@ -31,9 +31,11 @@ def register(app: typer.Typer) -> None:
         max_seconds: Optional[float] = typer.Option(None, help="Longest span (seconds); cuts fall at pauses. "
                                                     "Default: 6 (windows), 12 (passages)."),
         batch_size: int = typer.Option(64, min=1, help="Passages read and embedded together."),
-        transcribe: bool = typer.Option(False, "--transcribe", help="Also transcribe every passage with Whisper (slow: "
-                                        "about real time on 2 CPU cores) for snippets and `clasp search --mode keyword/hybrid`; "
-                                        "later runs keep transcribing what they add."),
+        transcribe: Optional[bool] = typer.Option(None, "--transcribe/--no-transcribe", help="Transcribe every passage with "
+                                                  "Whisper as well, from the same encoder pass: what was said is shown with "
+                                                  "each hit and fused into its score (in any language). On by default for a "
+                                                  "new index; --no-transcribe indexes 2-3x faster, CLASP vectors only, and is "
+                                                  "remembered. --transcribe on an index without transcripts fills them in."),
         device: str = typer.Option("auto", help=DEVICE_HELP),
         repair: bool = typer.Option(False, "--repair", help="Check the index and rebuild its search graph from the database; no PATHS needed."),
         rebuild: bool = typer.Option(False, "--rebuild", help="Set a damaged index aside and re-embed every file it recorded (plus PATHS)."),
@@ -52,7 +54,9 @@ def register(app: typer.Typer) -> None:
 
           clasp index ~/recordings --prune     # also forget deleted files
 
-          clasp index ~/recordings --transcribe   # keyword and hybrid search, snippets
+          clasp index ~/recordings --no-transcribe   # CLASP vectors only: fastest
+
+          clasp index ~/recordings --transcribe   # fill in transcripts of an index built without
 
           clasp index --repair                 # after a crash or a copied graph file
 
@@ -108,13 +112,16 @@ def register(app: typer.Typer) -> None:
         clasp_model = load_model(ref, device=device)
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                             TimeRemainingColumn(), console=err, transient=True)
-        state = {"task": None, "audio": 0.0}
+        state = {"task": None, "audio": 0.0, "fill": None}
 
         def on_event(kind: str, **d) -> None:
             if kind == "scan":
                 state["task"] = progress.add_task("indexing", total=d["files"], info="")
-            elif kind == "transcribed":
-                progress.update(state["task"], info=f"transcribed {Path(d['path']).name}")
+            elif kind == "transcribe_start":  # windows embedded earlier get their transcripts now
+                state["fill"] = progress.add_task("transcribing", total=d["passages"],
+                                                  info=f"{hms(d['seconds'])} of speech; searches work meanwhile")
+            elif kind == "transcribed" and state["fill"] is not None:
+                progress.update(state["fill"], advance=d["passages"], info=escape(Path(d['path']).name))
             elif kind == "transcribe_failed":
                 progress.console.print(f"[yellow]not transcribed[/] {escape(d['path'])}: {escape(d['reason'])}")
             elif kind == "file":

@@ -28,16 +28,18 @@ def register(app: typer.Typer) -> None:
         index: Optional[Path] = IndexOption,
         top_k: int = typer.Option(10, "--top-k", "-k", min=1, help="How many passages to show."),
         min_score: Optional[str] = typer.Option(None, "--min-score", metavar="SCORE|auto", help="Hide results below this "
-                                                "score; auto: the model's calibrated threshold for text queries (`clasp models` "
-                                                "shows it), which keeps nonsense queries out but also hides paraphrased matches."),
+                                                "score (a text query's score is the probability that the passage says it, 0-1); "
+                                                "auto: the calibrated threshold of the mode in use, which keeps nonsense queries "
+                                                "out but can also hide paraphrased matches."),
         path: Optional[str] = typer.Option(None, "--path", help="Only files whose path matches this glob (or contains this text)."),
-        mode: Optional[str] = typer.Option(None, "--mode", help="vector: by meaning (CLASP); keyword: the transcripts' "
-                                           'words, "quoted phrases" exactly (needs `clasp index --transcribe`); hybrid: both, '
-                                           "fused by rank. Default: hybrid on a transcribed index, else vector."),
+        mode: Optional[str] = typer.Option(None, "--mode", help="vector: the CLASP speech vector alone; keyword: only "
+                                           'passages whose transcripts hold the words, "quoted phrases" exactly; hybrid: the '
+                                           "CLASP vector, the transcript's meaning and its words in one fused score. "
+                                           "Default: hybrid on an index with transcripts, else vector."),
         rerank: Optional[str] = typer.Option(None, "--rerank", metavar="[N]",
-                                             help="Transcribe the best N windows with Whisper and reorder them by what was said; "
-                                             "each window is transcribed once and cached in the index. Default N: the model's "
-                                             "(clasp-base 10, clasp-tiny 20: about 3 s for a first query on 2 CPU cores)."),
+                                             help="First transcribe the best N windows that have no transcript yet, so what was "
+                                             "said counts in their score; each window is transcribed once and kept in the index. "
+                                             "Default N: the model's (clasp-base 10)."),
         device: str = typer.Option("auto", help=DEVICE_HELP),
         as_json: bool = typer.Option(False, "--json", help='Print {"query", "results": [{"rank","score","path","start","end",'
                                      '"passage_start","passage_end"}]}, plus "text" where a window was transcribed.'),
@@ -56,7 +58,9 @@ def register(app: typer.Typer) -> None:
 
           clasp search "when does the train leave" --rerank      # read the best windows (the model's N)
 
-          clasp search '"Berlin Hauptbahnhof"' --mode keyword    # after clasp index --transcribe
+          clasp search '"Berlin Hauptbahnhof"' --mode keyword    # words in the transcripts
+
+          clasp search "rain at the weekend" --mode vector --min-score auto
         """
         from ..api import Searcher, search_json
         from ..devices import check_device

@@ -19,7 +19,7 @@ from ..audio import audio_info
 from ..errors import AudioError, ManifestError, UsageError
 from ..manifest import Utterance, json_objects, relative_audio, write_manifest
 
-FORMATS = ("jsonl", "csv", "librispeech", "commonvoice", "fleurs", "speechbrown")
+FORMATS = ("jsonl", "csv", "librispeech", "commonvoice", "fleurs", "speechbrown", "asterisk")
 
 
 @dataclass
@@ -34,6 +34,7 @@ class ImportSummary:
 class _Skip:
     key: str
     reason: str
+    lang: str | None = None  # where the reader knows it, so a language filter drops it too
 
 
 _Candidate = Union[Utterance, _Skip]
@@ -254,6 +255,63 @@ def _read_speechbrown(src: Path) -> Iterator[_Candidate]:
         )
 
 
+# Asterisk prompts shorter than this are digits, letters and single words, not sentences.
+ASTERISK_MIN_WORDS = 4
+
+
+def _asterisk_texts(src: Path) -> dict[str, dict[str, str]]:
+    """lang -> prompt name -> text, from every core-sounds-LANG.txt(.gz) under src. The French and
+    Spanish files are UTF-8 in some releases and Latin-1 in others."""
+    import gzip
+    import re
+
+    out: dict[str, dict[str, str]] = {}
+    for f in sorted(src.rglob("core-sounds-*.txt*")):
+        m = re.match(r"core-sounds-([a-z]{2})", f.name)
+        if not m:
+            continue
+        raw = gzip.decompress(f.read_bytes()) if f.suffix == ".gz" else f.read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+        prompts = out.setdefault(m.group(1), {})
+        for line in text.splitlines():
+            name, sep, said = line.partition(":")
+            if sep and not line.startswith(";") and name.strip() and " " not in name.strip():
+                prompts[name.strip()] = " ".join(said.split())
+    return out
+
+
+def _is_sentence(text: str) -> bool:
+    return "[" not in text and len(text.split()) >= ASTERISK_MIN_WORDS
+
+
+def _read_asterisk(src: Path) -> Iterator[_Candidate]:
+    """Debian's asterisk-core-sounds-LANG(-wav) packages unpacked under src (`dpkg-deb -x`): one
+    voice artist per language, 8 kHz phone prompts. Prompt names are parallel across languages,
+    so each sentence prompt carries its translations. Only prompts of ASTERISK_MIN_WORDS+ words."""
+    texts = _asterisk_texts(src)
+    if not texts:
+        raise ManifestError(f"{src}: no core-sounds-LANG.txt(.gz) prompt list found (unpack the asterisk-core-sounds-LANG packages there)")
+    voices = sorted(d for d in src.rglob("sounds/*") if d.is_dir() and d.name[:2].lower() in texts)
+    for voice_dir in voices:
+        lang = voice_dir.name[:2].lower()
+        for name, said in sorted(texts[lang].items()):
+            key = f"{voice_dir.name}/{name}"
+            if not _is_sentence(said):
+                yield _Skip(key, f"fewer than {ASTERISK_MIN_WORDS} words or not speech", lang)
+                continue
+            audio = voice_dir / f"{name}.wav"
+            if not audio.is_file():
+                yield _Skip(key, "audio file not found", lang)
+                continue
+            others = {lg: t[name] for lg, t in texts.items() if lg != lang and name in t and _is_sentence(t[name])}
+            yield Utterance(id=f"asterisk-{lang}-{name.replace('/', '-')}", audio=str(audio), text=said, lang=lang,
+                            voice=f"asterisk:{voice_dir.name}", engine="human", domain="phone-prompt", split="test",
+                            translations=others)
+
+
 _READERS: dict[str, Callable[[Path], Iterator[_Candidate]]] = {
     "jsonl": _read_jsonl,
     "csv": _read_csv,
@@ -261,6 +319,7 @@ _READERS: dict[str, Callable[[Path], Iterator[_Candidate]]] = {
     "commonvoice": _read_commonvoice,
     "fleurs": _read_fleurs,
     "speechbrown": _read_speechbrown,
+    "asterisk": _read_asterisk,
 }
 
 
@@ -274,11 +333,13 @@ def import_corpus(
     *,
     with_duration: bool = True,
     progress: Callable[[int], None] | None = None,
+    langs: Iterable[str] | None = None,
 ) -> ImportSummary:
     """Import the corpus at `src` (layout `fmt`, one of FORMATS) into the manifest file `out`.
 
     Bad items are skipped with a reason; a missing or malformed source raises ManifestError.
-    `progress`, if given, is called with the number of items examined so far.
+    `progress`, if given, is called with the number of items examined so far. `langs`: keep only
+    utterances in these languages.
     The manifest is written once, atomically, and only if at least one utterance was importable.
     """
     if fmt not in _READERS:
@@ -293,7 +354,11 @@ def import_corpus(
     skipped: list[tuple[str, str]] = []
     seen: set[str] = set()
     seconds = 0.0
+    keep_langs = set(langs) if langs else None
     for n, item in enumerate(_READERS[fmt](src), 1):
+        item_lang = item.lang if isinstance(item, (Utterance, _Skip)) else None
+        if keep_langs is not None and item_lang is not None and item_lang not in keep_langs:
+            continue
         reason = _check(item, seen)
         if reason is None and with_duration:
             try:

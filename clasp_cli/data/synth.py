@@ -84,6 +84,10 @@ class SynthConfig:
     multilingual_per_lang: int | None = None  # None: all (at most 200), or n_utterances // 100 when n is set
     seed: int = 0
     jobs: int | None = None  # worker processes; None: os.cpu_count()
+    # Only these manifests (train, val, test, test_multilingual) are built, from the same plan, so
+    # a benchmark's held-out splits can be made without the hours training speech takes; a later
+    # full build keeps them. None: all.
+    splits: tuple[str, ...] | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     engine_weights: dict[str, float] | None = None  # None: DEFAULT_ENGINE_WEIGHTS
     timeout: float | None = None  # per utterance; None: the voice's own (60 s)
@@ -587,7 +591,13 @@ def build_synthetic_corpus(
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1 (got {jobs})")
     report(SynthProgress("babble", total=len(plan.items)))
-    babble = _babble_bank(plan, config, out, config.timeout)
+    babble = _babble_bank(plan, config, out, config.timeout)  # from training speech, whichever splits are built
+    if config.splits is not None:
+        unknown = set(config.splits) - set(plan.groups)
+        if unknown:
+            raise UsageError(f"--splits: no split {', '.join(sorted(unknown))} in this corpus (it has {', '.join(plan.groups)})")
+        plan.items = [it for it in plan.items if it.group in config.splits]
+        plan.groups = [g for g in plan.groups if g in config.splits]
 
     skipped: Counter = Counter(plan.skipped)
     errors: list[str] = []
@@ -648,12 +658,13 @@ def build_synthetic_corpus(
         p = out / f"{g}.jsonl"
         write_manifest(p, utts)
         manifests[g] = str(p)
-    if config.write_all:
+    if config.write_all and config.splits is None:
         p = out / "all.jsonl"
         write_manifest(p, [u for g in ("train", "val", "test") for u in groups.get(g, [])])
         manifests["all"] = str(p)
     _write_jsonl(out / "meta.jsonl", meta)
-    _prune_stale(out, {it.audio for it in plan.items})
+    if config.splits is None:  # a partial build must not take the other splits' audio for stale
+        _prune_stale(out, {it.audio for it in plan.items})
 
     written = [u for utts in groups.values() for u in utts]
     summary = SynthSummary(

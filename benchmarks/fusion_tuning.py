@@ -1,0 +1,168 @@
+"""The fusion's weights (clasp_cli.fusion): fitted on archives built from the VALIDATION splits,
+never on test.
+
+    .venv/bin/python benchmarks/fusion_tuning.py --programs 40 --out benchmarks/results/fusion-tuning-clasp-base.json --write-config
+
+The validation archives: the synthetic English and multilingual validation splits, and the
+real Asterisk phone prompts in Italian and Russian (one voice artist each; their English,
+French and Spanish prompts are the benchmark and are never tuned on). Each is indexed with the
+default model and transcripts through the real indexer. For every
+query (each sentence, in its own language and in every translation it has) the real Searcher
+gathers the hybrid candidates (CLASP list, transcript-vector list, keyword list); a candidate is
+positive when it answers the query (right program, covers half the sentence). A logistic
+regression on [logit of the CLASP probability, transcript cosine, word share, 1] gives the
+weights, pointwise (does this window answer?) and listwise (which of this query's windows
+answers?); the better on all validation queries ships. Its scale, and that of the CLASP-only map
+for windows without a transcript, come from logistic fits on each query's top 10 (the hits a
+person sees) plus nonsense queries' top 10 as non-answers, so a score reads as the chance that
+a shown hit is right. Rows, passage HITS@1 per query language: the CLASP vector alone, the
+transcript vector alone (transcribe-then-embed on the same windows), and each fusion. The
+`--min-score auto` thresholds are the lowest at which at most 5% of 300 nonsense queries keep a
+hit. --write-config stores it all in the model's config.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    from clasp_cli.archive import REAL_VALIDATION_MANIFESTS, VALIDATION_MANIFESTS, hit_rank, queries, scores_by_lang, tuning_archive
+    from clasp_cli.calibration import choose_min_score, nonsense_queries
+    from clasp_cli.fusion import FusionWeights, features, fit, fit_ranking, fuse
+    from clasp_cli.indexer import index_paths
+    from clasp_cli.registry import load_model
+    from clasp_cli.search import Searcher, group_hits
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=None, help="default: the default model")
+    ap.add_argument("--manifest", type=Path, action="append", default=None)
+    ap.add_argument("--programs", type=int, default=40, help="programs per manifest")
+    ap.add_argument("--top-k", type=int, default=10)
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--write-config", action="store_true", help="store the fitted weights in the model's config.json")
+    args = ap.parse_args()
+    manifests = [m for m in (args.manifest or [*VALIDATION_MANIFESTS, *REAL_VALIDATION_MANIFESTS]) if m.is_file()]
+    model = load_model(args.model, device="cpu")
+
+    data = []  # per archive: (queries, per-query candidates)
+    for man in manifests:
+        work, programs = tuning_archive(man, args.programs)
+        qs = queries(programs, work)
+        index = Path("data") / f"fusion-tune-{man.parent.name}-{man.stem}-{model.config.name}"
+        name = f"{man.parent.name}-{man.stem}" if man.parent.name == "asterisk" else man.parent.name
+        index_paths([work / p.path for p in programs], index, model=model, transcribe=True)  # resumes where it stopped
+        print(f"{man}: {len(programs)} programs, {len(qs)} queries", flush=True)
+        with Searcher(index, model=model) as s:
+            cands = [s.candidates(q.text, top_k=args.top_k) for q in qs]
+            nonsense = [s.candidates(q, top_k=args.top_k) for q in nonsense_queries(300 // len(manifests), seed=len(data))]
+        data.append((name, qs, cands, nonsense))
+
+    xs, ys = [], []
+    for _, qs, cands, _ in data:
+        for q, c in zip(qs, cands):
+            keep = c.has_text
+            if not keep.any():
+                continue
+            xs.append(features(c.clasp_prob[keep], c.text_cos[keep], c.share[keep]))
+            ys.append(np.array([hit_rank(q, [c.where[i]]) == 1 for i, k in zip(c.ids, keep) if k], dtype=float))
+    # Two fits: pointwise (each window alone: does it answer?) and listwise (which window of this
+    # query's candidates answers?); the listwise order is then calibrated into probabilities by a
+    # one-feature logistic fit, which scales it and never reorders it.
+    w = fit(np.concatenate(xs), np.concatenate(ys))
+    pointwise = FusionWeights(clasp=round(float(w[0]), 4), text=round(float(w[1]), 4), keyword=round(float(w[2]), 4),
+                              bias=round(float(w[3]), 4))
+    r = fit_ranking([(x[:, :3], y) for x, y in zip(xs, ys)])
+
+    def top_rows(score_of, feats_of, label_of) -> tuple[np.ndarray, np.ndarray]:
+        """Features and labels of each query's top 10 by `score_of`, and nonsense queries' top 10 as non-answers."""
+        fx, fy = [], []
+        for _, qs, cands, nonsense in data:
+            for q, c in [*zip(qs, cands), *((None, c) for c in nonsense)]:
+                if not c.ids:
+                    continue
+                top = np.argsort(-score_of(c), kind="stable")[:10]
+                fx.append(feats_of(c)[top])
+                fy.append(np.array([q is not None and label_of(q, c, j) for j in top], dtype=float))
+        return np.concatenate(fx), np.concatenate(fy)
+
+    answers = lambda q, c, j: hit_rank(q, [c.where[c.ids[j]]]) == 1  # noqa: E731
+    feats = lambda c: features(c.clasp_prob, c.text_cos, c.share)  # noqa: E731
+    # Windows without a transcript, on the same scale: the CLASP logit alone, ranked by CLASP.
+    vx, vy = top_rows(lambda c: c.clasp_prob, lambda c: feats(c)[:, [0, 3]], answers)
+    vc, vb = fit(vx, vy)
+    extra = dict(vector_clasp=round(float(vc), 4), vector_bias=round(float(vb), 4))
+    fused_order = lambda c: np.where(c.has_text, feats(c)[:, :3] @ r, -np.inf)  # noqa: E731
+    cx, cy = top_rows(fused_order, lambda c: np.column_stack([np.where(c.has_text, feats(c)[:, :3] @ r, np.nan),
+                                                              np.ones(len(c.ids))]), answers)
+    keep = np.isfinite(cx[:, 0])
+    a, b = fit(cx[keep], cy[keep])
+    pointwise = FusionWeights(**{**pointwise.to_config(), **extra})
+    listwise = FusionWeights(clasp=round(float(a * r[0]), 4), text=round(float(a * r[1]), 4), keyword=round(float(a * r[2]), 4),
+                             bias=round(float(b), 4), **extra)
+    print("pointwise", pointwise, "\nlistwise", listwise, flush=True)
+
+    def ranked(c, score) -> list[tuple]:
+        order = np.argsort(-score, kind="stable")
+        hits = [(*c.where[c.ids[j]], float(score[j]), c.ids[j]) for j in order]
+        return [(g.path, g.start, g.end) for g in group_hits(hits)[: args.top_k]]
+
+    def best(c, score) -> float:
+        return float(np.max(score)) if len(score) else 0.0
+
+    systems = {
+        "CLASP vector": lambda c: c.clasp_prob,
+        "transcript vector (ASR + text encoder)": lambda c: np.where(c.has_text, c.text_cos, -1.0),
+        "fused, pointwise logistic": lambda c: fuse(c.clasp_prob, c.text_cos, c.share, c.has_text, pointwise),
+        "fused, listwise + calibration": lambda c: fuse(c.clasp_prob, c.text_cos, c.share, c.has_text, listwise),
+    }
+    rows: dict[str, dict] = {}
+    for name, score in systems.items():
+        for man, qs, cands, _ in data:
+            ranks = [hit_rank(q, ranked(c, score(c))) for q, c in zip(qs, cands)]
+            rows.setdefault(name, {})[man] = scores_by_lang(ranks, qs)
+    # The method with the higher HITS@1 over every validation query ships.
+    def overall(name: str) -> float:
+        return sum(sc["all"]["hits@1"] * sc["all"]["n"] for sc in rows[name].values())
+
+    chosen = max(("fused, pointwise logistic", "fused, listwise + calibration"), key=overall)
+    weights = pointwise if chosen == "fused, pointwise logistic" else listwise
+    print("chosen:", chosen, flush=True)
+    def thresholds(score) -> tuple[float, dict]:
+        nonsense_best = np.array([best(c, score(c)) for _, _, _, ns in data for c in ns])
+        true_best = np.array([best(c, score(c)) for _, _, cands, _ in data for c in cands])
+        t = round(choose_min_score(nonsense_best), 4)
+        return t, {"threshold": t, "true_best_above": round(float(np.mean(true_best >= t)), 4),
+                   "nonsense_above": round(float(np.mean(nonsense_best >= t)), 4)}
+
+    fused_t, fused_report = thresholds(lambda c: fuse(c.clasp_prob, c.text_cos, c.share, c.has_text, weights))
+    vector_t, vector_report = thresholds(lambda c: weights.vector_only(c.clasp_prob))
+    weights = FusionWeights(**{**weights.to_config(), "min_score": fused_t, "vector_min_score": vector_t})
+    print(f"min_score auto: fused {fused_report}, vector {vector_report}", flush=True)
+    for name, by in rows.items():
+        print(f"{name:40s}", "  ".join(f"{a}: " + " ".join(f"{k}:{v['hits@1']:.3f}" for k, v in sc.items()) for a, sc in by.items()),
+              flush=True)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({
+            "model": model.config.name, "manifests": [str(m) for m in manifests], "programs_per_manifest": args.programs,
+            "weights": weights.to_config(), "chosen": chosen, "pointwise": pointwise.to_config(),
+            "listwise": listwise.to_config(), "positives": int(sum(y.sum() for y in ys)), "rows_fitted": int(sum(len(y) for y in ys)),
+            "min_score": {"fused": fused_report, "vector": vector_report},
+            "machine": f"{platform.machine()} {os.cpu_count()} cores", "rows": rows}, indent=1) + "\n")
+    if args.write_config:
+        cfg_path = Path(model.path) / "config.json"
+        cfg = json.loads(cfg_path.read_text())
+        cfg["fusion"] = weights.to_config()
+        cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
+        print(f"wrote the fusion weights into {cfg_path}")
+
+
+if __name__ == "__main__":
+    main()

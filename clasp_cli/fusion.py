@@ -1,0 +1,164 @@
+"""One ranking from the three things an index knows about a window: its CLASP vector, the text
+vector of what was said in it, and the words of that transcript.
+
+Every score a text query shows is a match probability: the chance that the window says what
+was asked. With p_clasp the CLASP vector's calibrated probability (clasp_cli.calibration), a
+window with a transcript scores
+
+    p = sigmoid(w_clasp * logit(p_clasp) + w_text * cos(query, transcript vector)
+                + w_keyword * share of the query's words in the transcript + bias)
+
+and a window without one (not transcribed yet, or `--mode vector`)
+
+    p = sigmoid(v_clasp * logit(p_clasp) + v_bias).
+
+Both maps are fitted on the same candidates of the validation archives (benchmarks/
+fusion_tuning.py), never on test: the order of the first by a listwise fit (which window of
+each query's candidates answers it), then its scale and that of the second by logistic fits
+(does this window answer?). So the two kinds of window rank against each other fairly, a
+threshold (`--min-score`) means the same in every mode, and a transcript that lands later
+(fill-in, `--rerank`) only sharpens a window's score. The weights live in the model's config
+(`fusion`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+_EPS = 1e-6
+_TERM = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class FusionWeights:
+    clasp: float = 1.0
+    text: float = 12.0
+    keyword: float = 1.0
+    bias: float = -8.0
+    # Windows without a transcript: None leaves the CLASP probability as it is.
+    vector_clasp: float | None = None
+    vector_bias: float | None = None
+    # The `--min-score auto` thresholds, fused and vector-only: the lowest at which at most 5%
+    # of nonsense queries keep a hit (validation archives). None: no calibrated threshold.
+    min_score: float | None = None
+    vector_min_score: float | None = None
+
+    @classmethod
+    def from_config(cls, d: dict | None) -> "FusionWeights":
+        if not d:
+            return cls()
+        return cls(**{k: (None if v is None else float(v)) for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    def to_config(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    def vector_only(self, clasp_prob: np.ndarray) -> np.ndarray:
+        """The score of windows scored by their CLASP vector alone, on the fused scale."""
+        clasp_prob = np.asarray(clasp_prob, dtype=np.float64)
+        if self.vector_clasp is None or self.vector_bias is None:
+            return clasp_prob
+        return sigmoid(self.vector_clasp * logit(clasp_prob) + self.vector_bias)
+
+
+def query_terms(text: str) -> set[str]:
+    """The distinct words of a query or transcript, case-folded (as FTS5's tokenizer compares them)."""
+    return set(_TERM.findall(text.casefold()))
+
+
+def word_share(asked: set[str], transcript: str) -> float:
+    """The share of the query's words that the transcript holds (0 when the query has none)."""
+    if not asked:
+        return 0.0
+    return len(asked & query_terms(transcript)) / len(asked)
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
+    return np.log(p / (1 - p))
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(x, dtype=np.float64), -60, 60)))
+
+
+def features(clasp_prob: np.ndarray, text_cos: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """[n, 4]: logit of the CLASP probability, transcript cosine, word share, 1 (the bias)."""
+    n = len(clasp_prob)
+    return np.column_stack([logit(clasp_prob), np.asarray(text_cos, dtype=np.float64),
+                            np.asarray(share, dtype=np.float64), np.ones(n)])
+
+
+def fuse(clasp_prob: np.ndarray, text_cos: np.ndarray, share: np.ndarray, has_text: np.ndarray,
+         weights: FusionWeights) -> np.ndarray:
+    """Match probabilities: fused where a window has a transcript vector, CLASP's alone elsewhere."""
+    clasp_prob = np.asarray(clasp_prob, dtype=np.float64)
+    out = weights.vector_only(clasp_prob)
+    has_text = np.asarray(has_text, dtype=bool)
+    if has_text.any():
+        w = np.array([weights.clasp, weights.text, weights.keyword, weights.bias])
+        x = features(clasp_prob[has_text], np.asarray(text_cos)[has_text], np.asarray(share)[has_text])
+        out[has_text] = sigmoid(x @ w)
+    return out
+
+
+def fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 50) -> np.ndarray:
+    """Logistic regression by Newton's method: weights for `features` columns from labelled rows
+    (y = 1 where the window answers the query). A small ridge keeps separable data finite."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    w = np.zeros(x.shape[1])
+    reg = l2 * np.eye(x.shape[1])
+    reg[-1, -1] = 0.0  # the bias is not shrunk
+    for _ in range(iters):
+        p = sigmoid(x @ w)
+        grad = x.T @ (p - y) + reg @ w
+        hess = (x * (p * (1 - p))[:, None]).T @ x + reg
+        step = np.linalg.solve(hess + 1e-9 * np.eye(len(w)), grad)
+        w -= step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return w
+
+
+def fit_ranking(groups: list[tuple[np.ndarray, np.ndarray]], l2: float = 1e-3, iters: int = 500) -> np.ndarray:
+    """Weights that rank: per query, a softmax over its candidates ([n, k] feature rows, no bias
+    column), maximising the probability mass on the windows that answer it (y = 1). Queries with
+    no answering candidate teach nothing about the order and are left out. Gradient ascent with
+    backtracking; the loss is smooth and the weights few."""
+    groups = [(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=bool)) for x, y in groups if np.any(y)]
+    k = groups[0][0].shape[1]
+
+    def loss_grad(w: np.ndarray) -> tuple[float, np.ndarray]:
+        total, grad = 0.5 * l2 * float(w @ w), l2 * w
+        for x, y in groups:
+            s = x @ w
+            s -= s.max()
+            e = np.exp(s)
+            p = e / e.sum()
+            q = np.where(y, e, 0.0)
+            q /= q.sum()
+            total += float(np.log(e.sum()) - np.log(e[y].sum()))
+            grad = grad + x.T @ (p - q)
+        return total / len(groups), grad / len(groups)
+
+    w = np.zeros(k)
+    w[0] = 1.0
+    f, g = loss_grad(w)
+    step = 1.0
+    for _ in range(iters):
+        while step > 1e-8:
+            cand = w - step * g
+            fc, gc = loss_grad(cand)
+            if fc < f:
+                w, f, g = cand, fc, gc
+                step *= 2.0
+                break
+            step /= 2.0
+        else:
+            break
+        if np.max(np.abs(g)) < 1e-6:
+            break
+    return w
