@@ -47,6 +47,9 @@ def main() -> None:
     ap.add_argument("--top-k", type=int, default=10)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--write-config", action="store_true", help="store the fitted weights in the model's config.json")
+    ap.add_argument("--utterances", type=Path, action="append", default=None,
+                    help="real validation manifests also fitted as whole utterances, `clasp benchmark`'s setting "
+                         "(default: the Asterisk it and ru prompts)")
     args = ap.parse_args()
     manifests = [m for m in (args.manifest or [*VALIDATION_MANIFESTS, *REAL_VALIDATION_MANIFESTS]) if m.is_file()]
     model = load_model(args.model, device="cpu")
@@ -78,7 +81,23 @@ def main() -> None:
     w = fit(np.concatenate(xs), np.concatenate(ys))
     pointwise = FusionWeights(clasp=round(float(w[0]), 4), text=round(float(w[1]), 4), keyword=round(float(w[2]), 4),
                               bias=round(float(w[3]), 4))
-    r = fit_ranking([(x[:, :3], y) for x, y in zip(xs, ys)])
+    # Whole utterances too (each text ranking every recording of its manifest, as `clasp benchmark`
+    # scores them), so the weights serve both the archive and the benchmark's setting.
+    from fusion_utterances import cached, channels_for, query_sets
+    from clasp_cli.transcribe import shared_transcriber, whisper_for
+
+    utt_groups = []
+    asr = shared_transcriber(whisper_for(model.config.speech_encoder), "cpu")
+    for m in [u for u in (args.utterances or list(REAL_VALIDATION_MANIFESTS)) if u.is_file()]:
+        d = cached(m, model, asr)
+        for targets, texts in query_sets(d).values():
+            prob, tcos, share, has = channels_for(model, d, texts)
+            for i, t in enumerate(targets):
+                x = features(prob[i], tcos[i], share[i])[:, :3]
+                y = np.zeros(len(x), dtype=bool)
+                y[t] = True
+                utt_groups.append((x[has], y[has]))
+    r = fit_ranking([(x[:, :3], y) for x, y in zip(xs, ys)] + utt_groups)
 
     def top_rows(score_of, feats_of, label_of) -> tuple[np.ndarray, np.ndarray]:
         """Features and labels of each query's top 10 by `score_of`, and nonsense queries' top 10 as non-answers."""

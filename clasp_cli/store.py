@@ -792,6 +792,8 @@ class Store:
             "failed_files": [{"path": p, "error": e} for p, e in failed],
             "warnings": [{"path": p, "warning": w} for p, w in warned],
             "passages": q("SELECT COUNT(*) FROM passages").fetchone()[0],
+            # Windows with a transcript: all of them once `clasp index` (or a fill-in) has finished.
+            "transcribed": q("SELECT COUNT(*) FROM transcripts").fetchone()[0] if self.has_transcript_table else 0,
             "hours": files_ok[1] / 3600.0,
             "size_bytes": size,
             "updated": float(updated) if updated else None,

@@ -176,3 +176,50 @@ def test_the_json_schema_keeps_its_keys(examples_transcribed, shipped_model):
     assert set(doc) == {"query", "results"}
     for row in doc["results"]:
         assert set(row) == {"rank", "score", "path", "start", "end", "passage_start", "passage_end", "text"}
+
+
+KILL_DURING_FILL_IN = """
+import os, signal, sys
+from clasp_cli.indexer import index_paths
+from clasp_cli.registry import load_model
+from clasp_cli.store import Store
+
+real_put = Store.put_transcripts
+def put_then_die(self, *args, **kwargs):
+    real_put(self, *args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+Store.put_transcripts = put_then_die
+index_paths([sys.argv[2]], sys.argv[1], model=load_model(sys.argv[3], device="cpu"), transcribe=True)
+"""
+
+
+def _fill_in_invariants(index: Path) -> tuple[int, int]:
+    db = sqlite3.connect(index / "index.sqlite")
+    try:
+        db.execute("INSERT INTO transcripts_fts(transcripts_fts, rank) VALUES('integrity-check', 1)")  # raises if out of step
+        n = db.execute("SELECT COUNT(*) FROM transcripts").fetchone()[0]
+        assert db.execute("SELECT COUNT(*) FROM transcripts_fts").fetchone()[0] == n
+        spoken = db.execute("SELECT COUNT(*) FROM transcripts WHERE trim(text) != ''").fetchone()[0]
+        assert db.execute("SELECT COUNT(*) FROM transcript_vectors").fetchone()[0] == spoken
+        return n, db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_a_kill_during_fill_in_keeps_what_was_committed_and_a_rerun_finishes(tmp_path, recordings, model, model_dir):
+    import subprocess
+    import sys
+
+    d = tmp_path / "index"
+    index_paths([recordings], d, model=model)  # embedded, no transcripts
+    r = subprocess.run([sys.executable, "-c", KILL_DURING_FILL_IN, str(d), str(recordings), str(model_dir)])
+    assert r.returncode == -9
+    done, passages = _fill_in_invariants(d)
+    assert 0 < done < passages
+    with Searcher(d, model=model) as s:  # searchable in between, fused where transcripts landed
+        assert s.search("the council approved the budget").results
+    index_paths([recordings], d, model=model, transcribe=True)
+    done, passages = _fill_in_invariants(d)
+    assert done == passages
+    with Store.open(d) as st:
+        assert st.check() == []

@@ -198,7 +198,8 @@ def register(app: typer.Typer) -> None:
             return
         t = Table(title=f"clasp index {st['index']}", show_header=False)
         updated = datetime.datetime.fromtimestamp(st["updated"]).isoformat(sep=" ", timespec="seconds") if st["updated"] else "never"
-        for k, v in (("model", st["model"]), ("files", st["files"]), ("passages", st["passages"]), ("audio", hms(st["hours"] * 3600)),
+        for k, v in (("model", st["model"]), ("files", st["files"]), ("passages", st["passages"]),
+                     ("transcribed", f"{st['transcribed']} of {st['passages']} passages"), ("audio", hms(st["hours"] * 3600)),
                      ("size on disk", f"{st['size_bytes'] / 2**20:.1f} MB"), ("last update", updated),
                      ("failed files", len(st["failed_files"]))):
             t.add_row(k, str(v))
