@@ -177,7 +177,8 @@ def _noisy_copies(cfg: ArchiveBenchConfig, programs: Sequence, root: Path) -> li
     if cfg.noise == "babble":
         utts = read_manifest(cfg.manifest)
         rng = np.random.default_rng(cfg.seed + 1)
-        sources = [load_audio(utts[int(i)].audio, 16_000) for i in rng.choice(len(utts), size=min(8, len(utts)), replace=False)]
+        picks = rng.choice(len(utts), size=min(8, len(utts)), replace=False)
+        sources = [load_audio(utts[int(i)].audio_path(Path(cfg.manifest).parent), 16_000) for i in picks]
     out = []
     for k, p in enumerate(programs):
         target = dest / p.path
