@@ -83,20 +83,12 @@ def main() -> None:
                               bias=round(float(w[3]), 4))
     # Whole utterances too (each text ranking every recording of its manifest, as `clasp benchmark`
     # scores them), so the weights serve both the archive and the benchmark's setting.
-    from fusion_utterances import cached, channels_for, query_sets
+    from fusion_utterances import cached, utterance_groups
     from clasp_cli.transcribe import shared_transcriber, whisper_for
 
-    utt_groups = []
     asr = shared_transcriber(whisper_for(model.config.speech_encoder), "cpu")
-    for m in [u for u in (args.utterances or list(REAL_VALIDATION_MANIFESTS)) if u.is_file()]:
-        d = cached(m, model, asr)
-        for targets, texts in query_sets(d).values():
-            prob, tcos, share, has = channels_for(model, d, texts)
-            for i, t in enumerate(targets):
-                x = features(prob[i], tcos[i], share[i])[:, :3]
-                y = np.zeros(len(x), dtype=bool)
-                y[t] = True
-                utt_groups.append((x[has], y[has]))
+    utt_groups = [g for m in (args.utterances or list(REAL_VALIDATION_MANIFESTS)) if m.is_file()
+                  for g in utterance_groups(model, cached(m, model, asr))]
     r = fit_ranking([(x[:, :3], y) for x, y in zip(xs, ys)] + utt_groups)
 
     def top_rows(score_of, feats_of, label_of) -> tuple[np.ndarray, np.ndarray]:

@@ -56,20 +56,36 @@ def query_sets(d: dict) -> dict[str, tuple[list[int], list[str]]]:
 def channels_for(model, d: dict, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """[queries, recordings] of each fused channel: CLASP probability, transcript cosine, word
     share; and which recordings have a transcript."""
-    from clasp_cli.fusion import query_terms
+    from clasp_cli.fusion import query_terms, shares
 
     qv = model.embed_text(texts)
     ccos = qv @ d["clasp"].T
     prob = np.stack([np.asarray(model.match_score(ccos[i], qv[i]), dtype=np.float64) for i in range(len(qv))])
     tcos = qv @ d["text"].T
     said = [query_terms(t) for t in d["said"]]
-    share = np.array([[len(query_terms(t) & w) / max(1, len(query_terms(t))) for w in said] for t in texts])
+    share = np.stack([shares(query_terms(t), said) for t in texts])
     has = np.array([bool(t.strip()) for t in d["said"]])
     return prob, tcos, share, has
 
 
+def utterance_groups(model, d: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Listwise fitting groups of one cached manifest: per query, the [recordings, 3] features of
+    the recordings with a transcript, and which of them is the query's own."""
+    from clasp_cli.fusion import features
+
+    groups = []
+    for targets, texts in query_sets(d).values():
+        prob, tcos, share, has = channels_for(model, d, texts)
+        for i, t in enumerate(targets):
+            x = features(prob[i], tcos[i], share[i])[:, :3]
+            y = np.zeros(len(x), dtype=bool)
+            y[t] = True
+            groups.append((x[has], y[has]))
+    return groups
+
+
 def main() -> None:
-    from clasp_cli.fusion import FusionWeights, features, fit, fit_ranking, fuse
+    from clasp_cli.fusion import FusionWeights, fit, fit_ranking, fuse
     from clasp_cli.metrics import ranks as rank_targets
     from clasp_cli.registry import load_model
     from clasp_cli.transcribe import shared_transcriber, whisper_for
@@ -87,18 +103,10 @@ def main() -> None:
     prepared = {m: {lang: (targets, channels_for(model, d, texts)) for lang, (targets, texts) in query_sets(d).items()}
                 for m, d in data.items()}
 
-    groups, calib = [], []
-    for m in args.fit:
-        for targets, (prob, tcos, share, has) in prepared[m].values():
-            for i, t in enumerate(targets):
-                x = features(prob[i], tcos[i], share[i])[:, :3]
-                y = np.zeros(len(x), dtype=bool)
-                y[t] = True
-                groups.append((x[has], y[has]))
-                calib.append((x[has], y[has]))
+    groups = [g for m in args.fit for g in utterance_groups(model, data[m])]
     r = fit_ranking(groups)
     s_top, y_top = [], []
-    for x, y in calib:  # the top 10 of each query, as fusion_tuning calibrates
+    for x, y in groups:  # the top 10 of each query, as fusion_tuning calibrates
         s = x @ r
         top = np.argsort(-s)[:10]
         s_top.append(s[top])

@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
+
+from .calibration import _sigmoid as sigmoid  # one logistic function for both probability maps
 
 _EPS = 1e-6
 _TERM = re.compile(r"\w+")
@@ -70,18 +73,20 @@ def query_terms(text: str) -> set[str]:
 
 def word_share(asked: set[str], transcript: str) -> float:
     """The share of the query's words that the transcript holds (0 when the query has none)."""
+    return float(shares(asked, [query_terms(transcript)])[0])
+
+
+def shares(asked: set[str], said: Sequence[set[str]]) -> np.ndarray:
+    """word_share of the query against each transcript, given as its set of words (query_terms),
+    so many queries can meet the same transcripts without splitting them again."""
     if not asked:
-        return 0.0
-    return len(asked & query_terms(transcript)) / len(asked)
+        return np.zeros(len(said))
+    return np.array([len(asked & words) / len(asked) for words in said], dtype=np.float64)
 
 
 def logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
     return np.log(p / (1 - p))
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(x, dtype=np.float64), -60, 60)))
 
 
 def features(clasp_prob: np.ndarray, text_cos: np.ndarray, share: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import AudioError, UsageError
-from .fusion import FusionWeights, fuse, query_terms, word_share  # noqa: F401  (query_terms is re-exported)
+from .fusion import FusionWeights, fuse, query_terms, shares  # noqa: F401  (query_terms is re-exported)
 from .store import IndexError_, Store
 
 
@@ -212,13 +212,7 @@ class Searcher:
             path_glob = f"*{path_glob}*"
         fetch = top_k * FETCH_FACTOR
         per_list = max(fetch, CANDIDATES)
-        # Candidates: passage id -> (path, start, end), from every list the mode uses.
-        where: dict[int, tuple[str, float, float]] = {}
-        clasp_cos: dict[int, float] = {}
-        if mode != "keyword":
-            for h in self.store.search(vec, k=max(per_list, rerank), path_glob=path_glob):
-                where[h.passage_id] = (h.path, h.start, h.end)
-                clasp_cos[h.passage_id] = h.score
+        where, clasp_cos = self._clasp_list(vec, mode, max(per_list, rerank), path_glob)
         if audio is not None:
             hits = sorted(((p, s, e, round(clasp_cos[i], 4), i) for i, (p, s, e) in where.items()), key=lambda h: -h[3])
             return SearchResponse(label, self._results(hits, top_k, min_score, {}))
@@ -236,14 +230,19 @@ class Searcher:
         """The windows a text query's fusion would weigh, with what it weighs (for tuning and for
         explaining a ranking): each list's candidates before the cut to top_k."""
         vec = self.model.embed_text([query])[0]
+        per_list = max(top_k * FETCH_FACTOR, CANDIDATES)
+        where, clasp_cos = self._clasp_list(vec, mode, max(per_list, rerank), path_glob)
+        return self._gather(query, vec, where, clasp_cos, mode, per_list, rerank, path_glob, True)
+
+    def _clasp_list(self, vec: np.ndarray, mode: str, k: int, path_glob: str | None) -> tuple[dict, dict]:
+        """The CLASP graph's candidates: passage id -> (path, start, end), and -> cosine (none in keyword mode)."""
         where: dict[int, tuple[str, float, float]] = {}
         clasp_cos: dict[int, float] = {}
-        per_list = max(top_k * FETCH_FACTOR, CANDIDATES)
         if mode != "keyword":
-            for h in self.store.search(vec, k=max(per_list, rerank), path_glob=path_glob):
+            for h in self.store.search(vec, k=k, path_glob=path_glob):
                 where[h.passage_id] = (h.path, h.start, h.end)
                 clasp_cos[h.passage_id] = h.score
-        return self._gather(query, vec, where, clasp_cos, mode, per_list, rerank, path_glob, True)
+        return where, clasp_cos
 
     def _gather(self, query: str, vec: np.ndarray, where: dict, clasp_cos: dict, mode: str, per_list: int, rerank: int,
                 path_glob: str | None, fused: bool) -> "Candidates":
@@ -258,8 +257,6 @@ class Searcher:
         if mode != "vector":
             words = fts_query(query, any_word=mode == "hybrid")
             found = self.store.keyword_search(words, k=per_list if mode == "hybrid" else max(per_list, 200), path_glob=path_glob)
-            if mode == "keyword":
-                where = {}
             for h in found:
                 where.setdefault(h.passage_id, (h.path, h.start, h.end))
         ids = list(where)
@@ -281,8 +278,7 @@ class Searcher:
                 tvecs.update(zip(unvectored, self._embed_transcripts([texts[i] for i in unvectored])))
             has = np.array([i in tvecs for i in ids])
             tcos = np.array([float(tvecs[i] @ vec) if i in tvecs else 0.0 for i in ids])
-            asked = query_terms(query)
-            share = np.array([word_share(asked, texts.get(i, "")) for i in ids])
+            share = shares(query_terms(query), [query_terms(texts.get(i, "")) for i in ids])
         return Candidates(ids, where, prob, tcos, share, has, texts)
 
     def _threshold(self, min_score, audio: bool, fused: bool, fusion: FusionWeights) -> float | None:

@@ -444,17 +444,26 @@ class Store:
         return np.array([r[0] for r in self.db.execute("SELECT id FROM passages ORDER BY id")], dtype=np.int64)
 
     def _vectors(self, ids: Sequence[int]) -> np.ndarray:
+        return self._dense(self.passage_vectors(ids), ids, "passage {} has no vector")
+
+    def _dense(self, got: dict[int, np.ndarray], ids: Sequence[int], missing: str) -> np.ndarray:
+        """[len(ids), dim] of the vectors in `got`, in `ids` order; a missing one is damage (a
+        truncated file reads back as holes)."""
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
-        for s in range(0, len(ids), 900):  # SQLite's bound-parameter limit
-            chunk = [int(i) for i in ids[s : s + 900]]
-            rows = dict(self.db.execute(f"SELECT id, vector FROM passages WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall())
-            for j, i in enumerate(chunk):
-                blob = rows.get(i)
-                if not isinstance(blob, bytes) or len(blob) != 2 * self.dim:  # a truncated file reads back as holes
-                    raise IndexDamagedError(f"{self.dir / DB}: the index database is damaged (passage {i} has no vector); "
-                                            f"rebuild it with `clasp index --rebuild --index {self.dir}`")
-                out[s + j] = np.frombuffer(blob, dtype=np.float16)
+        for j, i in enumerate(ids):
+            v = got.get(int(i))
+            if v is None:
+                raise IndexDamagedError(f"{self.dir / DB}: the index database is damaged ({missing.format(int(i))}); "
+                                        f"rebuild it with `clasp index --rebuild --index {self.dir}`")
+            out[j] = v
         return out
+
+    def _rows_in(self, sql: str, ids: Sequence[int]) -> Iterable[tuple]:
+        """The rows of `sql` + "(?, ?, ...)" for these ids, asked in chunks under SQLite's bound-parameter limit."""
+        ids = [int(i) for i in ids]
+        for s in range(0, len(ids), 900):
+            chunk = ids[s : s + 900]
+            yield from self.db.execute(f"{sql}({','.join('?' * len(chunk))})", chunk)
 
     @_translated
     def save_graph(self) -> None:
@@ -557,13 +566,7 @@ class Store:
         """The cached transcript of each passage in `ids` that has one."""
         if not self.has_transcript_table:
             return {}
-        found: dict[int, str] = {}
-        ids = [int(i) for i in ids]
-        for s in range(0, len(ids), 900):  # SQLite's bound-parameter limit
-            chunk = ids[s : s + 900]
-            found.update(self.db.execute(
-                f"SELECT passage_id, text FROM transcripts WHERE passage_id IN ({','.join('?' * len(chunk))})", chunk))
-        return found
+        return dict(self._rows_in("SELECT passage_id, text FROM transcripts WHERE passage_id IN ", ids))
 
     def put_transcripts(self, items: dict[int, str], vectors: dict[int, np.ndarray] | None = None) -> bool:
         """Store transcripts (and, when given, their text vectors), committed at once in their own
@@ -662,11 +665,7 @@ class Store:
                         dtype=np.int64)
 
     def _tvectors(self, ids: Sequence[int]) -> np.ndarray:
-        got = self.transcript_vectors(ids)
-        if len(got) != len(ids):
-            raise IndexDamagedError(f"{self.dir / DB}: the index database is damaged (a transcript vector is missing); "
-                                    f"rebuild it with `clasp index --rebuild --index {self.dir}`")
-        return np.stack([got[int(i)] for i in ids]) if len(ids) else np.zeros((0, self.dim), dtype=np.float32)
+        return self._dense(self.transcript_vectors(ids), ids, "the transcript of passage {} has no vector")
 
     @_translated
     def transcript_graph(self):
@@ -729,14 +728,8 @@ class Store:
         return self._blobs("SELECT id, vector FROM passages WHERE id IN ", ids)
 
     def _blobs(self, sql: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
-        out: dict[int, np.ndarray] = {}
-        ids = [int(i) for i in ids]
-        for s in range(0, len(ids), 900):  # SQLite's bound-parameter limit
-            chunk = ids[s : s + 900]
-            for i, blob in self.db.execute(f"{sql}({','.join('?' * len(chunk))})", chunk):
-                if isinstance(blob, bytes) and len(blob) == 2 * self.dim:
-                    out[int(i)] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
-        return out
+        return {int(i): np.frombuffer(blob, dtype=np.float16).astype(np.float32) for i, blob in self._rows_in(sql, ids)
+                if isinstance(blob, bytes) and len(blob) == 2 * self.dim}
 
     def _cache_connection(self) -> sqlite3.Connection | None:
         if self.cache_writable is False:

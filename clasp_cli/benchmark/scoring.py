@@ -192,7 +192,7 @@ def fused_similarity(model, weights, qv: np.ndarray, qtexts: Sequence[str], clas
     """[queries, recordings] match probabilities of the fused system (clasp_cli.fusion): the CLASP
     vector's calibrated probability, fused with the transcript's vector and words where the
     recording has a transcript, exactly as `clasp search` fuses them."""
-    from ..fusion import fuse, query_terms
+    from ..fusion import fuse, query_terms, shares
 
     said = [query_terms(t) for t in transcripts]
     has = np.array([bool(t.strip()) for t in transcripts])
@@ -200,8 +200,7 @@ def fused_similarity(model, weights, qv: np.ndarray, qtexts: Sequence[str], clas
     tcos_all = qv @ asr_emb.T
     ccos_all = qv @ clasp_emb.T
     for i, (q, text) in enumerate(zip(qv, qtexts)):
-        asked = query_terms(text)
-        share = np.array([len(asked & w) / len(asked) if asked else 0.0 for w in said])
+        share = shares(query_terms(text), said)
         prob = np.asarray(model.match_score(ccos_all[i], q), dtype=np.float64)
         out[i] = fuse(prob, tcos_all[i], share, has, weights)
     return out
