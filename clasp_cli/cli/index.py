@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         transcribe: Optional[bool] = typer.Option(None, "--transcribe/--no-transcribe", help="Transcribe every passage with "
                                                   "Whisper as well, from the same encoder pass: what was said is shown with "
                                                   "each hit and fused into its score (in any language). On by default for a "
-                                                  "new index; --no-transcribe indexes 2-3x faster, CLASP vectors only, and is "
+                                                  "new index; --no-transcribe indexes about 2x faster, CLASP vectors only, and is "
                                                   "remembered. --transcribe on an index without transcripts fills them in."),
         device: str = typer.Option("auto", help=DEVICE_HELP),
         repair: bool = typer.Option(False, "--repair", help="Check the index and rebuild its search graph from the database; no PATHS needed."),
