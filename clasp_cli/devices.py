@@ -19,10 +19,13 @@ def cuda_available() -> bool:
 
 
 def check_device(device: str = "auto") -> str:
-    """The device name, lower-cased; an unknown one is a usage error. Probes nothing (text search stays fast)."""
+    """The device name, lower-cased; an unknown one is a usage error, and so is cuda without a
+    GPU, as in every command. Probes nothing for auto or cpu (text search stays fast)."""
     device = (device or "auto").lower()
     if device not in DEVICES:
         raise UsageError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if device == "cuda" and not cuda_available():
+        raise UsageError("--device cuda was asked for, but no CUDA device is available")
     return device
 
 
@@ -31,6 +34,4 @@ def resolve_device(device: str = "auto") -> str:
     device = check_device(device)
     if device == "auto":
         return "cuda" if cuda_available() else "cpu"
-    if device == "cuda" and not cuda_available():
-        raise UsageError("--device cuda was asked for, but no CUDA device is available")
     return device

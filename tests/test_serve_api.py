@@ -177,7 +177,7 @@ def test_a_newer_index_is_picked_up_without_a_restart(tmp_path, shipped_model, s
 @pytest.mark.parametrize("params, says", [
     ({}, "missing q"),
     ({"q": "   "}, "empty query"),
-    ({"q": "rain", "top_k": "0"}, "top-k"),
+    ({"q": "rain", "top_k": "0"}, "top_k must be at least 1"),
     ({"q": "rain", "top_k": "ten"}, "top_k"),
     ({"q": "rain", "min_score": "high"}, "min_score"),
     ({"q": "rain", "mode": "hybrid"}, "needs transcripts"),

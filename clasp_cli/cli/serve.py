@@ -47,6 +47,8 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", help="Address to listen on. Anything but loopback lets other machines in."),
         port: int = typer.Option(8765, min=0, max=65535, help="Port (0: any free one; the URL printed says which)."),
         device: str = typer.Option("auto", help=DEVICE_HELP),
+        max_top_k: int = typer.Option(100, min=1, help="The most results one request may ask for (top_k)."),
+        max_rerank: int = typer.Option(50, min=0, help="The most windows one request may have transcribed (rerank); 0 turns reranking off."),
     ) -> None:
         """Serve an index read-only: a search page, a JSON API and the audio of each hit.
 
@@ -61,17 +63,21 @@ def register(app: typer.Typer) -> None:
           clasp serve --index ~/archive-index --port 9000
 
           curl 'http://127.0.0.1:8765/api/search?q=rain+at+the+weekend&top_k=3'
+
+        Pages of other sites cannot use it: requests whose Origin or Sec-Fetch-Site header
+        shows another site get 403.
         """
         import uvicorn
 
         from ..serve import LiveIndex, create_app
-        from ..serve.app import LOOPBACK_HOSTS
+        from ..serve.app import LOOPBACK_HOSTS, ServeLimits
 
         loopback = is_loopback(host)
         if not loopback:
             err.print(f"[yellow]warning:[/] listening on {host}: anyone who can reach this machine can search "
                       "the index and play its recordings (there is no login)")
-        live = LiveIndex(index_dir(index), device=device)
+        limits = ServeLimits(max_top_k=max_top_k, max_rerank=max_rerank)
+        live = LiveIndex(index_dir(index), device=device, heavy_queue=limits.heavy_queue)
         try:
             sock = listen(host, port)
         except BaseException:
@@ -80,6 +86,7 @@ def register(app: typer.Typer) -> None:
         bound_host, bound_port = sock.getsockname()[:2]
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         err.print(f"clasp serve: {live.dir} at http://{shown}:{bound_port}/  (Ctrl+C stops)", soft_wrap=True)
-        app = create_app(live, allowed_hosts=LOOPBACK_HOSTS if loopback else ("*",))
+        # On loopback, answer loopback's names and the address asked for (127.0.0.2 is loopback too).
+        app = create_app(live, allowed_hosts=(*LOOPBACK_HOSTS, host.strip("[]")) if loopback else None, limits=limits)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
         uvicorn.Server(config).run(sockets=[sock])

@@ -6,11 +6,15 @@ the CLI's `--json` output (clasp_cli.api); this module only maps them onto HTTP.
     GET /api/info                 `clasp info --json`
     GET /passages/{id}/audio      the passage, cut from its recording (WAV)
     GET /passages/{id}/recording  the whole recording, with HTTP Range so players can seek
+
+Requests from other sites' pages are refused (guard.py), `top_k` and `rerank` are capped
+(ServeLimits), and reranked searches run beside plain ones, never in front of them (live.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -18,7 +22,6 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -29,7 +32,8 @@ from ..errors import AudioError, ClaspError, UsageError
 from ..search import Result, score
 from ..store import Hit
 from . import clips
-from .live import LiveIndex
+from .guard import Guard
+from .live import Busy, LiveIndex
 
 STATIC = Path(__file__).parent / "static"
 
@@ -49,11 +53,29 @@ SEARCH_PARAMS: dict[str, tuple[str, Callable[[str], Any]]] = {
 MAX_ID = 2**63 - 1
 
 
+@dataclass(frozen=True)
+class ServeLimits:
+    """What one request may ask for (`clasp serve --max-top-k/--max-rerank`). Reranking
+    transcribes each window it reads (about 0.1 s of CPU per window with whisper-base), so its
+    cap bounds the work any request can cause; heavy_queue bounds how many run or wait at once."""
+
+    max_top_k: int = 100
+    max_rerank: int = 50
+    heavy_queue: int = 2
+
+
+def api_message(message: str) -> str:
+    """A library message as the API's: it names parameters (top_k), not CLI flags (--top-k)."""
+    for name in SEARCH_PARAMS:
+        message = message.replace(f"--{name.replace('_', '-')}", name)
+    return message.replace("--audio FILE", "q")
+
+
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message, "status": status}, status_code=status)
 
 
-def search_options(request: Request) -> dict[str, Any]:
+def search_options(request: Request, limits: ServeLimits | None = None) -> dict[str, Any]:
     """The query string as Searcher.search keywords; a UsageError names what is wrong."""
     params = request.query_params
     unknown = sorted(set(params) - set(SEARCH_PARAMS))
@@ -68,6 +90,10 @@ def search_options(request: Request) -> dict[str, Any]:
             raise UsageError(f"{name}={value!r} is not a valid {parse.__name__}") from None
     if "query" not in options:
         raise UsageError("missing q: /api/search?q=what+was+said")
+    if limits is not None:
+        for keyword, most, flag in (("top_k", limits.max_top_k, "--max-top-k"), ("rerank", limits.max_rerank, "--max-rerank")):
+            if options.get(keyword, 0) > most:
+                raise UsageError(f"{keyword} is at most {most} on this server (clasp serve {flag})")
     return options
 
 
@@ -76,23 +102,26 @@ def search_options(request: Request) -> dict[str, Any]:
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
-def create_app(live: LiveIndex, allowed_hosts: Sequence[str] = ("*",)) -> Starlette:
+def create_app(live: LiveIndex, allowed_hosts: Sequence[str] | None = None,
+               limits: ServeLimits = ServeLimits()) -> Starlette:
     """The ASGI app over one open index; `live` is closed when the app shuts down.
 
-    allowed_hosts: the Host header values to answer (LOOPBACK_HOSTS when bound to loopback).
+    allowed_hosts: the host names to answer (loopback's and the one served on, when bound to
+    loopback); None answers any.
     """
 
     async def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
     async def api_search(request: Request) -> Response:
-        options = search_options(request)
+        options = search_options(request, limits)
         query = options.pop("query")
 
         def audio_url(result: Result) -> dict:
             return {"audio_url": str(request.url_for("passage_audio", passage_id=result.passage_id))}
 
-        payload = await live.call(lambda s: search_json(s, query, per_result=audio_url, **options))
+        payload = await live.call(lambda s: search_json(s, query, per_result=audio_url, **options),
+                                  heavy=options.get("rerank", 0) > 0)
         return JSONResponse(payload)
 
     async def api_info(request: Request) -> Response:
@@ -123,8 +152,10 @@ def create_app(live: LiveIndex, allowed_hosts: Sequence[str] = ("*",)) -> Starle
 
     async def clasp_error(request: Request, exc: ClaspError) -> Response:
         # Bad parameters are the client's (400), an unreadable recording is as good as gone (404), and
-        # anything else (an index damaged or replaced under the server) conflicts with the request (409).
-        return error(404 if isinstance(exc, AudioError) else 400 if isinstance(exc, UsageError) else 409, str(exc))
+        # too much expensive work already waiting is 503, and anything else (an index damaged or
+        # replaced under the server) conflicts with the request (409).
+        status = 404 if isinstance(exc, AudioError) else 400 if isinstance(exc, UsageError) else 503 if isinstance(exc, Busy) else 409
+        return error(status, api_message(str(exc)))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -142,5 +173,5 @@ def create_app(live: LiveIndex, allowed_hosts: Sequence[str] = ("*",)) -> Starle
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Starlette(routes=routes, lifespan=lifespan,
-                     middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))],
+                     middleware=[Middleware(Guard, allowed_hosts=allowed_hosts)],
                      exception_handlers={HTTPException: http_error, ClaspError: clasp_error})

@@ -26,18 +26,22 @@ log = logging.getLogger("clasp.serve")
 REOPEN_EVERY_S = 1.0
 
 
-class LiveIndex:
-    """A Searcher that follows its index directory: a newer index written by `clasp index` is picked up without a restart."""
+class Busy(ClaspError):
+    """Too many expensive requests are already waiting (answered 503)."""
 
-    def __init__(self, index_dir: str | Path, device: str = "auto") -> None:
-        self.dir = Path(index_dir).expanduser()
+
+class _Lane:
+    """One worker thread and the Searcher it owns, reopened when the index on disk moves on."""
+
+    def __init__(self, index_dir: Path, device: str, model, name: str) -> None:
+        self.dir = index_dir
         self._device = device
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clasp-index")
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"clasp-{name}")
         self._searcher: Searcher | None = None
         self._stamp: tuple | None = None
         self._opened_at = 0.0
         try:
-            self._worker.submit(self._open, None).result()
+            self._worker.submit(self._open, model).result()
             # The text encoder loads its weights on first use; pay that before serving, not in the first query.
             self._worker.submit(lambda: self._searcher.model.embed_text(["warm up"])).result()
         except BaseException:
@@ -75,7 +79,6 @@ class LiveIndex:
         return self._searcher
 
     async def call(self, fn: Callable[[Searcher], T]) -> T:
-        """Run fn(searcher) on the worker thread that owns the index."""
         return await asyncio.wrap_future(self._worker.submit(lambda: fn(self._current())))
 
     def close(self) -> None:
@@ -86,3 +89,43 @@ class LiveIndex:
 
         self._worker.submit(close_searcher).result()
         self._worker.shutdown()
+
+
+class LiveIndex:
+    """Searchers that follow their index directory: a newer index written by `clasp index` is
+    picked up without a restart.
+
+    Plain searches and index figures run on one lane. Expensive calls (reranking, which
+    transcribes) run on a second lane with its own Searcher and model, loaded on first use, so a
+    plain search never waits behind a transcription; at most `heavy_queue` of them wait or run
+    at once, and more are refused (Busy) rather than queued without end."""
+
+    def __init__(self, index_dir: str | Path, device: str = "auto", heavy_queue: int = 2) -> None:
+        self.dir = Path(index_dir).expanduser()
+        self._device = device
+        self._lane = _Lane(self.dir, device, None, "index")
+        self._heavy: _Lane | None = None
+        self._heavy_queue = heavy_queue
+        self._heavy_waiting = 0  # changed on the event loop only
+        self._heavy_opening = asyncio.Lock()
+
+    async def call(self, fn: Callable[[Searcher], T], heavy: bool = False) -> T:
+        """Run fn(searcher) on the worker thread that owns the lane's index."""
+        if not heavy:
+            return await self._lane.call(fn)
+        if self._heavy_waiting >= self._heavy_queue:
+            raise Busy(f"{self._heavy_waiting} reranked searches are already running or waiting; try again shortly")
+        self._heavy_waiting += 1
+        try:
+            async with self._heavy_opening:
+                if self._heavy is None:
+                    # Its own model: the text encoder and Whisper are not shared across threads.
+                    self._heavy = await asyncio.to_thread(_Lane, self.dir, self._device, None, "rerank")
+            return await self._heavy.call(fn)
+        finally:
+            self._heavy_waiting -= 1
+
+    def close(self) -> None:
+        for lane in (self._lane, self._heavy):
+            if lane is not None:
+                lane.close()
