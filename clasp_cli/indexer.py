@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -200,10 +201,15 @@ def index_paths(
                     last_save = time.monotonic()
             seen = {display_path(f) for f in files}
             if prune:
-                gone = [f.path for f in store.files() if _under(f.path, roots) and not os.path.lexists(f.fs_path)]
+                # A recording replaced by a folder of its name is gone too (the folder's files are indexed anew).
+                gone = [f.path for f in store.files() if _under(f.path, roots)
+                        and (not os.path.lexists(f.fs_path) or os.path.isdir(f.fs_path))]
                 summary.removed = store.remove_files(gone)
                 for g in gone:
                     on_event("removed", path=g)
+                # A folder that is gone was pruned as asked, not a failure to index it.
+                summary.failed = [(p, e) for p, e in summary.failed
+                                  if not (e == "path not found" and any(_under(g, [p]) for g in gone))]
             for f in store.files():  # failures this run could not retry stay in the summary until pruned
                 if f.status == "failed" and f.path not in seen and _under(f.path, roots):
                     summary.failed.append((f.path, f"{f.error} (earlier run; the file is gone: --prune forgets it)"))
@@ -320,6 +326,14 @@ def _stat_failure(path: Path, e: OSError) -> str:
     return e.strerror or str(e)
 
 
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a file"
+
+
 def _embed(model, transcriber, waves: list) -> tuple:
     """CLASP vectors of a batch of windows and, when transcribing, their transcripts: from one
     pass of the Whisper encoder where the model's speech encoder is the transcriber's Whisper."""
@@ -347,6 +361,9 @@ def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfi
         st = path.stat()
     except OSError as e:
         return failed(_stat_failure(path, e))
+    if not stat.S_ISREG(st.st_mode):
+        # A FIFO or a device (or a link to one) never ends, or blocks, when read: never open it.
+        return failed(f"not a regular file ({_kind(st.st_mode)})")
     old = store.file(key)
     # Only a success is final: a file that failed before is tried again (it may be readable now).
     if old is not None and old.status == "ok" and old.size == st.st_size and old.mtime == st.st_mtime:

@@ -17,6 +17,7 @@ ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "Cl
 ClickAbort = typer.Abort
 
 from . import benchmark, dataset, index, models, search, serve, train
+from ..display import shown
 from .common import err
 
 
@@ -39,7 +40,8 @@ class OneLineErrors(TyperGroup):
             if not e.format_message():  # a group run bare: its help was printed, that is the message
                 sys.exit(e.exit_code)
             hint = f" (see `{e.ctx.command_path} --help`)" if getattr(e, "ctx", None) is not None else ""
-            err.print(f"[bold red]error:[/] {e.format_message()}{hint}", markup=True, highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {shown(e.format_message(), keep_newlines=True)}{shown(hint)}", markup=True,
+                      highlight=False, soft_wrap=True)
             sys.exit(e.exit_code)
         except ClickAbort:
             if not standalone_mode:
@@ -106,4 +108,7 @@ app.add_typer(dataset.app, name="dataset")
 
 
 def main() -> None:
+    from ..display import fit_streams_to_terminal
+
+    fit_streams_to_terminal()
     app()

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from ..defaults import DEFAULT_MODEL
+from ..display import printable
 from .common import DEVICE_HELP, err, fail, friendly_errors, out
 
 
@@ -118,7 +119,7 @@ def register(app: typer.Typer) -> None:
         if skipped:
             err.print(f"[yellow]skipped {len(skipped)} utterance(s)[/] with unreadable or missing audio:")
             for s in skipped[:10]:
-                err.print(f"  {s}", markup=False)
+                err.print(f"  {printable(s)}", markup=False)
             if len(skipped) > 10:
                 err.print(f"  ... and {len(skipped) - 10} more")
         if report is not None:

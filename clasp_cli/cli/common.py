@@ -8,6 +8,7 @@ from typing import Callable, TypeVar
 import typer
 from rich.console import Console
 
+from ..display import shown
 from ..errors import ClaspError
 
 F = TypeVar("F", bound=Callable)
@@ -20,7 +21,8 @@ DEVICE_HELP = "Where models run: auto (CUDA when present), cpu or cuda."
 
 
 def fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    # The message may quote a file name or a decoder's words: never markup, never terminal control.
+    err.print(f"[bold red]error:[/] {shown(message, keep_newlines=True)}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from ..display import shown
 from .common import err, friendly_errors, out
 
 app = typer.Typer(
@@ -277,7 +278,7 @@ def import_(
     if summary.skipped:
         out.print(f"skipped {len(summary.skipped)}:")
         for reason, k in reasons.most_common(10):
-            out.print(f"  {k:>6}  {reason}")
+            out.print(f"  {k:>6}  {shown(reason)}")
 
 
 PASSAGES_HELP = """Join 2-4 utterances of one voice into passage samples (3-15 s), like the windows an index embeds.
@@ -317,4 +318,4 @@ def passages(
     else:
         out.print(f"wrote {summary['written']} passages ({summary['hours']:.2f} h) to {target}")
         if skipped:
-            err.print(f"[yellow]skipped {len(skipped)}[/] passages with an unreadable part, e.g. {skipped[0]}")
+            err.print(f"[yellow]skipped {len(skipped)}[/] passages with an unreadable part, e.g. {shown(skipped[0])}")

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from ..defaults import DEFAULT_MODEL
+from ..display import printable, shown
 from .common import DEVICE_HELP, err, fail, friendly_errors, out
 from .common_options import IndexOption, hms, index_dir
 
@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
                                            "remaining": rep.remaining}))
             else:
                 for p in rep.problems:
-                    err.print(f"[yellow]found[/] {p}", markup=True, highlight=False)
+                    err.print(f"[yellow]found[/] {shown(p)}", markup=True, highlight=False)
                 out.print(f"graph rebuilt from {rep.passages} passages; "
                           + ("the index is consistent" if not rep.remaining else "still wrong: " + "; ".join(rep.remaining)),
                           markup=False)
@@ -121,17 +121,17 @@ def register(app: typer.Typer) -> None:
                 state["fill"] = progress.add_task("transcribing", total=d["passages"],
                                                   info=f"{hms(d['seconds'])} of speech; searches work meanwhile")
             elif kind == "transcribed" and state["fill"] is not None:
-                progress.update(state["fill"], advance=d["passages"], info=escape(Path(d['path']).name))
+                progress.update(state["fill"], advance=d["passages"], info=shown(Path(d['path']).name))
             elif kind == "transcribe_failed":
-                progress.console.print(f"[yellow]not transcribed[/] {escape(d['path'])}: {escape(d['reason'])}")
+                progress.console.print(f"[yellow]not transcribed[/] {shown(d['path'])}: {shown(d['reason'])}")
             elif kind == "file":
                 state["audio"] += d.get("seconds", 0.0) if d["status"] in ("added", "updated") else 0.0
                 el = progress.tasks[0].elapsed or 1e-9
                 progress.update(state["task"], advance=1, info=f"{state['audio'] / 3600:.2f} h, {state['audio'] / el:.0f}x real time")
                 if d["status"] == "failed":
-                    progress.console.print(f"[yellow]skipped[/] {escape(d['path'])}: {escape(d['reason'])}")
+                    progress.console.print(f"[yellow]skipped[/] {shown(d['path'])}: {shown(d['reason'])}")
                 elif d.get("warning"):
-                    progress.console.print(f"[yellow]partly indexed[/] {escape(d['path'])}: {escape(d['warning'])}")
+                    progress.console.print(f"[yellow]partly indexed[/] {shown(d['path'])}: {shown(d['warning'])}")
 
         args = dict(model=clasp_model, model_ref=ref, passages=spans_cfg, prune=prune, batch_size=batch_size, on_event=on_event,
                     transcribe=transcribe)
@@ -139,7 +139,7 @@ def register(app: typer.Typer) -> None:
             if rebuild:
                 summary, aside = rebuild_index(target, list(paths or []), **args)
                 if aside is not None:
-                    progress.console.print(f"the old index files were moved to {aside}", markup=False, highlight=False)
+                    progress.console.print(f"the old index files were moved to {printable(aside)}", markup=False, highlight=False)
             else:
                 summary = index_paths(paths, target, **args)
         report = {
@@ -165,10 +165,10 @@ def register(app: typer.Typer) -> None:
                 ft.add_column("file", overflow="fold")
                 ft.add_column("reason")
                 for p, e in summary.failed:
-                    ft.add_row(Text(p), Text(e))
+                    ft.add_row(Text(printable(p)), Text(printable(e)))
                 out.print(ft)
             for p, w in summary.warnings:
-                err.print(Text.assemble(("partly indexed ", "yellow"), f"{p}: {w}"))
+                err.print(Text.assemble(("partly indexed ", "yellow"), printable(f"{p}: {w}")))
         if summary.interrupted:
             fail("interrupted: finished files are kept; rerun the same command to continue", 130)
         if summary.indexed == 0 and summary.unchanged == 0 and summary.failed:
@@ -205,6 +205,6 @@ def register(app: typer.Typer) -> None:
             t.add_row(k, str(v))
         out.print(t)
         for f in st["failed_files"]:
-            err.print(Text.assemble(("failed ", "yellow"), f"{f['path']}: {f['error']}"))
+            err.print(Text.assemble(("failed ", "yellow"), printable(f"{f['path']}: {f['error']}")))
         for f in st["warnings"]:
-            err.print(Text.assemble(("partly indexed ", "yellow"), f"{f['path']}: {f['warning']}"))
+            err.print(Text.assemble(("partly indexed ", "yellow"), printable(f"{f['path']}: {f['warning']}")))

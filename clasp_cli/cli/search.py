@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from ..display import printable
 from .common import DEVICE_HELP, err, friendly_errors, out
 from .common_options import IndexOption, index_dir
 
@@ -70,7 +71,7 @@ def register(app: typer.Typer) -> None:
             resp = search_json(searcher, query, audio=audio, top_k=top_k, min_score=_min_score(min_score), path_glob=path,
                                mode=mode, rerank=_rerank(rerank))
         if as_json:
-            out.print(json.dumps(resp, ensure_ascii=False), soft_wrap=True)
+            out.print(json.dumps(resp, ensure_ascii=False), soft_wrap=True, markup=False)
         elif resp["results"]:
             out.print(results_table(resp, out.width))
         if not resp["results"]:
@@ -143,9 +144,9 @@ def results_table(resp: dict, width: int) -> Table:
     t.add_column("time", no_wrap=True)
     words = query_words(resp["query"])
     for (rank, score, path, span), r in zip(rows, resp["results"]):
-        t.add_row(rank, score, Text(shorten_left(path, file_width)), span)
+        t.add_row(rank, score, Text(shorten_left(printable(path), file_width)), span)
         if r.get("text"):
-            t.add_row("", "", snippet(r["text"], words, file_width * 2), "")
+            t.add_row("", "", snippet(printable(r["text"]), words, file_width * 2), "")
     return t
 
 

@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from ..display import shown
 from .common import DEVICE_HELP, err, friendly_errors
 from .common_options import IndexOption, index_dir
 
@@ -84,8 +85,8 @@ def register(app: typer.Typer) -> None:
             live.close()
             raise
         bound_host, bound_port = sock.getsockname()[:2]
-        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        err.print(f"clasp serve: {live.dir} at http://{shown}:{bound_port}/  (Ctrl+C stops)", soft_wrap=True)
+        at = f"[{bound_host}]" if ":" in bound_host else bound_host
+        err.print(f"clasp serve: {shown(live.dir)} at http://{at}:{bound_port}/  (Ctrl+C stops)", soft_wrap=True)
         # On loopback, answer loopback's names and the address asked for (127.0.0.2 is loopback too).
         app = create_app(live, allowed_hosts=(*LOOPBACK_HOSTS, host.strip("[]")) if loopback else None, limits=limits)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")

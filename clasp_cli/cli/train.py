@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from ..display import shown
 from .common import DEVICE_HELP, err, friendly_errors, out
 
 
@@ -100,7 +101,7 @@ def register(app: typer.Typer) -> None:
         with progress:
             result = run(cfg, on_event)
         for s in skipped[:20]:
-            err.print(f"[yellow]skipped[/] {s}")
+            err.print(f"[yellow]skipped[/] {shown(s)}")
         summary = {"out": str(result.out), "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
                    "seconds": round(result.seconds, 1), "best": result.best, "skipped": len(skipped)}
         if as_json:

@@ -1,0 +1,91 @@
+"""Names are data and only regular files are read: escape codes in a name never reach the terminal,
+FIFOs and devices never hang indexing, any locale prints, and --prune forgets what is gone."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from clasp_cli.display import printable
+from clasp_cli.indexer import index_paths
+from clasp_cli.store import Store
+
+ROOT = Path(__file__).parents[1]
+EVIL = "evil\x1b[2J\x1b[31mred.wav"
+
+
+def clasp(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    e = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "clasp_cli", *args], capture_output=True, text=True, env=e, cwd="/",
+                          timeout=timeout, errors="replace")
+
+
+def files(index: Path) -> dict[str, str]:
+    with Store.open(index) as s:
+        return {f.path: f.status for f in s.files()}
+
+
+def test_control_characters_are_written_as_escapes():
+    assert printable(EVIL) == "evil\\x1b[2J\\x1b[31mred.wav"
+    assert printable("a\u202eb\x9bc\td") == "a\\u202eb\\x9bc\\x09d"
+    assert printable("two\nlines", keep_newlines=True) == "two\nlines"
+
+
+def test_a_name_with_escape_codes_is_shown_escaped_in_the_skip_line_and_the_results(tmp_path, archive, model_dir):
+    (archive / EVIL).write_bytes(b"not audio at all")
+    shutil.copy(archive / "weather.wav", archive / ("sun" + EVIL))
+    idx = tmp_path / "idx"
+    r = clasp("index", str(archive), "--index", str(idx), "--model", str(model_dir), "--no-transcribe", "--device", "cpu")
+    assert "\x1b" not in r.stdout + r.stderr
+    assert "evil\\x1b[2J\\x1b[31mred.wav" in r.stderr  # the skipped line names it, escaped
+    s = clasp("search", "sunny in the morning with light rain", "--index", str(idx), "-k", "6")
+    assert s.returncode == 0 and "\x1b" not in s.stdout + s.stderr and "\\x1b" in s.stdout
+
+
+def test_a_name_holding_rich_markup_is_shown_as_written(tmp_path, archive, model_dir):
+    (archive / "[bold red]x.wav").write_bytes(b"not audio")
+    r = clasp("index", str(archive), "--index", str(tmp_path / "idx"), "--model", str(model_dir), "--no-transcribe", "--device", "cpu")
+    assert "Traceback" not in r.stderr and "[bold red]x.wav" in r.stderr
+
+
+def test_fifos_and_links_to_devices_are_failed_files_not_hangs(tmp_path, archive, model):
+    os.mkfifo(archive / "pipe.wav")
+    os.symlink("/dev/zero", archive / "zero.wav")
+    s = index_paths([archive], tmp_path / "idx", model=model)  # a hang here is the bug
+    reasons = dict(s.failed)
+    assert reasons[str(archive / "pipe.wav")] == "not a regular file (a FIFO)"
+    assert reasons[str(archive / "zero.wav")] == "not a regular file (a character device)"
+    assert s.added == 4
+
+
+@pytest.mark.parametrize("command", [["search", "--help"], ["models"], ["index", "--help"], ["search", "rain tomorrow"]])
+def test_a_latin1_terminal_gets_ascii_where_it_must_never_a_crash(tmp_path, archive, model, command):
+    idx = tmp_path / "idx"
+    index_paths([archive], idx, model=model)
+    r = clasp(*command, *(["--index", str(idx)] if command[0] == "search" and len(command) == 2 and command[1] != "--help" else []),
+              env={"PYTHONIOENCODING": "iso-8859-1"})
+    assert r.returncode == 0 and "Traceback" not in r.stderr and "UnicodeEncodeError" not in r.stderr, r.stderr
+
+
+def test_a_recording_replaced_by_a_folder_of_its_name_is_pruned(tmp_path, archive, model):
+    idx = tmp_path / "idx"
+    index_paths([archive], idx, model=model)
+    (archive / "weather.wav").unlink()
+    (archive / "weather.wav").mkdir()
+    s = index_paths([archive], idx, model=model, prune=True)
+    assert s.removed == 1 and str(archive / "weather.wav") not in files(idx)
+
+
+def test_pruning_a_folder_that_is_gone_forgets_its_files_and_succeeds(tmp_path, archive, model, model_dir):
+    idx = tmp_path / "idx"
+    index_paths([archive], idx, model=model)
+    shutil.rmtree(archive)
+    r = clasp("index", str(archive), "--index", str(idx), "--prune", "--json", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert '"removed": 4' in r.stdout.replace("\n", " ").replace("  ", " ") or '"removed":4' in r.stdout
+    assert files(idx) == {}
