@@ -1,13 +1,14 @@
 """`clasp index --repair` (rebuild the derived graph) and `--rebuild` (re-embed from the recorded files).
 
 Repair trusts the database and rewrites what is derived from it. Rebuild trusts nothing but
-the list of files the database still yields: it moves the damaged index aside and indexes
-those files (and any paths given) into a fresh one.
+the list of files the database still yields: it indexes those files (and any paths given) into
+a fresh index beside the old one, then swaps them, keeping the old files.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from urllib.parse import quote
 
 from .errors import UsageError
 from .graph import PASSAGE_GRAPH, TRANSCRIPT_GRAPH, graph_files
-from .store import DB, Store
+from .store import DB, Store, _connect_reader
 
 
 @dataclass
@@ -55,9 +56,8 @@ def recorded_files(index_dir: str | Path) -> tuple[list[str], str | None]:
     if not db_path.is_file():
         return [], None
     paths: dict[str, None] = {}
-    try:
-        db = sqlite3.connect(f"file:{quote(str(db_path))}?mode=ro", uri=True, isolation_level=None)
-    except sqlite3.Error:
+    db = _salvage_connection(db_path)
+    if db is None:
         return [], None
     with db:
         # The table and its path index are separate b-trees: a damaged page often spares one of them.
@@ -75,15 +75,45 @@ def recorded_files(index_dir: str | Path) -> tuple[list[str], str | None]:
 
 def recorded_segmentation(index_dir: str | Path) -> str | None:
     """How a possibly damaged index cut its recordings (the JSON it recorded), if it says."""
+    return recorded_meta(index_dir, "segmentation")
+
+
+def recorded_meta(index_dir: str | Path, key: str) -> str | None:
+    """A setting a possibly damaged index recorded, if it still says."""
     db_path = Path(index_dir) / DB
     if not db_path.is_file():
         return None
-    try:
-        db = sqlite3.connect(f"file:{quote(str(db_path))}?mode=ro", uri=True, isolation_level=None)
-    except sqlite3.Error:
+    db = _salvage_connection(db_path)
+    if db is None:
         return None
     try:
-        return _meta(db, "segmentation")
+        return _meta(db, key)
+    finally:
+        db.close()
+
+
+def _salvage_connection(db_path: Path) -> sqlite3.Connection | None:
+    """A read-only connection to a possibly damaged database (also on a full disk), or None."""
+    try:
+        return _connect_reader(db_path)
+    except sqlite3.Error:
+        pass
+    try:  # damaged beyond the reader's first query: read what SQLite still yields
+        return sqlite3.connect(f"file:{quote(str(db_path))}?mode=ro", uri=True, isolation_level=None)
+    except sqlite3.Error:
+        return None
+
+
+def healthy(db_path: Path) -> bool:
+    """SQLite's quick_check passes on the database (read-only): the proof --rebuild asks for
+    before it calls an index damaged."""
+    db = _salvage_connection(db_path)
+    if db is None:
+        return False
+    try:
+        return db.execute("PRAGMA quick_check(1)").fetchone()[0] == "ok"
+    except sqlite3.Error:
+        return False
     finally:
         db.close()
 
@@ -96,28 +126,44 @@ def _meta(db: sqlite3.Connection, key: str) -> str | None:
     return row[0] if row else None
 
 
-def set_aside(index_dir: str | Path) -> Path | None:
-    """Move the database and graph into index_dir/damaged-<time>/ (kept for inspection, not deleted)."""
+INDEX_FILES = (DB, f"{DB}-wal", f"{DB}-shm", *graph_files(PASSAGE_GRAPH), *graph_files(TRANSCRIPT_GRAPH))
+# Where --rebuild builds the new index, inside the old one's folder (the same filesystem, so the
+# swap is renames); a rebuild that was stopped resumes in it.
+STAGING = ".rebuild"
+
+
+def set_aside(index_dir: str | Path, kind: str = "damaged") -> Path | None:
+    """Move the database and graphs into index_dir/<kind>-<time>/ (kept, never deleted)."""
     index_dir = Path(index_dir)
-    derived = [*graph_files(PASSAGE_GRAPH), *graph_files(TRANSCRIPT_GRAPH)]
-    names = [n for n in (DB, f"{DB}-wal", f"{DB}-shm", *derived) if (index_dir / n).exists()]
+    names = [n for n in INDEX_FILES if (index_dir / n).exists()]
     if not names:
         return None
-    dest = index_dir / time.strftime("damaged-%Y%m%d-%H%M%S")
+    base = index_dir / time.strftime(f"{kind}-%Y%m%d-%H%M%S")
+    dest, n = base, 1
+    while dest.exists():
+        dest, n = base.with_name(f"{base.name}-{n}"), n + 1
     dest.mkdir()
-    for n in names:
-        os.replace(index_dir / n, dest / n)
+    for name in names:
+        os.replace(index_dir / name, dest / name)
     return dest
 
 
 def rebuild_index(index_dir: str | Path, paths: list[str | Path], **index_args) -> tuple[object, Path | None]:
-    """Re-embed every recorded file (plus `paths`) into a fresh index. Returns (IndexSummary, aside folder)."""
+    """Re-embed every recorded file (plus `paths`) into a fresh index, then put it in place.
+    Returns (IndexSummary, the folder the old files were moved to).
+
+    The new index is built beside the old one (index_dir/.rebuild/), so searches keep answering
+    from the old index until the new one is complete; then the old files move to previous-<time>/
+    (damaged-<time>/ when SQLite's quick_check fails on them) and the new ones take their place.
+    Nothing is deleted: a rebuild stopped or failed (a full disk) leaves the old index as it was,
+    and the next --rebuild resumes the new one."""
     from .indexer import index_paths
     from .store import take_lock
 
     index_dir = Path(index_dir).expanduser()
-    lock = take_lock(index_dir)  # nobody may write while the old files move
+    lock = take_lock(index_dir)  # no other writer while the rebuild runs and the files move
     try:
+        db = index_dir / DB
         recorded, _ = recorded_files(index_dir)
         if index_args.get("passages") is None:  # re-cut the way the old index was cut
             from .passages import PassageConfig, segmentation_from_json
@@ -127,10 +173,23 @@ def rebuild_index(index_dir: str | Path, paths: list[str | Path], **index_args) 
                 index_args["passages"] = segmentation_from_json(cut) if cut else (PassageConfig() if recorded else None)
             except ValueError:  # the damage reached the setting itself: the old default
                 index_args["passages"] = PassageConfig()
+        if index_args.get("transcribe") is None and recorded_meta(index_dir, "transcribe") == "0":
+            index_args["transcribe"] = False  # an index built without transcripts is rebuilt without them
         targets = list(dict.fromkeys([*recorded, *map(str, paths)]))
         if not targets:
+            if db.is_file() and db.stat().st_size:
+                raise UsageError(f"{db}: no file list could be read from it, and no PATHS were given; nothing was changed. "
+                                 f"Give the folders to index: `clasp index --rebuild PATH... --index {index_dir}`")
             raise UsageError(f"{index_dir}: the index records no files and no PATHS were given; nothing to rebuild from")
-        aside = set_aside(index_dir)
+        summary = index_paths(targets, index_dir / STAGING, **index_args)
+        if summary.interrupted:
+            return summary, None
+        aside = set_aside(index_dir, "previous" if healthy(db) else "damaged")
+        staging = index_dir / STAGING
+        for name in INDEX_FILES:
+            if (staging / name).exists():
+                os.replace(staging / name, index_dir / name)
+        shutil.rmtree(staging, ignore_errors=True)
     finally:
         os.close(lock)
-    return index_paths(targets, index_dir, **index_args), aside
+    return summary, aside

@@ -161,11 +161,24 @@ class Hit:
     end: float
 
 
+def disk_full(directory: Path) -> bool:
+    """Whether the filesystem holding `directory` has (almost) no space left for SQLite's files."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 256 * 1024
+
+
 def sql_error(e: sqlite3.Error, directory: Path) -> ClaspError | None:
     """The user-facing error behind an SQLite failure, or None when it is a programming error."""
     db = directory / DB
     msg = " ".join(str(e).replace("*** in database main ***", "").split())  # one line, always
     low = msg.lower()
+    if "disk i/o" in low and disk_full(directory):
+        # SQLite reports a file it could not create or grow on a full disk as an I/O error: that is
+        # no damage, and the advice to rebuild would only need more space.
+        return DiskFullError(f"{directory}: the disk is full (the index is not damaged); free some space and rerun")
     if "readonly" in low or "read-only" in low:
         return IndexReadOnlyError(f"{db}: cannot write the index ({msg}); searching it still works, "
                                   "or index into a folder you can write with --index")
@@ -217,9 +230,13 @@ def _connect_reader(db_path: Path) -> sqlite3.Connection:
         return db
     except sqlite3.OperationalError as e:
         db.close()
-        if os.access(db_path.parent, os.W_OK) and "readonly" not in str(e).lower():
+        wal = db_path.with_name(db_path.name + "-wal")
+        full = "disk i/o" in str(e).lower() and disk_full(db_path.parent) and not (wal.exists() and wal.stat().st_size)
+        if os.access(db_path.parent, os.W_OK) and "readonly" not in str(e).lower() and not full:
             raise
-    # Nobody can be writing a folder no one may write to, so the file is as good as immutable.
+    # Nobody can be writing a folder no one may write to, so the file is as good as immutable. On
+    # a full disk SQLite cannot create the -shm file a WAL reader wants; with no WAL content
+    # pending, the database file alone is the whole index, and no writer can add to it meanwhile.
     db = sqlite3.connect(f"{base}?immutable=1", uri=True, timeout=30, isolation_level=None)
     db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
     return db
@@ -575,7 +592,7 @@ class Store:
         A reader (`clasp search`) writes through a connection of its own, without the writer lock:
         a transcript is a row beside its passage that no graph or indexing run depends on, and
         SQLite's own locking orders it with a concurrent `clasp index`. An index that cannot be
-        written (read-only mount or file, or from an older clasp) stores nothing and returns
+        written (read-only mount or file, a full disk, or from an older clasp) stores nothing and returns
         False; search then uses the transcripts it just made for this query only.
         A passage deleted meanwhile by a concurrent `clasp index` simply gets no row.
         Every write is an upsert (delete and insert of the full-text row through the update
@@ -604,6 +621,8 @@ class Store:
             if isinstance(typed, IndexReadOnlyError) and not self.write:
                 self.cache_writable = False
                 return False
+            if isinstance(typed, DiskFullError) and not self.write:
+                return False  # a reader needs no space: this query uses its transcripts without keeping them
             raise (typed or e) from None
         if vectors is not None:
             self._add_transcript_vectors({int(k): vectors[k] for k, t in items.items() if t.strip() and k in vectors})
@@ -822,8 +841,14 @@ def take_lock(directory: Path) -> int:
             f"{directory} is being written by another clasp process (pid {holder}); "
             "wait for it to finish (searching still works meanwhile)"
         ) from None
-    os.ftruncate(lock_fd, 0)
-    os.pwrite(lock_fd, str(os.getpid()).encode(), 0)
+    try:
+        os.ftruncate(lock_fd, 0)
+        os.pwrite(lock_fd, str(os.getpid()).encode(), 0)
+    except OSError as e:
+        os.close(lock_fd)
+        if e.errno == errno.ENOSPC:
+            raise DiskFullError(f"{directory}: the disk is full (the index is not damaged); free some space and rerun") from None
+        raise
     return lock_fd
 
 
