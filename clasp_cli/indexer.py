@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 import time
 import warnings
@@ -168,6 +169,39 @@ def index_paths(
     files, problems = scan(paths)
     summary = IndexSummary(failed=list(problems))
     on_event("scan", files=len(files))
+    created = not Path(index_dir).expanduser().exists()
+    try:
+        return _index_into(index_dir, model, model_ref, files, summary, paths, passages, prune, batch_size, on_event,
+                           transcribe, t0)
+    except BaseException:
+        if created:
+            _remove_if_empty(Path(index_dir).expanduser())
+        raise
+
+
+# What a first run writes into a new index folder before it has indexed anything.
+_NEW_INDEX_FILES = {"lock", "index.sqlite", "index.sqlite-wal", "index.sqlite-shm", "vectors.hnsw", "vectors.json",
+                    "transcripts.hnsw", "transcripts.json"}
+
+
+def _remove_if_empty(index_dir: Path) -> None:
+    """Take away an index folder this run created, when it failed before indexing a file
+    (a model that could not load, say): no empty index is left behind."""
+    try:
+        with Store.open(index_dir) as store:
+            if store.files():
+                return
+    except Exception:
+        pass
+    try:
+        if {p.name for p in index_dir.iterdir()} <= _NEW_INDEX_FILES:
+            shutil.rmtree(index_dir)
+    except OSError:
+        pass
+
+
+def _index_into(index_dir, model, model_ref, files, summary, paths, passages, prune, batch_size, on_event, transcribe,
+                t0) -> IndexSummary:
     # quick_check reads every page once: a damaged database is found here, not skipped as "unchanged".
     with Store.open(index_dir, write=True, model_id=model.id, dim=model.dim, check=True) as store:
         passages = segmentation_for(store, passages)

