@@ -118,6 +118,10 @@ def _soundfile_chunks(f, path: Path, block: int, sample_rate: int) -> Iterator[n
                 native = -1  # marks the last chunk
             last = native < 0 or x.shape[0] < native
             done += x.shape[0]
+            if last and native > 0:
+                short = _cut_short(f, path, done)
+                if short:
+                    warnings.warn(PartialAudioWarning(path, done / f.samplerate, short), stacklevel=2)
             mono = x.mean(axis=1) if x.shape[1] > 1 else x[:, 0]
             if resampler is not None:
                 mono = resampler.resample_chunk(np.ascontiguousarray(mono), last=last)
@@ -129,6 +133,45 @@ def _soundfile_chunks(f, path: Path, block: int, sample_rate: int) -> Iterator[n
         raise
     except Exception as e:
         raise AudioError(path, f"decoding failed ({_short(e)})") from None
+
+
+_WAV_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8, "ULAW": 1, "ALAW": 1}
+
+
+def _cut_short(f, path: Path, done: int) -> str | None:
+    """Why a file that decoded without an error still ended early, or None. A truncated WAV or
+    MP3 keeps its header, which declares the full length; a truncated Ogg stream's last page
+    lacks the end-of-stream flag."""
+    declared = f.frames
+    # A little slack: MP3 length estimates are off by encoder delay and padding.
+    if declared > 0 and declared - done > max(0.5 * f.samplerate, 0.02 * declared):
+        return f"the file ends early: its header declares {declared / f.samplerate:.1f} s"
+    if f.format == "WAV":
+        # libsndfile trims a WAV's length to the bytes present; the data chunk still says what was meant.
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(65536)
+                size = os.fstat(fh.fileno()).st_size
+        except OSError:
+            return None
+        at = head.find(b"data", 12)
+        if at >= 0 and at + 8 <= len(head):
+            meant = int.from_bytes(head[at + 4 : at + 8], "little")
+            present = size - (at + 8)
+            frame_bytes = max(1, f.channels * _WAV_BYTES.get(f.subtype, 2))
+            if meant != 0xFFFFFFFF and (meant - present) / frame_bytes > max(0.5 * f.samplerate, 0.02 * meant / frame_bytes):
+                return f"the file ends early: its header declares {meant / frame_bytes / f.samplerate:.1f} s"
+    if f.format == "OGG":
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(max(0, os.fstat(fh.fileno()).st_size - 65536))
+                tail = fh.read()
+        except OSError:
+            return None
+        at = tail.rfind(b"OggS")
+        if at >= 0 and at + 5 < len(tail) and not tail[at + 5] & 0x04:
+            return "the file ends early: its last Ogg page does not end the stream"
+    return None
 
 
 def _read_up_to_damage(f, good: int, error: str) -> tuple[np.ndarray, str]:

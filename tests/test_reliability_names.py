@@ -102,3 +102,35 @@ def test_a_cache_folder_that_cannot_be_written_is_one_line_naming_the_override(t
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "CLASP_CACHE" in errors[0] and "whisper-base cache" in errors[0]
     assert not idx.exists()  # no empty index folder left behind
+
+
+@pytest.mark.parametrize("fmt, ext", [("WAV", "wav"), ("MP3", "mp3"), ("OGG", "ogg")])
+def test_a_truncated_download_is_indexed_up_to_the_damage_with_a_warning(tmp_path, archive, model, fmt, ext):
+    import numpy as np
+    import soundfile as sf
+
+    x, sr = sf.read(archive / "weather.wav", dtype="float32")
+    full = np.concatenate([x, x])
+    sf.write(tmp_path / f"full.{ext}", full, sr, format=fmt)
+    data = (tmp_path / f"full.{ext}").read_bytes()
+    for f in archive.iterdir():
+        f.unlink()
+    (archive / f"cut.{ext}").write_bytes(data[: len(data) // 2])
+    s = index_paths([archive], tmp_path / "idx", model=model)
+    assert s.failed == [] and s.added == 1
+    [(path, warning)] = s.warnings
+    assert path.endswith(f"cut.{ext}") and "the file ends early" in warning
+    seconds = float(warning.split()[3])
+    assert 0.3 * len(full) / sr < seconds < 0.7 * len(full) / sr
+
+
+@pytest.mark.parametrize("fmt, ext", [("WAV", "wav"), ("MP3", "mp3"), ("OGG", "ogg")])
+def test_a_whole_file_gets_no_warning(tmp_path, archive, model, fmt, ext):
+    import soundfile as sf
+
+    x, sr = sf.read(archive / "weather.wav", dtype="float32")
+    for f in archive.iterdir():
+        f.unlink()
+    sf.write(archive / f"whole.{ext}", x, sr, format=fmt)
+    s = index_paths([archive], tmp_path / "idx", model=model)
+    assert s.added == 1 and s.warnings == []
