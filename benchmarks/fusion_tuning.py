@@ -10,7 +10,8 @@ default model and transcripts through the real indexer. For every
 query (each sentence, in its own language and in every translation it has) the real Searcher
 gathers the hybrid candidates (CLASP list, transcript-vector list, keyword list); a candidate is
 positive when it answers the query (right program, covers half the sentence). A logistic
-regression on [logit of the CLASP probability, transcript cosine, word share, 1] gives the
+regression on [logit of the CLASP probability, transcript cosine, word share, speech-transcript
+agreement, 1] gives the
 weights, pointwise (does this window answer?) and listwise (which of this query's windows
 answers?); the better on all validation queries ships. Its scale, and that of the CLASP-only map
 for windows without a transcript, come from logistic fits on each query's top 10 (the hits a
@@ -73,14 +74,14 @@ def main() -> None:
             keep = c.has_text
             if not keep.any():
                 continue
-            xs.append(features(c.clasp_prob[keep], c.text_cos[keep], c.share[keep]))
+            xs.append(features(c.clasp_prob[keep], c.text_cos[keep], c.share[keep], c.agree[keep]))
             ys.append(np.array([hit_rank(q, [c.where[i]]) == 1 for i, k in zip(c.ids, keep) if k], dtype=float))
     # Two fits: pointwise (each window alone: does it answer?) and listwise (which window of this
     # query's candidates answers?); the listwise order is then calibrated into probabilities by a
     # one-feature logistic fit, which scales it and never reorders it.
     w = fit(np.concatenate(xs), np.concatenate(ys))
     pointwise = FusionWeights(clasp=round(float(w[0]), 4), text=round(float(w[1]), 4), keyword=round(float(w[2]), 4),
-                              bias=round(float(w[3]), 4))
+                              agree=round(float(w[3]), 4), bias=round(float(w[4]), 4))
     # Whole utterances too (each text ranking every recording of its manifest, as `clasp benchmark`
     # scores them), so the weights serve both the archive and the benchmark's setting.
     from fusion_utterances import cached, utterance_groups
@@ -89,7 +90,7 @@ def main() -> None:
     asr = shared_transcriber(whisper_for(model.config.speech_encoder), "cpu")
     utt_groups = [g for m in (args.utterances or list(REAL_VALIDATION_MANIFESTS)) if m.is_file()
                   for g in utterance_groups(model, cached(m, model, asr))]
-    r = fit_ranking([(x[:, :3], y) for x, y in zip(xs, ys)] + utt_groups)
+    r = fit_ranking([(x[:, :4], y) for x, y in zip(xs, ys)] + utt_groups)
 
     def top_rows(score_of, feats_of, label_of) -> tuple[np.ndarray, np.ndarray]:
         """Features and labels of each query's top 10 by `score_of`, and nonsense queries' top 10 as non-answers."""
@@ -104,18 +105,19 @@ def main() -> None:
         return np.concatenate(fx), np.concatenate(fy)
 
     answers = lambda q, c, j: hit_rank(q, [c.where[c.ids[j]]]) == 1  # noqa: E731
-    feats = lambda c: features(c.clasp_prob, c.text_cos, c.share)  # noqa: E731
+    feats = lambda c: features(c.clasp_prob, c.text_cos, c.share, c.agree)  # noqa: E731
     # Windows without a transcript, on the same scale: the CLASP logit alone, ranked by CLASP.
-    vx, vy = top_rows(lambda c: c.clasp_prob, lambda c: feats(c)[:, [0, 3]], answers)
+    vx, vy = top_rows(lambda c: c.clasp_prob, lambda c: feats(c)[:, [0, 4]], answers)
     vc, vb = fit(vx, vy)
     extra = dict(vector_clasp=round(float(vc), 4), vector_bias=round(float(vb), 4))
-    fused_order = lambda c: np.where(c.has_text, feats(c)[:, :3] @ r, -np.inf)  # noqa: E731
-    cx, cy = top_rows(fused_order, lambda c: np.column_stack([np.where(c.has_text, feats(c)[:, :3] @ r, np.nan),
+    fused_order = lambda c: np.where(c.has_text, feats(c)[:, :4] @ r, -np.inf)  # noqa: E731
+    cx, cy = top_rows(fused_order, lambda c: np.column_stack([np.where(c.has_text, feats(c)[:, :4] @ r, np.nan),
                                                               np.ones(len(c.ids))]), answers)
     keep = np.isfinite(cx[:, 0])
     a, b = fit(cx[keep], cy[keep])
     pointwise = FusionWeights(**{**pointwise.to_config(), **extra})
     listwise = FusionWeights(clasp=round(float(a * r[0]), 4), text=round(float(a * r[1]), 4), keyword=round(float(a * r[2]), 4),
+                             agree=round(float(a * r[3]), 4),
                              bias=round(float(b), 4), **extra)
     print("pointwise", pointwise, "\nlistwise", listwise, flush=True)
 
@@ -130,8 +132,8 @@ def main() -> None:
     systems = {
         "CLASP vector": lambda c: c.clasp_prob,
         "transcript vector (ASR + text encoder)": lambda c: np.where(c.has_text, c.text_cos, -1.0),
-        "fused, pointwise logistic": lambda c: fuse(c.clasp_prob, c.text_cos, c.share, c.has_text, pointwise),
-        "fused, listwise + calibration": lambda c: fuse(c.clasp_prob, c.text_cos, c.share, c.has_text, listwise),
+        "fused, pointwise logistic": lambda c: fuse(c.clasp_prob, c.text_cos, c.share, c.agree, c.has_text, pointwise),
+        "fused, listwise + calibration": lambda c: fuse(c.clasp_prob, c.text_cos, c.share, c.agree, c.has_text, listwise),
     }
     rows: dict[str, dict] = {}
     for name, score in systems.items():
@@ -152,7 +154,7 @@ def main() -> None:
         return t, {"threshold": t, "true_best_above": round(float(np.mean(true_best >= t)), 4),
                    "nonsense_above": round(float(np.mean(nonsense_best >= t)), 4)}
 
-    fused_t, fused_report = thresholds(lambda c: fuse(c.clasp_prob, c.text_cos, c.share, c.has_text, weights))
+    fused_t, fused_report = thresholds(lambda c: fuse(c.clasp_prob, c.text_cos, c.share, c.agree, c.has_text, weights))
     vector_t, vector_report = thresholds(lambda c: weights.vector_only(c.clasp_prob))
     weights = FusionWeights(**{**weights.to_config(), "min_score": fused_t, "vector_min_score": vector_t})
     print(f"min_score auto: fused {fused_report}, vector {vector_report}", flush=True)

@@ -53,9 +53,10 @@ def query_sets(d: dict) -> dict[str, tuple[list[int], list[str]]]:
     return sets
 
 
-def channels_for(model, d: dict, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def channels_for(model, d: dict, texts: list[str]) -> tuple[np.ndarray, ...]:
     """[queries, recordings] of each fused channel: CLASP probability, transcript cosine, word
-    share; and which recordings have a transcript."""
+    share; then per recording its speech-transcript agreement and whether it has a transcript."""
+    from clasp_cli.benchmark.scoring import agreement
     from clasp_cli.fusion import query_terms, shares
 
     qv = model.embed_text(texts)
@@ -65,19 +66,19 @@ def channels_for(model, d: dict, texts: list[str]) -> tuple[np.ndarray, np.ndarr
     said = [query_terms(t) for t in d["said"]]
     share = np.stack([shares(query_terms(t), said) for t in texts])
     has = np.array([bool(t.strip()) for t in d["said"]])
-    return prob, tcos, share, has
+    return prob, tcos, share, agreement(d["clasp"], d["text"]), has
 
 
 def utterance_groups(model, d: dict) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Listwise fitting groups of one cached manifest: per query, the [recordings, 3] features of
+    """Listwise fitting groups of one cached manifest: per query, the [recordings, 4] features of
     the recordings with a transcript, and which of them is the query's own."""
     from clasp_cli.fusion import features
 
     groups = []
     for targets, texts in query_sets(d).values():
-        prob, tcos, share, has = channels_for(model, d, texts)
+        prob, tcos, share, agree, has = channels_for(model, d, texts)
         for i, t in enumerate(targets):
-            x = features(prob[i], tcos[i], share[i])[:, :3]
+            x = features(prob[i], tcos[i], share[i], agree)[:, :4]
             y = np.zeros(len(x), dtype=bool)
             y[t] = True
             groups.append((x[has], y[has]))
@@ -113,14 +114,16 @@ def main() -> None:
         y_top.append(y[top])
     a, b = fit(np.column_stack([np.concatenate(s_top), np.ones(sum(len(s) for s in s_top))]), np.concatenate(y_top).astype(float))
     refit = FusionWeights(**{**shipped.to_config(), "clasp": float(a * r[0]), "text": float(a * r[1]),
-                             "keyword": float(a * r[2]), "bias": float(b)})
+                             "keyword": float(a * r[2]), "agree": float(a * r[3]), "bias": float(b)})
     print("refit on", [str(m) for m in args.fit], {k: round(v, 4) for k, v in refit.to_config().items() if v is not None})
 
     systems = {
-        "CLASP": lambda prob, tcos, share, has: prob,
-        "ASR (transcript vector)": lambda prob, tcos, share, has: tcos,
-        "fused, shipped weights": lambda prob, tcos, share, has: np.stack([fuse(prob[i], tcos[i], share[i], has, shipped) for i in range(len(prob))]),
-        "fused, refit on --fit": lambda prob, tcos, share, has: np.stack([fuse(prob[i], tcos[i], share[i], has, refit) for i in range(len(prob))]),
+        "CLASP": lambda prob, tcos, share, agree, has: prob,
+        "ASR (transcript vector)": lambda prob, tcos, share, agree, has: tcos,
+        "fused, shipped weights": lambda prob, tcos, share, agree, has: np.stack(
+            [fuse(prob[i], tcos[i], share[i], agree, has, shipped) for i in range(len(prob))]),
+        "fused, refit on --fit": lambda prob, tcos, share, agree, has: np.stack(
+            [fuse(prob[i], tcos[i], share[i], agree, has, refit) for i in range(len(prob))]),
     }
     table: dict = {}
     for m in [*args.fit, *args.report]:

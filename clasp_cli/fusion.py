@@ -6,11 +6,18 @@ was asked. With p_clasp the CLASP vector's calibrated probability (clasp_cli.cal
 window with a transcript scores
 
     p = sigmoid(w_clasp * logit(p_clasp) + w_text * cos(query, transcript vector)
-                + w_keyword * share of the query's words in the transcript + bias)
+                + w_keyword * share of the query's words in the transcript
+                + w_agree * cos(CLASP vector, transcript vector) + bias)
 
 and a window without one (not transcribed yet, or `--mode vector`)
 
     p = sigmoid(v_clasp * logit(p_clasp) + v_bias).
+
+The last term needs no query: it is how close the window's speech vector lies to the vector of
+what Whisper heard in it. Its weight comes out negative on every validation set: a window whose
+two vectors agree closely is typically a generic one (short, or a common phrase) that is near
+many queries at once, and the term discounts such hubs; a window with a wrong or partial
+transcript is not helped by it, because its own text cosine is low.
 
 Both maps are fitted on the same candidates of the validation archives (benchmarks/
 fusion_tuning.py), never on test: the order of the first by a listwise fit (which window of
@@ -40,6 +47,7 @@ class FusionWeights:
     clasp: float = 1.0
     text: float = 12.0
     keyword: float = 1.0
+    agree: float = 0.0  # 0 for weights fitted before the agreement term existed
     bias: float = -8.0
     # Windows without a transcript: None leaves the CLASP probability as it is.
     vector_clasp: float | None = None
@@ -89,22 +97,24 @@ def logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def features(clasp_prob: np.ndarray, text_cos: np.ndarray, share: np.ndarray) -> np.ndarray:
-    """[n, 4]: logit of the CLASP probability, transcript cosine, word share, 1 (the bias)."""
+def features(clasp_prob: np.ndarray, text_cos: np.ndarray, share: np.ndarray, agree: np.ndarray) -> np.ndarray:
+    """[n, 5]: logit of the CLASP probability, transcript cosine, word share, speech-transcript
+    agreement, 1 (the bias)."""
     n = len(clasp_prob)
     return np.column_stack([logit(clasp_prob), np.asarray(text_cos, dtype=np.float64),
-                            np.asarray(share, dtype=np.float64), np.ones(n)])
+                            np.asarray(share, dtype=np.float64), np.asarray(agree, dtype=np.float64), np.ones(n)])
 
 
-def fuse(clasp_prob: np.ndarray, text_cos: np.ndarray, share: np.ndarray, has_text: np.ndarray,
+def fuse(clasp_prob: np.ndarray, text_cos: np.ndarray, share: np.ndarray, agree: np.ndarray, has_text: np.ndarray,
          weights: FusionWeights) -> np.ndarray:
     """Match probabilities: fused where a window has a transcript vector, CLASP's alone elsewhere."""
     clasp_prob = np.asarray(clasp_prob, dtype=np.float64)
     out = weights.vector_only(clasp_prob)
     has_text = np.asarray(has_text, dtype=bool)
     if has_text.any():
-        w = np.array([weights.clasp, weights.text, weights.keyword, weights.bias])
-        x = features(clasp_prob[has_text], np.asarray(text_cos)[has_text], np.asarray(share)[has_text])
+        w = np.array([weights.clasp, weights.text, weights.keyword, weights.agree, weights.bias])
+        x = features(clasp_prob[has_text], np.asarray(text_cos)[has_text], np.asarray(share)[has_text],
+                     np.asarray(agree)[has_text])
         out[has_text] = sigmoid(x @ w)
     return out
 

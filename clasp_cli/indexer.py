@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Sequence
 
 from .errors import AudioError, PartialAudioWarning, UsageError
 from .feature_cache import file_key
+from .names import display_path, raw_name
 from .passages import (
     DEFAULT_SEGMENTATION, SEGMENTATIONS, PassageConfig, WindowConfig, find_spans, iter_passage_audio, segmentation_from_json,
     segmentation_name, segmentation_to_json,
@@ -57,21 +58,6 @@ class IndexSummary:
 
 def _noop(*_a, **_k) -> None:
     pass
-
-
-def display_path(path: str | Path) -> str:
-    """How a path is stored and shown: bytes that are not UTF-8 become \\xNN escapes."""
-    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
-
-
-def raw_name(path: str | Path) -> bytes | None:
-    """The filesystem's bytes for a path whose shown form is an escape, else None."""
-    raw = os.fsencode(str(path))
-    try:
-        raw.decode("utf-8")
-        return None
-    except UnicodeDecodeError:
-        return raw
 
 
 def scan(paths: Sequence[str | Path]) -> tuple[list[Path], list[tuple[str, str]]]:

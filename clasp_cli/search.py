@@ -61,6 +61,7 @@ class Candidates:
     clasp_prob: np.ndarray  # the CLASP vector's calibrated match probability
     text_cos: np.ndarray  # cosine of query and transcript vector (0 where has_text is False)
     share: np.ndarray  # share of the query's words in the transcript
+    agree: np.ndarray  # cosine of the window's CLASP vector and its transcript vector (0 where has_text is False)
     has_text: np.ndarray  # bool: the window has a transcript vector
     texts: dict[int, str]
 
@@ -74,6 +75,12 @@ class SearchResponse:
         """The documented --json schema: {"query", "results": [{"rank","score","path","start","end",
         "passage_start","passage_end"}]}, each result also with "text" when its window was transcribed."""
         return {"query": self.query, "results": [r.to_json() for r in self.results]}
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    a = np.asarray(a, dtype=np.float32)
+    b = np.asarray(b, dtype=np.float32)
+    return float(a @ b / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-9))
 
 
 def open_model_for(store: Store, model=None, device: str = "auto"):
@@ -219,7 +226,7 @@ class Searcher:
         cands = self._gather(query, vec, where, clasp_cos, mode, per_list, rerank, path_glob, fused)
         if not cands.ids:
             return SearchResponse(label, [])
-        prob = (fuse(cands.clasp_prob, cands.text_cos, cands.share, cands.has_text, fusion) if fused
+        prob = (fuse(cands.clasp_prob, cands.text_cos, cands.share, cands.agree, cands.has_text, fusion) if fused
                 else fusion.vector_only(cands.clasp_prob))
         order = np.argsort(-prob, kind="stable")
         hits = [(*cands.where[cands.ids[j]], round(float(prob[j]), 4), cands.ids[j]) for j in order]
@@ -270,6 +277,7 @@ class Searcher:
         has = np.zeros(len(ids), dtype=bool)
         tcos = np.zeros(len(ids))
         share = np.zeros(len(ids))
+        agree = np.zeros(len(ids))
         if fused and ids:
             texts.update(self.store.transcripts([i for i in ids if i not in texts]))
             tvecs.update(self.store.transcript_vectors([i for i in ids if i not in tvecs and texts.get(i, "").strip()]))
@@ -279,7 +287,9 @@ class Searcher:
             has = np.array([i in tvecs for i in ids])
             tcos = np.array([float(tvecs[i] @ vec) if i in tvecs else 0.0 for i in ids])
             share = shares(query_terms(query), [query_terms(texts.get(i, "")) for i in ids])
-        return Candidates(ids, where, prob, tcos, share, has, texts)
+            speech = self.store.passage_vectors([i for i in ids if i in tvecs])
+            agree = np.array([_cos(speech[i], tvecs[i]) if i in tvecs and i in speech else 0.0 for i in ids])
+        return Candidates(ids, where, prob, tcos, share, agree, has, texts)
 
     def _threshold(self, min_score, audio: bool, fused: bool, fusion: FusionWeights) -> float | None:
         if min_score is None:

@@ -26,6 +26,7 @@ from urllib.parse import quote
 import numpy as np
 
 from .errors import ClaspError
+from .names import rekey
 from .graph import (  # noqa: F401  (GRAPH*, HNSW_* and new_graph are re-exported for serve and benchmarks)
     GRAPH, GRAPH_META, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, PASSAGE_GRAPH, TRANSCRIPT_GRAPH, DbState, ensure_capacity,
     graph_file_problems, graph_files, load_graph, mark_deleted, new_graph, save_graph,
@@ -102,6 +103,8 @@ MIGRATIONS = [
     -- and so could leave the full-text index out of step with the transcripts: rebuild it once.
     INSERT INTO transcripts_fts(transcripts_fts) VALUES('rebuild');
     """,
+    # 5: one key per distinct file name (a literal backslash is doubled; clasp_cli.names).
+    rekey,
 ]
 # Readers can search indexes this old: what came later (transcripts) only adds to search, and a
 # read-only archive indexed by an older clasp must stay searchable without a rewrite.
@@ -301,8 +304,18 @@ class Store:
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        for n, sql in enumerate(MIGRATIONS[version:], start=version + 1):
-            self.db.executescript(f"BEGIN; {sql}; PRAGMA user_version={n}; COMMIT;")
+        for n, step in enumerate(MIGRATIONS[version:], start=version + 1):
+            if callable(step):  # a migration that needs Python (re-deriving keys)
+                self.db.execute("BEGIN")
+                try:
+                    step(self.db)
+                    self.db.execute(f"PRAGMA user_version={n}")
+                except BaseException:
+                    self.db.execute("ROLLBACK")
+                    raise
+                self.db.execute("COMMIT")
+            else:
+                self.db.executescript(f"BEGIN; {step}; PRAGMA user_version={n}; COMMIT;")
 
     def _check_model(self, model_id: str | None, dim: int | None) -> None:
         have = self.meta("model_id")

@@ -29,14 +29,20 @@ def examples_transcribed(tmp_path_factory, shipped_model) -> Path:
 
 def test_a_window_without_a_transcript_keeps_its_clasp_probability():
     p = np.array([0.3, 0.2])
-    out = fuse(p, np.array([0.9, 0.0]), np.array([1.0, 0.0]), np.array([True, False]), FusionWeights())
+    out = fuse(p, np.array([0.9, 0.0]), np.array([1.0, 0.0]), np.array([0.5, 0.0]), np.array([True, False]), FusionWeights())
     assert out[1] == pytest.approx(0.2) and out[0] != pytest.approx(0.3)
 
 
 def test_a_transcript_that_says_the_query_outranks_one_that_does_not():
     w = FusionWeights(clasp=1.0, text=10.0, keyword=2.0, bias=-6.0)
-    out = fuse(np.array([0.2, 0.2]), np.array([0.8, 0.1]), np.array([1.0, 0.0]), np.array([True, True]), w)
+    out = fuse(np.array([0.2, 0.2]), np.array([0.8, 0.1]), np.array([1.0, 0.0]), np.array([0.5, 0.5]), np.array([True, True]), w)
     assert out[0] > 0.5 > out[1]
+
+
+def test_the_agreement_term_moves_a_windows_score_by_its_own_speech_and_transcript():
+    w = FusionWeights(clasp=1.0, text=10.0, keyword=2.0, agree=-4.0, bias=-6.0)
+    out = fuse(np.array([0.3, 0.3]), np.array([0.6, 0.6]), np.array([0.5, 0.5]), np.array([0.9, 0.2]), np.array([True, True]), w)
+    assert out[1] > out[0]
 
 
 def test_the_fit_recovers_the_direction_of_the_evidence():

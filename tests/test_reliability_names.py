@@ -134,3 +134,35 @@ def test_a_whole_file_gets_no_warning(tmp_path, archive, model, fmt, ext):
     sf.write(archive / f"whole.{ext}", x, sr, format=fmt)
     s = index_paths([archive], tmp_path / "idx", model=model)
     assert s.added == 1 and s.warnings == []
+
+
+def test_a_name_that_is_not_utf8_and_its_escaped_spelling_are_two_recordings(tmp_path, archive, model):
+    odd = os.fsencode(str(archive)) + b"/caf\xe9.wav"
+    shutil.copy(archive / "weather.wav", odd)
+    shutil.copy(archive / "budget.flac", archive / "caf\\xe9.wav")  # literally a backslash, x, e, 9
+    idx = tmp_path / "idx"
+    first = index_paths([archive], idx, model=model)
+    assert first.added == 6 and first.failed == []
+    again = index_paths([archive], idx, model=model)
+    assert again.unchanged == 6 and again.updated == 0 and again.added == 0
+    with Store.open(idx) as s:
+        opened = {f.fs_path for f in s.files()}
+    assert os.fsdecode(odd) in opened and str(archive / "caf\\xe9.wav") in opened
+
+
+def test_an_index_keyed_the_old_way_is_migrated_without_re_embedding(tmp_path, archive, model):
+    import sqlite3
+
+    shutil.copy(archive / "weather.wav", archive / "back\\slash.wav")
+    idx = tmp_path / "idx"
+    index_paths([archive], idx, model=model)
+    db = sqlite3.connect(idx / "index.sqlite")
+    db.execute("UPDATE files SET path = ?, path_bytes = NULL WHERE path LIKE '%slash.wav'", (str(archive / "back\\slash.wav"),))
+    db.execute("PRAGMA user_version=4")
+    db.commit()
+    db.close()
+    s = index_paths([archive], idx, model=model)
+    assert s.unchanged == 5 and s.added == 0 and s.updated == 0
+    with Store.open(idx) as st:
+        [f] = [f for f in st.files() if "slash" in f.path]
+        assert f.path.endswith("back\\\\slash.wav") and f.fs_path == str(archive / "back\\slash.wav")

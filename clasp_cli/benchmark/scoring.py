@@ -187,6 +187,14 @@ def _score_system(spec, raw, utts, queries, lang_queries, noise_idx, ml_utts, ml
     return res
 
 
+def agreement(speech: np.ndarray, text: np.ndarray) -> np.ndarray:
+    """Per recording, the cosine of its CLASP vector and its transcript's vector."""
+    speech = np.asarray(speech, dtype=np.float64)
+    text = np.asarray(text, dtype=np.float64)
+    norms = np.linalg.norm(speech, axis=1) * np.linalg.norm(text, axis=1)
+    return np.sum(speech * text, axis=1) / np.maximum(norms, 1e-9)
+
+
 def fused_similarity(model, weights, qv: np.ndarray, qtexts: Sequence[str], clasp_emb: np.ndarray, asr_emb: np.ndarray,
                      transcripts: Sequence[str]) -> np.ndarray:
     """[queries, recordings] match probabilities of the fused system (clasp_cli.fusion): the CLASP
@@ -199,10 +207,11 @@ def fused_similarity(model, weights, qv: np.ndarray, qtexts: Sequence[str], clas
     out = np.zeros((len(qv), len(clasp_emb)))
     tcos_all = qv @ asr_emb.T
     ccos_all = qv @ clasp_emb.T
+    agree = agreement(clasp_emb, asr_emb)
     for i, (q, text) in enumerate(zip(qv, qtexts)):
         share = shares(query_terms(text), said)
         prob = np.asarray(model.match_score(ccos_all[i], q), dtype=np.float64)
-        out[i] = fuse(prob, tcos_all[i], share, has, weights)
+        out[i] = fuse(prob, tcos_all[i], share, agree, has, weights)
     return out
 
 
