@@ -78,7 +78,7 @@ def test_reranked_search_is_exactly_clasp_search_json_rerank_plus_an_audio_url(t
     shutil.copytree(examples_index, index)  # reranking caches transcripts in it
     query = "rain at the weekend"
     expected = cli_json("search", query, "--index", str(index), "--device", "cpu", "--rerank", "2")
-    assert "text" in expected["results"][0]
+    assert any("text" in r for r in expected["results"])  # the reranked windows are among the hits
     url = start_server(index)
     assert without_audio_url(get(url + "api/search", q=query, rerank=2).json()) == expected
 
