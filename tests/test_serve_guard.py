@@ -62,7 +62,7 @@ def test_a_plain_search_answers_within_a_second_while_a_rerank_runs(tmp_path, ex
     reranked: list[httpx.Response] = []
 
     def rerank() -> None:
-        reranked.append(httpx.get(url + "api/search", params={"q": "tomato soup", "rerank": 50}, timeout=300))
+        reranked.append(httpx.get(url + "api/search", params={"q": "tomato soup", "rerank": 12}, timeout=300))
         done.set()
 
     threading.Thread(target=rerank, daemon=True).start()
