@@ -7,8 +7,10 @@ soundfile (libsndfile) reads wav/flac/ogg/opus/mp3 quickly; everything else ffmp
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sys
 import re
 import warnings
 from dataclasses import dataclass
@@ -53,9 +55,33 @@ def _open_soundfile(path: Path):
     import soundfile as sf
 
     try:
-        return sf.SoundFile(str(path))
+        with _quiet_native_stderr():
+            return sf.SoundFile(str(path))
     except Exception:
         return None
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """libmpg123 prints its own lines ("Warning: Xing stream size off...") straight to fd 2 while
+    an MP3 is opened; clasp says what matters about a file in its own words, so hush fd 2 for
+    that moment (a progress bar redraw lost meanwhile is redrawn)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 2)
+        finally:
+            os.close(null)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _av_error(path: Path, exc: Exception) -> AudioError:

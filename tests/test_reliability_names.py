@@ -172,3 +172,17 @@ def test_an_index_keyed_the_old_way_is_migrated_without_re_embedding(tmp_path, a
     with Store.open(idx) as st:
         [f] = [f for f in st.files() if "slash" in f.path]
         assert f.path.endswith("back\\\\slash.wav") and f.fs_path == str(archive / "back\\slash.wav")
+
+
+def test_the_mp3_decoders_own_lines_never_reach_the_terminal(tmp_path, archive, model_dir):
+    import numpy as np
+    import soundfile as sf
+
+    x, sr = sf.read(archive / "weather.wav", dtype="float32")
+    sf.write(tmp_path / "full.mp3", np.concatenate([x, x]), sr, format="MP3")
+    data = (tmp_path / "full.mp3").read_bytes()
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    (folder / "cut.mp3").write_bytes(data[: len(data) // 2])
+    r = clasp("index", str(folder), "--index", str(tmp_path / "idx"), "--model", str(model_dir), "--no-transcribe", "--device", "cpu")
+    assert r.returncode == 0 and "Xing" not in r.stderr and "partly indexed" in r.stderr, r.stderr
