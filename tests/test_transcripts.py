@@ -309,3 +309,42 @@ def test_an_index_from_before_transcripts_still_searches_and_reranks_and_is_upgr
     with Searcher(fresh_index, model=model) as s:
         s.search("rain in the evening", rerank=2)
     assert len(cached(fresh_index)) == 2
+
+
+# -- two writers of one transcript ------------------------------------------------------------------
+
+def _bm25(db, word: str) -> list[tuple[int, float]]:
+    return [(i, round(s, 6)) for i, s in db.execute(
+        "SELECT rowid, bm25(transcripts_fts) FROM transcripts_fts WHERE transcripts_fts MATCH ? ORDER BY rowid", (word,))]
+
+
+def test_two_readers_storing_the_same_windows_keep_the_keyword_index_in_step(tmp_path, transcribed):
+    import sqlite3
+
+    idx = tmp_path / "idx"
+    shutil.copytree(transcribed, idx)
+    with Store.open(idx) as a, Store.open(idx) as b:  # two `clasp search --rerank` processes
+        ids = [int(i) for i in a.db.execute("SELECT passage_id FROM transcripts LIMIT 3").fetchall() for i in i]
+        for text in ("the weather report", "the weather report again", "the weather report"):
+            assert a.put_transcripts({i: text for i in ids}) and b.put_transcripts({i: text for i in ids})
+    db = sqlite3.connect(idx / "index.sqlite")
+    db.execute("INSERT INTO transcripts_fts(transcripts_fts, rank) VALUES('integrity-check', 1)")  # raises when out of step
+    stored = _bm25(db, "weather")
+    db.execute("INSERT INTO transcripts_fts(transcripts_fts) VALUES('rebuild')")
+    assert stored == _bm25(db, "weather") and len(stored) >= 3
+
+
+def test_repair_finds_a_keyword_index_out_of_step_and_rebuilds_it(tmp_path, transcribed):
+    import sqlite3
+
+    from clasp_cli.repair import repair_index
+
+    idx = tmp_path / "idx"
+    shutil.copytree(transcribed, idx)
+    db = sqlite3.connect(idx / "index.sqlite")
+    pid, text = db.execute("SELECT passage_id, text FROM transcripts WHERE trim(text) != '' LIMIT 1").fetchone()
+    db.execute("INSERT INTO transcripts_fts(transcripts_fts, rowid, text) VALUES('delete', ?, ?)", (pid, text))  # what REPLACE did
+    db.commit()
+    db.close()
+    report = repair_index(idx)
+    assert any("keyword index" in p for p in report.problems) and report.remaining == []
