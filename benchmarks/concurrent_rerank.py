@@ -1,6 +1,7 @@
 """Two reranking searches at once, 100 times over: the keyword index must stay whole.
 
     .venv/bin/python benchmarks/concurrent_rerank.py --rounds 100 --out benchmarks/results/concurrent-rerank.json
+    .venv/bin/python benchmarks/concurrent_rerank.py --kills 20 --out benchmarks/results/concurrent-rerank-kills.json
 
 examples/archive is indexed without transcripts. Each round clears the stored transcripts
 (through the delete trigger, as a writer would), then two processes, each with the shipped model
@@ -8,6 +9,10 @@ loaded once, run the same `--rerank` search at the same moment (a barrier), so b
 the same windows and store them at once. After every round FTS5's integrity check must pass
 and the full-text table must hold one row per transcript. At the end the BM25 keyword scores of
 a set of queries must equal those of a copy whose full-text index was rebuilt from scratch.
+
+With --kills N, each of N rounds instead starts two real `clasp search --rerank` processes on the
+same windows and sends one of them SIGKILL at a random moment while the other finishes; the
+same checks follow every round.
 """
 
 from __future__ import annotations
@@ -69,8 +74,47 @@ def bm25(db_path: Path) -> dict:
         db.close()
 
 
+def kill_rounds(index: Path, kills: int, rerank: int, seed: int = 0) -> dict:
+    import random
+    import signal
+    import subprocess
+    import sys
+
+    rng = random.Random(seed)
+    db_path = index / "index.sqlite"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    bad, failed, killed_at, finished = [], [], [], 0
+    for r in range(kills):
+        db = sqlite3.connect(db_path, timeout=30)
+        db.execute("DELETE FROM transcripts")
+        db.commit()
+        db.close()
+        cmd = [sys.executable, "-m", "clasp_cli", "search", QUERIES[r % len(QUERIES)], "--index", str(index),
+               "--rerank", str(rerank), "--device", "cpu", "--json"]
+        victim = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        survivor = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
+        delay = rng.uniform(3.0, 9.0)  # model load takes some seconds; the writes come after it
+        try:
+            victim.wait(timeout=delay)
+            finished += 1  # it was done before its moment came: this round killed nothing
+        except subprocess.TimeoutExpired:
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            killed_at.append(round(delay, 2))
+        if survivor.wait(timeout=300) != 0:
+            failed.append({"round": r, "stderr": survivor.stderr.read()[-500:]})
+        st = fts_state(db_path)
+        if st["integrity"] is not True or st["fts_rows"] != st["transcripts"]:
+            bad.append({"round": r, **st})
+        print(f"kill round {r + 1}: {len(killed_at)} killed, {finished} finished first, {len(bad)} bad, {len(failed)} failed",
+              flush=True)
+    return {"rounds": kills, "killed_after_s": killed_at, "finished_before_the_kill": finished, "bad_rounds": bad,
+            "failed_searches": failed}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kills", type=int, default=0, help="kill rounds instead of barrier rounds")
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--rerank", type=int, default=4)
     ap.add_argument("--out", type=Path, default=None)
@@ -81,6 +125,22 @@ def main() -> None:
     index = work / "index"
     index_paths([ROOT / "examples" / "archive"], index, transcribe=False)
     db_path = index / "index.sqlite"
+    if args.kills:
+        t0 = time.perf_counter()
+        report = kill_rounds(index, args.kills, args.rerank)
+        clean = work / "clean.sqlite"
+        shutil.copy(db_path, clean)
+        db = sqlite3.connect(clean)
+        db.execute("INSERT INTO transcripts_fts(transcripts_fts) VALUES('rebuild')")
+        db.commit()
+        db.close()
+        report.update(bm25_equal_to_clean_rebuild=bm25(db_path) == bm25(clean), seconds=round(time.perf_counter() - t0, 1),
+                      machine=f"{platform.machine()} {os.cpu_count()} cores")
+        print(json.dumps(report, indent=1))
+        if args.out:
+            args.out.write_text(json.dumps(report, indent=1) + "\n")
+        shutil.rmtree(work, ignore_errors=True)
+        raise SystemExit(0 if not report["bad_rounds"] and not report["failed_searches"] and report["bm25_equal_to_clean_rebuild"] else 1)
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(3), ctx.Queue()
     procs = [ctx.Process(target=searcher_process, args=(str(index), args.rounds, args.rerank, barrier, results)) for _ in range(2)]

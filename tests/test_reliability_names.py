@@ -186,3 +186,14 @@ def test_the_mp3_decoders_own_lines_never_reach_the_terminal(tmp_path, archive, 
     (folder / "cut.mp3").write_bytes(data[: len(data) // 2])
     r = clasp("index", str(folder), "--index", str(tmp_path / "idx"), "--model", str(model_dir), "--no-transcribe", "--device", "cpu")
     assert r.returncode == 0 and "Xing" not in r.stderr and "partly indexed" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_min_score_that_is_not_a_finite_number_is_refused(tmp_path, archive, model, value):
+    from clasp_cli.errors import UsageError
+    from clasp_cli.search import search
+
+    idx = tmp_path / "idx"
+    index_paths([archive], idx, model=model)
+    with pytest.raises(UsageError, match="must be a finite number"):
+        search("rain tomorrow", idx, min_score=float(value), device="cpu")
