@@ -13,17 +13,20 @@ import os
 import re
 import uuid
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
 
-def file_key(path: str | Path) -> str:
-    """Content hash: renaming or moving a file keeps its cache entry."""
+def file_key(path: str | Path, on_chunk: Callable[[], None] | None = None) -> str:
+    """Content hash: renaming or moving a file keeps its cache entry. on_chunk is called after
+    every MiB read (so a caller can tell a slow read from a stalled one)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
+            if on_chunk is not None:
+                on_chunk()
     return h.hexdigest()[:32]
 
 

@@ -10,6 +10,7 @@ import errno
 import os
 import shutil
 import stat
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -134,6 +135,7 @@ def index_paths(
     batch_size: int = 64,
     on_event: Event = _noop,
     transcribe: bool | None = False,
+    read_stall_s: float = 120.0,
 ) -> IndexSummary:
     """Index recordings under `paths` into the index at `index_dir`.
 
@@ -144,7 +146,8 @@ def index_paths(
     for both; an index that has windows without transcripts gets them filled in. Once asked for,
     an index keeps transcribing what later runs add. None: as the index records, transcribing a
     new index (what `clasp index` does); False on a new index records that it is not transcribed,
-    and later None runs keep it so."""
+    and later None runs keep it so. read_stall_s: a file whose first read (its content hash) makes
+    no progress for this long is recorded as failed, not waited on."""
     from .registry import DEFAULT_MODEL, load_model
 
     if not paths:
@@ -158,7 +161,7 @@ def index_paths(
     created = not Path(index_dir).expanduser().exists()
     try:
         return _index_into(index_dir, model, model_ref, files, summary, paths, passages, prune, batch_size, on_event,
-                           transcribe, t0)
+                           transcribe, t0, read_stall_s)
     except BaseException:
         if created:
             _remove_if_empty(Path(index_dir).expanduser())
@@ -187,7 +190,7 @@ def _remove_if_empty(index_dir: Path) -> None:
 
 
 def _index_into(index_dir, model, model_ref, files, summary, paths, passages, prune, batch_size, on_event, transcribe,
-                t0) -> IndexSummary:
+                t0, read_stall_s) -> IndexSummary:
     # quick_check reads every page once: a damaged database is found here, not skipped as "unchanged".
     with Store.open(index_dir, write=True, model_id=model.id, dim=model.dim, check=True) as store:
         passages = segmentation_for(store, passages)
@@ -215,7 +218,7 @@ def _index_into(index_dir, model, model_ref, files, summary, paths, passages, pr
         roots = [display_path(os.path.abspath(p)) for p in paths]
         try:
             for path in files:
-                _index_one(store, model, path, passages, batch_size, summary, on_event, transcriber)
+                _index_one(store, model, path, passages, batch_size, summary, on_event, transcriber, read_stall_s)
                 if time.monotonic() - last_save > 60:  # bound what a kill -9 makes the next open rebuild
                     store.save_graphs()
                     last_save = time.monotonic()
@@ -346,6 +349,35 @@ def _stat_failure(path: Path, e: OSError) -> str:
     return e.strerror or str(e)
 
 
+def _hash_bounded(path: Path, stall_s: float) -> str:
+    """file_key(path), read on a thread of its own: a read that makes no progress for stall_s
+    seconds (a hung network mount) raises TimeoutError instead of holding the writer lock for
+    ever. A slow read that keeps moving is waited for. The stuck thread is left behind (a
+    blocked read cannot be cancelled); it ends with the process."""
+    box: dict = {}
+    ticks = [0]
+
+    def work() -> None:
+        try:
+            box["key"] = file_key(path, on_chunk=lambda: ticks.__setitem__(0, ticks[0] + 1))
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            box["error"] = e
+
+    t = threading.Thread(target=work, daemon=True, name="clasp-hash")
+    t.start()
+    seen = -1
+    while True:
+        t.join(stall_s)
+        if not t.is_alive():
+            break
+        if ticks[0] == seen:
+            raise TimeoutError(path)
+        seen = ticks[0]
+    if "error" in box:
+        raise box["error"]
+    return box["key"]
+
+
 def _kind(mode: int) -> str:
     for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
                        (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
@@ -369,7 +401,7 @@ def _embed(model, transcriber, waves: list) -> tuple:
 
 
 def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfig, batch_size: int, summary: IndexSummary,
-               on_event: Event, transcriber=None) -> None:
+               on_event: Event, transcriber=None, read_stall_s: float = 120.0) -> None:
     key, raw = display_path(path), raw_name(path)
 
     def failed(reason: str, size: int = 0, mtime: float = 0.0, digest: str | None = None) -> None:
@@ -391,7 +423,9 @@ def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfi
         on_event("file", path=key, status="unchanged", seconds=old.duration or 0.0)
         return
     try:
-        digest = file_key(path)
+        digest = _hash_bounded(path, read_stall_s)
+    except TimeoutError:
+        return failed(f"reading stalled for {read_stall_s:g} s (a hung network mount?)", st.st_size, st.st_mtime)
     except OSError as e:
         return failed(e.strerror or str(e), st.st_size, st.st_mtime)
     if old is not None and old.hash == digest and old.status == "ok":

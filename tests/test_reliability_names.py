@@ -197,3 +197,25 @@ def test_a_min_score_that_is_not_a_finite_number_is_refused(tmp_path, archive, m
     index_paths([archive], idx, model=model)
     with pytest.raises(UsageError, match="must be a finite number"):
         search("rain tomorrow", idx, min_score=float(value), device="cpu")
+
+
+def test_a_read_that_stalls_is_a_failed_file_and_the_rest_are_indexed(tmp_path, archive, model, monkeypatch):
+    import threading
+
+    import clasp_cli.indexer as indexer
+
+    release = threading.Event()
+    real = indexer.file_key
+
+    def hung_mount(path, on_chunk=None):
+        if str(path).endswith("garden.wav"):
+            release.wait()  # a read that never returns, as on a hung network mount
+        return real(path, on_chunk)
+
+    monkeypatch.setattr(indexer, "file_key", hung_mount)
+    try:
+        s = index_paths([archive], tmp_path / "idx", model=model, read_stall_s=0.3)
+    finally:
+        release.set()
+    assert dict(s.failed) == {str(archive / "garden.wav"): "reading stalled for 0.3 s (a hung network mount?)"}
+    assert s.added == 3
