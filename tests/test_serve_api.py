@@ -80,7 +80,8 @@ def test_reranked_search_is_exactly_clasp_search_json_rerank_plus_an_audio_url(t
     expected = cli_json("search", query, "--index", str(index), "--device", "cpu", "--rerank", "2")
     assert any("text" in r for r in expected["results"])  # the reranked windows are among the hits
     url = start_server(index)
-    assert without_audio_url(get(url + "api/search", q=query, rerank=2).json()) == expected
+    r = httpx.get(url + "api/search", params={"q": query, "rerank": 2}, headers={"X-Clasp-Request": "1"}, timeout=120)
+    assert without_audio_url(r.json()) == expected
 
 
 def test_info_is_exactly_clasp_info_json(served, examples_index):

@@ -48,6 +48,12 @@ def test_rerank_and_top_k_are_capped(served, params, says):
     assert r.status_code == 400 and says in r.json()["error"]
 
 
+def test_work_that_transcribes_needs_a_header_no_other_site_can_send(served):
+    # An <img> on another page, in a browser that sends neither Origin nor Sec-Fetch-Site.
+    r = httpx.get(served + "api/search", params={"q": "rain", "rerank": 5})
+    assert r.status_code == 400 and "X-Clasp-Request" in r.json()["error"]
+
+
 def test_api_errors_name_the_parameter_not_the_cli_flag(served):
     r = httpx.get(served + "api/search", params={"q": "rain", "min_score": "nan"})
     assert r.status_code == 400
@@ -62,7 +68,8 @@ def test_a_plain_search_answers_within_a_second_while_a_rerank_runs(tmp_path, ex
     reranked: list[httpx.Response] = []
 
     def rerank() -> None:
-        reranked.append(httpx.get(url + "api/search", params={"q": "tomato soup", "rerank": 12}, timeout=300))
+        reranked.append(httpx.get(url + "api/search", params={"q": "tomato soup", "rerank": 12},
+                                  headers={"X-Clasp-Request": "1"}, timeout=300))
         done.set()
 
     threading.Thread(target=rerank, daemon=True).start()

@@ -49,6 +49,9 @@ SEARCH_PARAMS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "rerank": ("rerank", int),
 }
 
+# The header a request that makes the server transcribe (rerank) must carry; see api_search.
+EXPENSIVE_HEADER = "X-Clasp-Request"
+
 # SQLite integers are 64-bit; a larger id in a URL is simply not a passage.
 MAX_ID = 2**63 - 1
 
@@ -116,6 +119,12 @@ def create_app(live: LiveIndex, allowed_hosts: Sequence[str] | None = None,
     async def api_search(request: Request) -> Response:
         options = search_options(request, limits)
         query = options.pop("query")
+        if options.get("rerank", 0) > 0 and request.headers.get(EXPENSIVE_HEADER) is None:
+            # A page on another site can make a browser send a plain GET (an <img>, say) with no
+            # Origin or Sec-Fetch-Site in older browsers, but never a custom header without a
+            # CORS preflight, which this server does not answer: so work that transcribes asks for one.
+            raise UsageError(f"rerank transcribes, so it needs the header {EXPENSIVE_HEADER}: 1 "
+                             f"(curl -H '{EXPENSIVE_HEADER}: 1' ...)")
 
         def audio_url(result: Result) -> dict:
             return {"audio_url": str(request.url_for("passage_audio", passage_id=result.passage_id))}
