@@ -65,8 +65,11 @@ def register(app: typer.Typer) -> None:
 
           curl 'http://127.0.0.1:8765/api/search?q=rain+at+the+weekend&top_k=3'
 
+          curl -H 'X-Clasp-Request: 1' 'http://127.0.0.1:8765/api/search?q=rain&rerank=10'
+
         Pages of other sites cannot use it: requests whose Origin or Sec-Fetch-Site header
-        shows another site get 403.
+        shows another site get 403, and a search that transcribes (rerank) needs the
+        X-Clasp-Request header, which no other page can make a browser send.
         """
         import uvicorn
 
