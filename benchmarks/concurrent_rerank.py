@@ -64,6 +64,34 @@ def fts_state(db_path: Path) -> dict:
         db.close()
 
 
+def clear_transcripts(db_path: Path) -> None:
+    """Forget every stored transcript, as a writer would (the delete trigger keeps FTS in step)."""
+    db = sqlite3.connect(db_path, timeout=30)
+    db.execute("DELETE FROM transcripts")
+    db.commit()
+    db.close()
+
+
+def equal_to_clean_rebuild(db_path: Path, work: Path) -> bool:
+    """Whether the BM25 scores equal those of a copy whose full-text index is rebuilt from scratch."""
+    clean = work / "clean.sqlite"
+    shutil.copy(db_path, clean)
+    db = sqlite3.connect(clean)
+    db.execute("INSERT INTO transcripts_fts(transcripts_fts) VALUES('rebuild')")
+    db.commit()
+    db.close()
+    return bm25(db_path) == bm25(clean)
+
+
+def finish(report: dict, out: Path | None, work: Path) -> None:
+    """Print and keep the report, clean up, and exit 0 only when every check held."""
+    print(json.dumps(report, indent=1))
+    if out:
+        out.write_text(json.dumps(report, indent=1) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+    raise SystemExit(0 if not report["bad_rounds"] and not report["failed_searches"] and report["bm25_equal_to_clean_rebuild"] else 1)
+
+
 def bm25(db_path: Path) -> dict:
     db = sqlite3.connect(db_path)
     try:
@@ -85,10 +113,7 @@ def kill_rounds(index: Path, kills: int, rerank: int, seed: int = 0) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     bad, failed, killed_at, finished = [], [], [], 0
     for r in range(kills):
-        db = sqlite3.connect(db_path, timeout=30)
-        db.execute("DELETE FROM transcripts")
-        db.commit()
-        db.close()
+        clear_transcripts(db_path)
         cmd = [sys.executable, "-m", "clasp_cli", "search", QUERIES[r % len(QUERIES)], "--index", str(index),
                "--rerank", str(rerank), "--device", "cpu", "--json"]
         victim = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -128,19 +153,9 @@ def main() -> None:
     if args.kills:
         t0 = time.perf_counter()
         report = kill_rounds(index, args.kills, args.rerank)
-        clean = work / "clean.sqlite"
-        shutil.copy(db_path, clean)
-        db = sqlite3.connect(clean)
-        db.execute("INSERT INTO transcripts_fts(transcripts_fts) VALUES('rebuild')")
-        db.commit()
-        db.close()
-        report.update(bm25_equal_to_clean_rebuild=bm25(db_path) == bm25(clean), seconds=round(time.perf_counter() - t0, 1),
-                      machine=f"{platform.machine()} {os.cpu_count()} cores")
-        print(json.dumps(report, indent=1))
-        if args.out:
-            args.out.write_text(json.dumps(report, indent=1) + "\n")
-        shutil.rmtree(work, ignore_errors=True)
-        raise SystemExit(0 if not report["bad_rounds"] and not report["failed_searches"] and report["bm25_equal_to_clean_rebuild"] else 1)
+        report.update(bm25_equal_to_clean_rebuild=equal_to_clean_rebuild(db_path, work),
+                      seconds=round(time.perf_counter() - t0, 1), machine=f"{platform.machine()} {os.cpu_count()} cores")
+        finish(report, args.out, work)
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(3), ctx.Queue()
     procs = [ctx.Process(target=searcher_process, args=(str(index), args.rounds, args.rerank, barrier, results)) for _ in range(2)]
@@ -149,10 +164,7 @@ def main() -> None:
     bad, errors, stored = [], [], []
     t0 = time.perf_counter()
     for r in range(args.rounds):
-        db = sqlite3.connect(db_path, timeout=30)
-        db.execute("DELETE FROM transcripts")  # the delete trigger keeps the full-text index in step
-        db.commit()
-        db.close()
+        clear_transcripts(db_path)
         barrier.wait()  # both searches start now
         barrier.wait()  # both are done
         answers = [results.get(timeout=300) for _ in range(2)]
@@ -165,21 +177,11 @@ def main() -> None:
             print(f"round {r + 1}: {len(bad)} bad, {len(errors)} failed searches, {time.perf_counter() - t0:.0f} s", flush=True)
     for p in procs:
         p.join()
-    clean = work / "clean.sqlite"
-    shutil.copy(db_path, clean)
-    db = sqlite3.connect(clean)
-    db.execute("INSERT INTO transcripts_fts(transcripts_fts) VALUES('rebuild')")
-    db.commit()
-    db.close()
-    same = bm25(db_path) == bm25(clean)
     report = {"rounds": args.rounds, "rerank": args.rerank, "bad_rounds": bad, "failed_searches": errors,
-              "transcripts_per_round": {"min": min(stored), "max": max(stored)}, "bm25_equal_to_clean_rebuild": same,
+              "transcripts_per_round": {"min": min(stored), "max": max(stored)},
+              "bm25_equal_to_clean_rebuild": equal_to_clean_rebuild(db_path, work),
               "seconds": round(time.perf_counter() - t0, 1), "machine": f"{platform.machine()} {os.cpu_count()} cores"}
-    print(json.dumps(report, indent=1))
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=1) + "\n")
-    shutil.rmtree(work, ignore_errors=True)
-    raise SystemExit(0 if not bad and not errors and same else 1)
+    finish(report, args.out, work)
 
 
 if __name__ == "__main__":
