@@ -56,8 +56,7 @@ def query_sets(d: dict) -> dict[str, tuple[list[int], list[str]]]:
 def channels_for(model, d: dict, texts: list[str]) -> tuple[np.ndarray, ...]:
     """[queries, recordings] of each fused channel: CLASP probability, transcript cosine, word
     share; then per recording its speech-transcript agreement and whether it has a transcript."""
-    from clasp_cli.benchmark.scoring import agreement
-    from clasp_cli.fusion import query_terms, shares
+    from clasp_cli.fusion import agreement, query_terms, shares
 
     qv = model.embed_text(texts)
     ccos = qv @ d["clasp"].T

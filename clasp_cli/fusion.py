@@ -97,6 +97,14 @@ def logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def agreement(speech: np.ndarray, text: np.ndarray) -> np.ndarray:
+    """Row by row, the cosine of a window's CLASP vector and its transcript's vector."""
+    speech = np.asarray(speech, dtype=np.float64).reshape(len(speech), -1)
+    text = np.asarray(text, dtype=np.float64).reshape(len(text), -1)
+    norms = np.linalg.norm(speech, axis=1) * np.linalg.norm(text, axis=1)
+    return np.sum(speech * text, axis=1) / np.maximum(norms, 1e-9)
+
+
 def features(clasp_prob: np.ndarray, text_cos: np.ndarray, share: np.ndarray, agree: np.ndarray) -> np.ndarray:
     """[n, 5]: logit of the CLASP probability, transcript cosine, word share, speech-transcript
     agreement, 1 (the bias)."""

@@ -24,7 +24,7 @@ from .passages import (
     DEFAULT_SEGMENTATION, SEGMENTATIONS, PassageConfig, WindowConfig, find_spans, iter_passage_audio, segmentation_from_json,
     segmentation_name, segmentation_to_json,
 )
-from .store import Store
+from .store import INDEX_FILES, LOCK, Store
 
 AUDIO_EXTENSIONS = {
     ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".m4b", ".mp4", ".aac",
@@ -168,11 +168,6 @@ def index_paths(
         raise
 
 
-# What a first run writes into a new index folder before it has indexed anything.
-_NEW_INDEX_FILES = {"lock", "index.sqlite", "index.sqlite-wal", "index.sqlite-shm", "vectors.hnsw", "vectors.json",
-                    "transcripts.hnsw", "transcripts.json"}
-
-
 def _remove_if_empty(index_dir: Path) -> None:
     """Take away an index folder this run created, when it failed before indexing a file
     (a model that could not load, say): no empty index is left behind."""
@@ -183,7 +178,7 @@ def _remove_if_empty(index_dir: Path) -> None:
     except Exception:
         pass
     try:
-        if {p.name for p in index_dir.iterdir()} <= _NEW_INDEX_FILES:
+        if {p.name for p in index_dir.iterdir()} <= {LOCK, *INDEX_FILES}:  # nothing but what this run wrote
             shutil.rmtree(index_dir)
     except OSError:
         pass

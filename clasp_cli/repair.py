@@ -16,8 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .errors import UsageError
-from .graph import PASSAGE_GRAPH, TRANSCRIPT_GRAPH, graph_files
-from .store import DB, Store, _connect_reader
+from .store import DB, INDEX_FILES, Store, _connect_reader
 
 
 @dataclass
@@ -126,7 +125,6 @@ def _meta(db: sqlite3.Connection, key: str) -> str | None:
     return row[0] if row else None
 
 
-INDEX_FILES = (DB, f"{DB}-wal", f"{DB}-shm", *graph_files(PASSAGE_GRAPH), *graph_files(TRANSCRIPT_GRAPH))
 # Where --rebuild builds the new index, inside the old one's folder (the same filesystem, so the
 # swap is renames); a rebuild that was stopped resumes in it.
 STAGING = ".rebuild"

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import AudioError, UsageError
-from .fusion import FusionWeights, fuse, query_terms, shares  # noqa: F401  (query_terms is re-exported)
+from .fusion import FusionWeights, agreement, fuse, query_terms, shares  # noqa: F401  (query_terms is re-exported)
 from .store import IndexError_, Store
 
 
@@ -75,12 +75,6 @@ class SearchResponse:
         """The documented --json schema: {"query", "results": [{"rank","score","path","start","end",
         "passage_start","passage_end"}]}, each result also with "text" when its window was transcribed."""
         return {"query": self.query, "results": [r.to_json() for r in self.results]}
-
-
-def _cos(a: np.ndarray, b: np.ndarray) -> float:
-    a = np.asarray(a, dtype=np.float32)
-    b = np.asarray(b, dtype=np.float32)
-    return float(a @ b / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-9))
 
 
 def open_model_for(store: Store, model=None, device: str = "auto"):
@@ -288,7 +282,9 @@ class Searcher:
             tcos = np.array([float(tvecs[i] @ vec) if i in tvecs else 0.0 for i in ids])
             share = shares(query_terms(query), [query_terms(texts.get(i, "")) for i in ids])
             speech = self.store.passage_vectors([i for i in ids if i in tvecs])
-            agree = np.array([_cos(speech[i], tvecs[i]) if i in tvecs and i in speech else 0.0 for i in ids])
+            both = [j for j, i in enumerate(ids) if i in tvecs and i in speech]
+            if both:
+                agree[both] = agreement(np.stack([speech[ids[j]] for j in both]), np.stack([tvecs[ids[j]] for j in both]))
         return Candidates(ids, where, prob, tcos, share, agree, has, texts)
 
     def _threshold(self, min_score, audio: bool, fused: bool, fusion: FusionWeights) -> float | None:

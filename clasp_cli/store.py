@@ -34,6 +34,8 @@ from .graph import (  # noqa: F401  (GRAPH*, HNSW_* and new_graph are re-exporte
 
 DB = "index.sqlite"
 LOCK = "lock"
+# The files an index is made of, besides its lock (what --rebuild moves, and all a new index holds).
+INDEX_FILES = (DB, f"{DB}-wal", f"{DB}-shm", *graph_files(PASSAGE_GRAPH), *graph_files(TRANSCRIPT_GRAPH))
 
 # Numbered migrations: each runs once, in order; user_version records the last one applied.
 MIGRATIONS = [

@@ -187,20 +187,12 @@ def _score_system(spec, raw, utts, queries, lang_queries, noise_idx, ml_utts, ml
     return res
 
 
-def agreement(speech: np.ndarray, text: np.ndarray) -> np.ndarray:
-    """Per recording, the cosine of its CLASP vector and its transcript's vector."""
-    speech = np.asarray(speech, dtype=np.float64)
-    text = np.asarray(text, dtype=np.float64)
-    norms = np.linalg.norm(speech, axis=1) * np.linalg.norm(text, axis=1)
-    return np.sum(speech * text, axis=1) / np.maximum(norms, 1e-9)
-
-
 def fused_similarity(model, weights, qv: np.ndarray, qtexts: Sequence[str], clasp_emb: np.ndarray, asr_emb: np.ndarray,
                      transcripts: Sequence[str]) -> np.ndarray:
     """[queries, recordings] match probabilities of the fused system (clasp_cli.fusion): the CLASP
     vector's calibrated probability, fused with the transcript's vector and words where the
     recording has a transcript, exactly as `clasp search` fuses them."""
-    from ..fusion import fuse, query_terms, shares
+    from ..fusion import agreement, fuse, query_terms, shares
 
     said = [query_terms(t) for t in transcripts]
     has = np.array([bool(t.strip()) for t in transcripts])
