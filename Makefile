@@ -12,7 +12,7 @@ APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k fest
   fortunes fortunes-min bible-kjv fortunes-de fortunes-es fortunes-it fortunes-ru chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test test-all demo sysdeps venv bench-decode dataset dataset-ml passages train-default train-base train-tiny clean
+.PHONY: test test-all demo sysdeps venv kokoro kokoro-voices bench-decode dataset dataset-ml passages train-default train-base train-tiny clean
 
 venv: $(STAMP)
 
@@ -39,6 +39,18 @@ test-all: venv sysdeps
 
 demo: venv sysdeps
 	$(PY) examples/demo.py
+
+# Kokoro's natural voices for `clasp dataset synth --voices kokoro`: the extra, and the voice
+# tensors of npm kokoro-js 1.2.1 where the voice registry looks for them (CLASP_KOKORO_VOICES).
+KOKORO_VOICES := $(or $(CLASP_KOKORO_VOICES),$(or $(CLASP_CACHE),$(HOME)/.cache/clasp)/kokoro-voices)
+kokoro: venv kokoro-voices
+	$(VENV)/bin/pip install -q -e '.[kokoro]'
+
+kokoro-voices:
+	@if [ ! -f "$(KOKORO_VOICES)/af_heart.bin" ]; then \
+	  tmp=$$(mktemp -d) && (cd $$tmp && npm pack -q kokoro-js@1.2.1 >/dev/null && tar xzf kokoro-js-1.2.1.tgz) && \
+	  mkdir -p "$(KOKORO_VOICES)" && cp $$tmp/package/voices/*.bin "$(KOKORO_VOICES)/" && rm -rf $$tmp; \
+	fi
 
 # The training corpus: 22,400 utterances (>= 20,000 train) (train/val/test by sentence and voice) + a multilingual test set.
 DATA := data/synth

@@ -12,6 +12,7 @@ import soundfile as sf
 from clasp_cli.audio import load_audio
 from clasp_cli.data.voices import (
     ENGINES,
+    OPT_IN_ENGINES,
     SynthesisError,
     Voice,
     VoiceUnavailableError,
@@ -126,7 +127,37 @@ def test_resolve_voices_takes_engine_names_and_ids():
     picked = resolve_voices("espeak-ng,espeak:en-us")
     assert picked and all(v.engine == "espeak-ng" for v in picked)
     assert len(picked) == len({v.id for v in picked})  # no duplicates
-    assert resolve_voices("all") == available_voices()
+    assert resolve_voices("all") == [v for v in available_voices() if v.engine not in OPT_IN_ENGINES]
+
+
+def test_all_leaves_kokoro_out_and_kokoro_by_name_selects_its_voices(monkeypatch):
+    # As if every engine were installed: "all" must still mean the classic engines, so a corpus
+    # built before Kokoro was installed comes out the same after.
+    monkeypatch.setattr(Voice, "why_unavailable", lambda self: None)
+    every = resolve_voices("all")
+    assert every and not any(v.engine == "kokoro" for v in every)
+    kokoro = resolve_voices("kokoro")
+    assert len(kokoro) >= 30 and all(v.engine == "kokoro" for v in kokoro)
+    assert {v.lang for v in kokoro} == {"en", "es", "fr", "it", "pt"}
+    assert len({v.speaker_id for v in kokoro}) == len(kokoro)  # each voice its own speaker, held out alone
+
+
+def test_kokoro_voice_without_its_tensor_is_unavailable_with_the_install_hint(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLASP_KOKORO_VOICES", str(tmp_path))
+    v = get_voice("kokoro:af_heart")
+    why = v.why_unavailable()
+    assert why and "clasp[kokoro]" in why
+    with pytest.raises(VoiceUnavailableError):
+        v.render(TEXT)
+
+
+def test_kokoro_speaks_16k_audio_below_full_scale():
+    v = get_voice("kokoro:bf_emma")
+    if v.why_unavailable():
+        pytest.skip(v.why_unavailable())
+    audio = v.render(TEXT)
+    assert 2.0 < audio.size / 16000 < 8.0
+    assert float(np.max(np.abs(audio))) <= 0.96
 
 
 @needs_espeak

