@@ -11,10 +11,17 @@ Rows, all on one archive built from a manifest (normally the held-out test split
 - transcribe-then-embed on the very same windows: the Whisper of the model's encoder family
   transcribes each window, the model's text encoder embeds the transcript, cosine ranks them.
 A hit answers a query when it lies in the right program and covers half its sentence.
+
+`rows` picks some of them (clasp, rerank, keyword, fused, asr). With `reuse`, an index or the ASR
+transcripts an earlier run in the same work folder finished for the same files and model are
+kept, and their build times are that run's, so a change to search alone (the fusion's weights)
+is measured again in minutes, and a stopped run picks up where it was.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -51,6 +58,34 @@ class ArchiveBenchConfig:
     cold_queries: int = 20  # rerank queries timed with no transcript cached at all
     noise: str | None = None  # "babble" or "white": every program heard through this noise
     snr: float = 5.0  # dB, with noise
+    rows: tuple[str, ...] = ("clasp", "rerank", "keyword", "fused", "asr")
+    reuse: bool = False  # keep what an earlier run in `out` built for the same files and model
+
+
+ROWS = ("clasp", "rerank", "keyword", "fused", "asr")
+
+
+def _built(cfg: ArchiveBenchConfig, name: str, files: Sequence[Path], build: Callable[[], dict]) -> dict:
+    """What `build` reports (its seconds included), or with cfg.reuse the record an earlier run
+    left for the same files, model and step; `build` starts from nothing, so a half-made step
+    is made again whole."""
+    key = hashlib.sha1(json.dumps([cfg.model, cfg.asr_model, cfg.asr_reader, name, [str(f) for f in files]]).encode()).hexdigest()
+    stamp = cfg.out / f"{name}.built.json"
+    if cfg.reuse and stamp.is_file():
+        try:
+            rec = json.loads(stamp.read_text())
+        except (OSError, ValueError):
+            rec = {}
+        if rec.get("key") == key:
+            return {**rec["result"], "reused": True}
+    stamp.unlink(missing_ok=True)
+    t = time.perf_counter()
+    result = build()
+    result["seconds"] = time.perf_counter() - t
+    tmp = stamp.with_name(stamp.name + ".tmp")
+    tmp.write_text(json.dumps({"key": key, "result": result}))
+    tmp.replace(stamp)
+    return result
 
 
 def _dir_mb(path: Path) -> float:
@@ -82,71 +117,94 @@ def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> d
     # otherwise pay alone for importing torch and loading the models (about 5 s on 2 cores).
     model.embed_audio([np.zeros(model.config.sample_rate, dtype=np.float32)])
     rows = []
-    for name, seg in (("windows", WindowConfig()), ("passages", PassageConfig())):
-        idx = cfg.out / f"index-{name}"
-        shutil.rmtree(idx, ignore_errors=True)
-        t = time.perf_counter()
-        summary = index_paths(files, idx, model=model, passages=seg)
-        index_s = time.perf_counter() - t
-        lat, ranks = [], []
-        with Searcher(idx, model=model) as s:
-            for q in qs:
-                t = time.perf_counter()
-                res = s.search(q.text, top_k=cfg.top_k).results
-                lat.append(time.perf_counter() - t)
-                ranks.append(hit_rank(q, [(r.path, r.start, r.end) for r in res]))
-                on_event("query", system=f"clasp-{name}")
-        rows.append({
-            "system": f"CLASP ({name})", "model": cfg.model, "scores": scores_by_lang(ranks, qs),
-            "spans": summary.passages, "index_s": round(index_s, 1), "index_x_realtime": round(audio_s / index_s, 1),
-            "query_ms_p50": round(1000 * float(np.median(lat)), 1), "index_mb": _dir_mb(idx),
-        })
-        on_event("row", **rows[-1])
+    want = set(cfg.rows)
+    unknown = want - set(ROWS)
+    if unknown:
+        raise ValueError(f"unknown benchmark rows {sorted(unknown)} (choose from {', '.join(ROWS)})")
 
-    idx = cfg.out / "index-windows"
-    rows += _rerank_row(cfg, model, idx, qs)
-    on_event("row", **rows[-1])
-    t = time.perf_counter()
-    filled = index_paths(files, idx, model=model, transcribe=True).transcribed
-    transcribe_s = time.perf_counter() - t
-    fused_idx = cfg.out / "index-fused"
-    shutil.rmtree(fused_idx, ignore_errors=True)
-    t = time.perf_counter()
-    index_paths(files, fused_idx, model=model, transcribe=True)
-    fused_s = time.perf_counter() - t
-    for mode, where, name in (("keyword", idx, "CLASP keyword (windows, after --transcribe fill-in)"),
-                              ("hybrid", fused_idx, "fused: CLASP + transcripts (windows, --transcribe, one encoder pass)")):
+    def index_into(idx: Path, **kw) -> Callable[[], dict]:
+        def build() -> dict:
+            shutil.rmtree(idx, ignore_errors=True)
+            summary = index_paths(files, idx, model=model, **kw)
+            return {"passages": summary.passages, "transcribed": summary.transcribed}
+        return build
+
+    def scored(where: Path, system: str, mode: str | None = None) -> tuple[dict, list[float]]:
         lat, ranks = [], []
         with Searcher(where, model=model) as s:
             for q in qs:
                 t = time.perf_counter()
-                res = s.search(q.text, top_k=cfg.top_k, mode=mode).results
+                res = s.search(q.text, top_k=cfg.top_k, **({"mode": mode} if mode else {})).results
                 lat.append(time.perf_counter() - t)
                 ranks.append(hit_rank(q, [(r.path, r.start, r.end) for r in res]))
-                on_event("query", system=f"clasp-{mode}")
-        row = {"system": name, "model": cfg.model, "scores": scores_by_lang(ranks, qs), "spans": rows[0]["spans"],
-               "query_ms_p50": round(1000 * float(np.median(lat)), 1), "index_mb": _dir_mb(where)}
-        if mode == "keyword":
-            row.update(transcribe_s=round(transcribe_s, 1), transcribed=filled)
-        else:
-            row.update(index_s=round(fused_s, 1), index_x_realtime=round(audio_s / fused_s, 1))
-        rows.append(row)
+                on_event("query", system=system)
+        return scores_by_lang(ranks, qs), lat
+
+    def reused(built: dict) -> dict:
+        return {"reused": True} if built.get("reused") else {}
+
+    segs = [("windows", WindowConfig())] if want & {"clasp", "rerank", "keyword"} else []
+    if "clasp" in want:
+        segs.append(("passages", PassageConfig()))
+    for name, seg in segs:
+        idx = cfg.out / f"index-{name}"
+        built = _built(cfg, f"index-{name}", files, index_into(idx, passages=seg))
+        if "clasp" not in want:
+            continue
+        # "vector": what the index answered before any transcript was in it, also on a reused index.
+        scores, lat = scored(idx, f"clasp-{name}", "vector")
+        rows.append({
+            "system": f"CLASP ({name})", "model": cfg.model, "scores": scores,
+            "spans": built["passages"], "index_s": round(built["seconds"], 1),
+            "index_x_realtime": round(audio_s / built["seconds"], 1),
+            "query_ms_p50": round(1000 * float(np.median(lat)), 1), "index_mb": _dir_mb(idx), **reused(built),
+        })
         on_event("row", **rows[-1])
+
+    idx = cfg.out / "index-windows"
+    if "rerank" in want:
+        (cfg.out / "fill-in.built.json").unlink(missing_ok=True)  # the rerank row empties the windows' transcripts
+        rows += _rerank_row(cfg, model, idx, qs)
+        on_event("row", **rows[-1])
+    if "keyword" in want:
+        # The fill-in transcribes what the rerank row left untranscribed.
+        filled = _built(cfg, "fill-in", files,
+                        lambda: {"transcribed": index_paths(files, idx, model=model, transcribe=True).transcribed})
+        scores, lat = scored(idx, "clasp-keyword", "keyword")
+        rows.append({"system": "CLASP keyword (windows, after --transcribe fill-in)", "model": cfg.model, "scores": scores,
+                     "query_ms_p50": round(1000 * float(np.median(lat)), 1), "index_mb": _dir_mb(idx),
+                     "transcribe_s": round(filled["seconds"], 1), "transcribed": filled["transcribed"], **reused(filled)})
+        on_event("row", **rows[-1])
+    if "fused" in want:
+        fused_idx = cfg.out / "index-fused"
+        built = _built(cfg, "index-fused", files, index_into(fused_idx, transcribe=True))
+        scores, lat = scored(fused_idx, "clasp-hybrid", "hybrid")
+        rows.append({"system": "fused: CLASP + transcripts (windows, --transcribe, one encoder pass)", "model": cfg.model,
+                     "scores": scores, "spans": built["passages"], "query_ms_p50": round(1000 * float(np.median(lat)), 1),
+                     "index_mb": _dir_mb(fused_idx), "index_s": round(built["seconds"], 1),
+                     "index_x_realtime": round(audio_s / built["seconds"], 1), **reused(built)})
+        on_event("row", **rows[-1])
+    if "asr" not in want:
+        return {"programs": len(programs), "queries": len(qs), "audio_hours": round(audio_s / 3600, 3), "rows": rows}
 
     # Transcribe-then-embed on the same windows the CLASP index holds.
     asr_name = cfg.asr_model or whisper_for(model.config.speech_encoder)
-    asr = Transcriber(asr_name, device=cfg.device)
-    read = asr_reader(asr, cfg.asr_reader)
-    paths, spans, texts = [], [], []
-    t = time.perf_counter()
-    for f in files:
-        windows, _ = find_spans(f, WindowConfig())
-        waves = [w for _, w in iter_passage_audio(f, windows, model.config.sample_rate)]
-        texts += read(waves)
-        paths += [str(f.resolve())] * len(windows)
-        spans += [(w.start, w.end) for w in windows]
-        on_event("transcribed", path=str(f))
-    asr_s = time.perf_counter() - t
+
+    def transcribe_windows() -> dict:
+        asr = Transcriber(asr_name, device=cfg.device)
+        read = asr_reader(asr, cfg.asr_reader)
+        paths, spans, texts = [], [], []
+        for f in files:
+            windows, _ = find_spans(f, WindowConfig())
+            waves = [w for _, w in iter_passage_audio(f, windows, model.config.sample_rate)]
+            texts += read(waves)
+            paths += [str(f.resolve())] * len(windows)
+            spans += [(w.start, w.end) for w in windows]
+            on_event("transcribed", path=str(f))
+        return {"paths": paths, "spans": spans, "texts": texts}
+
+    heard = _built(cfg, f"asr-{asr_name}", files, transcribe_windows)
+    paths, spans, texts = heard["paths"], [tuple(x) for x in heard["spans"]], heard["texts"]
     suffix = "" if cfg.asr_reader == "batched" else f", {cfg.asr_reader}"
     vecs = model.embed_text([x if x.strip() else "." for x in texts])
     vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9)
@@ -155,8 +213,8 @@ def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> d
     rows.append({
         "system": f"ASR ({asr_name} + {model.config.text_encoder}, same windows{suffix})", "model": asr_name,
         "asr_reader": cfg.asr_reader,
-        "scores": scores_by_lang(ranks, qs), "spans": len(spans), "index_s": round(asr_s, 1),
-        "index_x_realtime": round(audio_s / asr_s, 1),
+        "scores": scores_by_lang(ranks, qs), "spans": len(spans), "index_s": round(heard["seconds"], 1),
+        "index_x_realtime": round(audio_s / heard["seconds"], 1), **reused(heard),
     })
     on_event("row", **rows[-1])
     return {"programs": len(programs), "queries": len(qs), "audio_hours": round(audio_s / 3600, 3), "rows": rows}

@@ -63,3 +63,23 @@ def test_an_unknown_asr_reader_is_refused_before_any_work(tmp_path, manifest):
     with pytest.raises(UsageError, match="--asr-reader"):
         run_archive_benchmark(ArchiveBenchConfig(manifest=manifest, out=tmp_path / "work", asr_reader="slow"))
     assert not (tmp_path / "work").exists()
+
+
+def test_a_rerun_with_reuse_keeps_the_indexes_and_transcripts_and_scores_the_same(tmp_path, manifest):
+    cfg = ArchiveBenchConfig(manifest=manifest, out=tmp_path / "work", per_program=2, model="clasp-tiny",
+                             rows=("fused", "asr"), reuse=True)
+    first = run_archive_benchmark(cfg)
+    assert [r["system"][:5] for r in first["rows"]] == ["fused", "ASR ("]
+    db = tmp_path / "work" / "index-fused" / "index.sqlite"
+    built_at = db.stat().st_mtime_ns
+    again = run_archive_benchmark(cfg)
+    assert db.stat().st_mtime_ns == built_at  # not indexed again
+    for a, b in zip(first["rows"], again["rows"]):
+        assert b["reused"] is True and "reused" not in a
+        assert b["scores"] == a["scores"] and b["index_s"] == a["index_s"]
+
+
+def test_an_unknown_row_is_refused_with_the_choices(tmp_path, manifest):
+    r = CliRunner().invoke(app, ["benchmark", "--archive", "-m", str(manifest), "--out", str(tmp_path / "work"),
+                                 "--rows", "fused,bm25"])
+    assert r.exit_code == 2 and "clasp, rerank, keyword, fused, asr" in r.output

@@ -45,6 +45,10 @@ def register(app: typer.Typer) -> None:
         archive_noise: Optional[str] = typer.Option(None, "--archive-noise", metavar="KIND:SNR", help="With --archive: hear "
                                                     "every program through noise, e.g. babble:5 (other voices talking, "
                                                     "5 dB) or white:10."),
+        rows: Optional[str] = typer.Option(None, "--rows", metavar="LIST", help="With --archive: only these rows, a comma "
+                                           "list of clasp, rerank, keyword, fused, asr (default: all)."),
+        reuse: bool = typer.Option(False, "--reuse", help="With --archive: keep the indexes and transcripts an earlier run "
+                                   "in --out finished for the same files and model (their build times are that run's)."),
     ) -> None:
         """Compare CLASP with transcribe-then-embed (Whisper, optionally a CTC model) on one manifest.
 
@@ -65,6 +69,8 @@ def register(app: typer.Typer) -> None:
           clasp benchmark --archive -m data/synth/test.jsonl --out bench-archive/
 
           clasp benchmark --archive -m data/synth/test.jsonl --archive-noise babble:5
+
+          clasp benchmark --archive -m data/synth/test.jsonl --rows fused,asr --reuse
         """
         if archive:
             kind, snr = None, 5.0
@@ -76,7 +82,13 @@ def register(app: typer.Typer) -> None:
                     fail(f"--archive-noise: SNR must be a number of dB (got {level!r})", 2)
                 if kind not in ("babble", "white"):
                     fail(f"--archive-noise: KIND must be babble or white (got {kind!r})", 2)
-            return _archive(manifest, model, out_dir, device, as_json, programs, asr_model, asr_reader, kind, snr)
+            from ..archive_bench import ROWS
+
+            picked = tuple(r.strip() for r in (rows or ",".join(ROWS)).split(",") if r.strip())
+            bad = [r for r in picked if r not in ROWS]
+            if bad or not picked:
+                fail(f"--rows: choose from {', '.join(ROWS)} (got {rows!r})", 2)
+            return _archive(manifest, model, out_dir, device, as_json, programs, asr_model, asr_reader, kind, snr, picked, reuse)
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from ..benchmark import BenchmarkConfig, run_benchmark
@@ -152,7 +164,8 @@ def _print_tables(result) -> None:
 
 
 def _archive(manifest: Path, model: str, out_dir: Path, device: str, as_json: bool, programs: int | None = None,
-             asr_model: str | None = None, asr_reader: str = "batched", noise: str | None = None, snr: float = 5.0) -> None:
+             asr_model: str | None = None, asr_reader: str = "batched", noise: str | None = None, snr: float = 5.0,
+             rows: tuple[str, ...] = (), reuse: bool = False) -> None:
     from rich.table import Table as RichTable
 
     from ..archive_bench import ArchiveBenchConfig, run_archive_benchmark
@@ -168,7 +181,8 @@ def _archive(manifest: Path, model: str, out_dir: Path, device: str, as_json: bo
 
     result = run_archive_benchmark(ArchiveBenchConfig(manifest=manifest, out=out_dir, model=model, asr_model=asr_model,
                                                       asr_reader=asr_reader, limit_programs=programs, device="cpu" if device == "auto" else device,
-                                                      noise=noise, snr=snr), on_event)
+                                                      noise=noise, snr=snr, **({"rows": rows} if rows else {}), reuse=reuse),
+                                    on_event)
     if as_json:
         out.print_json(json.dumps(result))
         return
