@@ -26,7 +26,7 @@ def cached(manifest: Path, model, transcriber) -> dict:
     from clasp_cli.audio import load_audio
     from clasp_cli.benchmark.run import load_usable
 
-    out = Path("data/cache") / f"fusion-utt-{manifest.stem}-{model.id.replace('@', '-')}.npz"
+    out = Path("data/cache") / f"fusion-utt-{manifest.parent.name}-{manifest.stem}-{model.id.replace('@', '-')}.npz"
     utts, paths, _ = load_usable(manifest, None)
     if out.is_file():
         z = np.load(out, allow_pickle=False)

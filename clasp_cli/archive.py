@@ -59,11 +59,16 @@ def spread(programs: Sequence[Program], n: int) -> list[Program]:
     return list(programs[:: max(1, len(programs) // n)][:n])
 
 
-# Defaults are tuned on archives joined from these, never from test.
-VALIDATION_MANIFESTS = (Path("data/synth/val.jsonl"), Path("data/synth-ml/val.jsonl"))
+# Defaults are tuned on archives joined from these, never from test: the synthetic English and
+# multilingual validation splits, and short English prompts in Kokoro's natural voices, which no
+# shipped model has heard (`make dataset-kokoro-prompts`): English voices as real ones sound to it.
+KOKORO_PROMPTS = Path("data/kokoro-prompts-en/val.jsonl")
+VALIDATION_MANIFESTS = (Path("data/synth/val.jsonl"), Path("data/synth-ml/val.jsonl"), KOKORO_PROMPTS)
 # Real voices for validation: the Asterisk phone prompts in Italian and Russian (`clasp dataset
 # import asterisk`). English, French and Spanish prompts are kept for reporting, never tuned on.
 REAL_VALIDATION_MANIFESTS = (Path("data/asterisk/it.jsonl"), Path("data/asterisk/ru.jsonl"))
+# Whole-utterance validation (`clasp benchmark`'s setting) for the fusion: real and natural voices.
+UTTERANCE_VALIDATION_MANIFESTS = (*REAL_VALIDATION_MANIFESTS, KOKORO_PROMPTS)
 
 
 def tuning_archive(manifest: Path, n_programs: int, root: Path = Path("data")) -> tuple[Path, list[Program]]:
