@@ -229,8 +229,15 @@ def cut_loop(text: str) -> str:
     """A transcript cut where it starts over (its first three words said again), the way a
     looping decoder goes round a window's sentence a second time with small changes."""
     raw = text.split()
-    at = _restart([_norm(w) for w in raw])  # one normalised entry per raw word keeps positions aligned
-    return " ".join(raw[:at]) if at is not None else text
+    # Compared word by word as `looped` sees them, each remembering the raw word it came from:
+    # the second time round may glue words ("kilo-ofripe") that the first kept apart.
+    tokens, origin = [], []
+    for i, w in enumerate(raw):
+        for t in _norm(w).split():
+            tokens.append(t)
+            origin.append(i)
+    at = _restart(tokens)
+    return " ".join(raw[: origin[at]]) if at is not None else text
 
 
 def drop_repeats(text: str) -> str:

@@ -14,6 +14,9 @@ LOOPS = [
     ("Saturday starts cloudy, with every rain moving in from the coast by afternoon. Saturday starts cloudy when heavy "
      "rain moving in From the coast by the afternoon Saturday starts cloudy When heavy",
      "Saturday starts cloudy, with every rain moving in from the coast by afternoon."),
+    # The second pass glues words the first kept apart ("kilo-ofripe"), which a word-by-word cut missed.
+    ("Add a kilo of ripe tomatoes, a little sugar and a handful of fresh basil. Add a kilo-ofripe tomatoes, a litle "
+     "sugar and a hand full of fresh basil . Add a", "Add a kilo of ripe tomatoes, a little sugar and a handful of fresh basil."),
 ]
 
 
