@@ -168,9 +168,12 @@ def bench_fused(work: Path, model_name: str, n: int = 100_000) -> dict:
     idx = work / f"fused-{n}"
     rng = np.random.default_rng(2)
     if not (idx / "index.sqlite").exists():
+        # Built under a temp name and renamed when complete, so an interrupted build is never timed.
+        tmp = idx.with_name(idx.name + ".partial")
+        subprocess.run(["rm", "-rf", str(tmp)], check=True)
         texts = [s.text for s in builtin_corpus()]
         centers = rng.standard_normal((2000, model.dim), dtype=np.float32)
-        with Store.open(idx, write=True, model_id=model.id, dim=model.dim) as st:
+        with Store.open(tmp, write=True, model_id=model.id, dim=model.dim) as st:
             with st.transaction():
                 st.set_meta("model_ref", model_name)
                 st.set_meta("transcribe", "1")
@@ -181,6 +184,8 @@ def bench_fused(work: Path, model_name: str, n: int = 100_000) -> dict:
                 st.replace_file(f"/synthetic/file-{f:05d}.wav", 1, 1.0, None, per_file * 5.0, spans,
                                 clustered(per_file, model.dim, rng, centers), texts=said,
                                 text_vectors=clustered(per_file, model.dim, rng, centers))
+        subprocess.run(["rm", "-rf", str(idx)], check=True)
+        tmp.rename(idx)
     return {"part": "fused", "passages": n, **warm_latency(idx, model)}
 
 

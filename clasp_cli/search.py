@@ -50,6 +50,10 @@ MODES = ("vector", "keyword", "hybrid")
 # Windows each list (CLASP vectors, transcript vectors, keywords) offers the fusion at least,
 # whatever top_k is: a window second on two lists must not be lost because it is 11th on one.
 CANDIDATES = 50
+# Windows the hybrid keyword list may score with BM25 per query (its words taken rarest first,
+# Store.selective_terms): a word found in more windows than this costs more (about 2 us a window
+# on 2 cores) than it tells; its share of the query still counts in the fusion for every candidate.
+KEYWORD_ROWS = 2000
 
 
 @dataclass
@@ -256,7 +260,10 @@ class Searcher:
             for h in self.store.transcript_search(vec, k=per_list, path_glob=path_glob):
                 where.setdefault(h.passage_id, (h.path, h.start, h.end))
         if mode != "vector":
-            words = fts_query(query, any_word=mode == "hybrid")
+            if mode == "hybrid":
+                words = " OR ".join(self.store.selective_terms(fts_terms(query), KEYWORD_ROWS))
+            else:
+                words = fts_query(query)
             found = self.store.keyword_search(words, k=per_list if mode == "hybrid" else max(per_list, 200), path_glob=path_glob)
             for h in found:
                 where.setdefault(h.passage_id, (h.path, h.start, h.end))
@@ -351,19 +358,22 @@ def score(value: str) -> float | str:
 _PHRASE = re.compile(r'"([^"]*)"|(\S+)')
 
 
-def fts_query(text: str, any_word: bool = False) -> str:
-    """A user's words as an FTS5 query that means only what they typed.
-
-    Every word is quoted, so FTS5's operators (AND, OR, NOT, NEAR, *, ^, column filters) and stray
-    quotes are plain words; text in double quotes stays one phrase. Words must all appear, or,
-    with `any_word` (the hybrid mode's keyword half), any of them may. Empty when no word remains.
-    """
+def fts_terms(text: str) -> list[str]:
+    """A user's words as FTS5 terms that mean only what they typed: every word quoted, so FTS5's
+    operators (AND, OR, NOT, NEAR, *, ^, column filters) and stray quotes are plain words, and
+    text in double quotes kept as one phrase."""
     terms = []
     for phrase, word in _PHRASE.findall(text.replace("\x00", " ")):
         part = phrase if phrase else word
         if re.search(r"\w", part):  # punctuation alone is no word (and an empty phrase is an FTS5 error)
             terms.append('"' + part.replace('"', '""') + '"')
-    return (" OR " if any_word else " ").join(terms)
+    return terms
+
+
+def fts_query(text: str, any_word: bool = False) -> str:
+    """fts_terms as one FTS5 query: all the words must appear, or, with `any_word`, any of them
+    may. Empty when no word remains."""
+    return (" OR " if any_word else " ").join(fts_terms(text))
 
 
 @dataclass

@@ -264,6 +264,7 @@ class Store:
         self._tlabels: set[int] = set()  # its live labels: knn_query needs k <= their number
         self._cache_db: sqlite3.Connection | None = None  # a reader's own connection for writing transcripts
         self.cache_writable: bool | None = None  # None until a reader first tries to store a transcript
+        self._dim = 0
 
     # -- opening ----------------------------------------------------------------------------
     @classmethod
@@ -369,7 +370,10 @@ class Store:
 
     @property
     def dim(self) -> int:
-        return int(self.meta("dim") or 0)
+        # Read for every vector blob decoded, and fixed once recorded: asked of SQLite once.
+        if not self._dim:
+            self._dim = int(self.meta("dim") or 0)
+        return self._dim
 
     def transaction(self) -> "_Transaction":
         return _Transaction(self)
@@ -800,13 +804,50 @@ class Store:
         score is the BM25 relevance (higher is better)."""
         if not self.has_transcript_table or not fts_query:
             return []
-        glob = "AND f.path GLOB ?" if path_glob else ""
-        rows = self.db.execute(
-            "SELECT p.id, -bm25(transcripts_fts), f.path, p.start, p.end FROM transcripts_fts "
-            "JOIN passages p ON p.id = transcripts_fts.rowid JOIN files f ON p.file_id = f.id "
-            f"WHERE transcripts_fts MATCH ? {glob} ORDER BY bm25(transcripts_fts) LIMIT ?",
-            (fts_query, path_glob, k) if path_glob else (fts_query, k)).fetchall()
-        return [Hit(int(i), float(sc), path, start, end) for i, sc, path, start, end in rows]
+        if path_glob:
+            sql = ("SELECT p.id, -bm25(transcripts_fts), f.path, p.start, p.end FROM transcripts_fts "
+                   "JOIN passages p ON p.id = transcripts_fts.rowid JOIN files f ON p.file_id = f.id "
+                   "WHERE transcripts_fts MATCH ? AND f.path GLOB ? ORDER BY bm25(transcripts_fts) LIMIT ?")
+            args: tuple = (fts_query, path_glob, k)
+        else:
+            # The best k from the full-text index alone, then their passages: joining first reads a
+            # passage and file row for every match, which costs more than the ranking itself.
+            sql = ("SELECT p.id, t.score, f.path, p.start, p.end FROM (SELECT rowid AS id, -bm25(transcripts_fts) AS score "
+                   "FROM transcripts_fts WHERE transcripts_fts MATCH ? ORDER BY bm25(transcripts_fts) LIMIT ?) t "
+                   "JOIN passages p ON p.id = t.id JOIN files f ON p.file_id = f.id ORDER BY t.score DESC")
+            args = (fts_query, k)
+        return [Hit(int(i), float(sc), path, start, end) for i, sc, path, start, end in self.db.execute(sql, args)]
+
+    @_translated
+    def selective_terms(self, terms: Sequence[str], budget: int) -> list[str]:
+        """The FTS5 terms (quoted words or phrases) worth an OR query, rarest first.
+
+        BM25 scores every transcript a term matches, so an OR query costs what its most common
+        word costs. A term in more than half the transcripts has no weight in BM25 (FTS5 clamps
+        its IDF to ~0), so it goes; beyond that, terms are taken rarest first while the windows
+        they match together stay within `budget`. Each count stops at the budget, so asking is
+        cheap however common a word is.
+        """
+        if not self.has_transcript_table or not terms:
+            return []
+        probe = "SELECT COUNT(*) FROM (SELECT 1 FROM transcripts_fts WHERE transcripts_fts MATCH ? LIMIT ?)"
+        total = self.db.execute("SELECT COUNT(*) FROM (SELECT 1 FROM transcripts LIMIT ?)", (2 * budget + 1,)).fetchone()[0]
+        cap = min(budget, total // 2)
+        counted = []
+        for term in dict.fromkeys(terms):
+            try:
+                n = self.db.execute(probe, (term, cap + 1)).fetchone()[0]
+            except sqlite3.OperationalError:  # a term FTS5 cannot parse matches nothing
+                continue
+            if 0 < n <= cap:
+                counted.append((n, term))
+        kept, used = [], 0
+        for n, term in sorted(counted):
+            if used + n > budget:
+                break
+            kept.append(term)
+            used += n
+        return kept
 
     # -- summary --------------------------------------------------------------------------------
     @_translated

@@ -229,3 +229,37 @@ def test_a_kill_during_fill_in_keeps_what_was_committed_and_a_rerun_finishes(tmp
     assert done == passages
     with Store.open(d) as st:
         assert st.check() == []
+
+
+def _worded_store(d: Path, texts: list[str], model_id: str = "test", dim: int = 8) -> Store:
+    rng = np.random.default_rng(0)
+    st = Store.open(d, write=True, model_id=model_id, dim=dim)
+    vecs = rng.standard_normal((len(texts), dim)).astype(np.float32)
+    st.replace_file("/a.wav", 1, 1.0, None, len(texts) * 5.0, [(i * 5.0, i * 5.0 + 5) for i in range(len(texts))],
+                    vecs, texts=texts, text_vectors=vecs)
+    return st
+
+
+def test_a_word_in_more_than_half_the_transcripts_leaves_the_keyword_list(tmp_path):
+    texts = ["the rain"] + ["the sun"] * 5 + ["a moon"] * 4
+    with _worded_store(tmp_path / "i", texts) as st:
+        assert st.selective_terms(['"the"', '"rain"', '"moon"'], budget=100) == ['"rain"', '"moon"']
+
+
+def test_the_keyword_list_takes_words_rarest_first_within_its_budget(tmp_path):
+    texts = ["rain"] + ["moon"] * 3 + ["sun"] * 4 + ["other"] * 12
+    with _worded_store(tmp_path / "i", texts) as st:
+        assert st.selective_terms(['"sun"', '"moon"', '"rain"'], budget=5) == ['"rain"', '"moon"']
+        assert st.selective_terms(['"unsaid"', '"rain"'], budget=5) == ['"rain"']
+
+
+def test_hybrid_still_finds_a_window_only_its_rare_word_points_to(tmp_path, model):
+    texts = ["the weather is fine"] * 600 + ["the zeppelin lands at noon"]  # more windows than the vector lists offer
+    with _worded_store(tmp_path / "i", texts, model.id, model.dim) as st:
+        st.set_meta("transcribe", "1")
+    with Searcher(tmp_path / "i", model=model) as s:
+        cands = s.candidates("the zeppelin", top_k=1)
+        by_vector = s.candidates("the zeppelin", top_k=1, mode="vector")
+    with Store.open(tmp_path / "i") as st:
+        rare = st.keyword_search('"zeppelin"')[0].passage_id
+    assert rare in cands.ids and rare not in by_vector.ids
