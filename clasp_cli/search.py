@@ -269,9 +269,13 @@ class Searcher:
                 where.setdefault(h.passage_id, (h.path, h.start, h.end))
         ids = list(where)
         missing = [i for i in ids if i not in clasp_cos]
+        # Read once: the fusion's agreement term wants every candidate's speech vector too.
+        speech = self.store.passage_vectors(ids if fused else missing) if (missing or fused) else {}
         if missing:
-            for i, v in self.store.passage_vectors(missing).items():
-                clasp_cos[i] = float(v @ vec / max(np.linalg.norm(v), 1e-9))
+            for i in missing:
+                if i in speech:
+                    v = speech[i]
+                    clasp_cos[i] = float(v @ vec / max(np.linalg.norm(v), 1e-9))
             ids = [i for i in ids if i in clasp_cos]
         cos = np.array([clasp_cos[i] for i in ids])
         prob = np.asarray(self.model.match_score(cos, vec), dtype=np.float64) if ids else np.zeros(0)
@@ -288,7 +292,6 @@ class Searcher:
             has = np.array([i in tvecs for i in ids])
             tcos = np.array([float(tvecs[i] @ vec) if i in tvecs else 0.0 for i in ids])
             share = shares(query_terms(query), [query_terms(texts.get(i, "")) for i in ids])
-            speech = self.store.passage_vectors([i for i in ids if i in tvecs])
             both = [j for j, i in enumerate(ids) if i in tvecs and i in speech]
             if both:
                 agree[both] = agreement(np.stack([speech[ids[j]] for j in both]), np.stack([tvecs[ids[j]] for j in both]))
@@ -394,13 +397,17 @@ def group_hits(hits: list[tuple[str, float, float, float, int]], gap: float = GR
     keeps its best window's span, score and id, and spans all its windows.
     """
     runs: list[_Run] = []
+    by_path: dict[str, list[_Run]] = {}  # a query weighs a few hundred windows: compare only within a file
     for path, start, end, score, pid in hits:
-        for r in runs:
-            if r.path == path and start <= r.passage_end + gap and end >= r.passage_start - gap:
+        mine = by_path.setdefault(path, [])
+        for r in mine:
+            if start <= r.passage_end + gap and end >= r.passage_start - gap:
                 r.passage_start, r.passage_end = min(r.passage_start, start), max(r.passage_end, end)
                 break
         else:
-            runs.append(_Run(path, start, end, score, pid, start, end))
+            run = _Run(path, start, end, score, pid, start, end)
+            runs.append(run)
+            mine.append(run)
     return runs
 
 

@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 from array import array
+from bisect import bisect_left
 from pathlib import Path
 
 import numpy as np
@@ -134,22 +135,19 @@ class SortedPrefixes:
     def __init__(self, blob: str, starts: np.ndarray, values: np.ndarray):
         if len(starts) != len(values) + 1 or int(starts[-1]) != len(blob):
             raise ValueError("text encoder cache is inconsistent")
-        self._blob, self._starts, self._values = blob, starts, values
+        # array('q') hands back Python ints at a fraction of a numpy scalar's cost: a query's
+        # tokenizer asks for a couple of thousand keys during its bisections.
+        self._blob, self._starts, self._values = blob, array("q", np.asarray(starts, dtype=np.int64).tobytes()), values
 
     def __len__(self) -> int:
         return len(self._values)
 
     def _key(self, i: int) -> str:
-        return self._blob[int(self._starts[i]) : int(self._starts[i + 1]) - 1]
+        return self._blob[self._starts[i] : self._starts[i + 1] - 1]
 
     def get(self, key: str, default=None):
-        lo, hi = 0, len(self._values)
-        while lo < hi:  # Python compares str by code point, the order the keys were sorted in
-            mid = (lo + hi) // 2
-            if self._key(mid) < key:
-                lo = mid + 1
-            else:
-                hi = mid
+        # Python compares str by code point, the order the keys were sorted in.
+        lo = bisect_left(range(len(self._values)), key, key=self._key)
         if lo < len(self._values) and self._key(lo) == key:
             return int(self._values[lo])
         return default
