@@ -12,7 +12,7 @@ APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k fest
   fortunes fortunes-min bible-kjv fortunes-de fortunes-es fortunes-it fortunes-ru chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test test-all demo sysdeps venv kokoro kokoro-voices dataset-kokoro-prompts bench-decode dataset dataset-ml passages train-default train-base train-tiny clean
+.PHONY: test test-all demo sysdeps venv kokoro kokoro-voices dataset-kokoro-prompts bench-decode dataset dataset-ml dataset-asterisk passages train-default train-base train-tiny clean
 
 venv: $(STAMP)
 
@@ -71,6 +71,16 @@ dataset-kokoro-prompts: kokoro
 	$(PY) benchmarks/prompt_texts.py --out data/prompts-en.txt
 	$(VENV)/bin/clasp dataset synth --out data/kokoro-prompts-en --text data/prompts-en.txt --voices kokoro \
 	  --test-voices kokoro:af_heart,kokoro:am_michael,kokoro:bf_emma,kokoro:bm_george --n 6000 --jobs 2 --seed 0 --splits val
+
+# Real recorded speech for validation (it, ru) and benchmarks (en, fr, es): Debian's Asterisk phone
+# prompts, one voice artist per language, 8 kHz (CC-BY-SA-3.0 / CC-BY-3.0). Never trained on.
+ASTERISK_LANGS := en fr es it ru
+dataset-asterisk: venv
+	mkdir -p data/asterisk-debs data/asterisk
+	cd data/asterisk-debs && for l in $(ASTERISK_LANGS); do \
+	  ls asterisk-core-sounds-$${l}_*.deb >/dev/null 2>&1 || apt-get download -q asterisk-core-sounds-$$l asterisk-core-sounds-$$l-wav; done
+	for f in data/asterisk-debs/*.deb; do dpkg-deb -x $$f data/asterisk-root; done
+	for l in $(ASTERISK_LANGS); do $(VENV)/bin/clasp dataset import asterisk data/asterisk-root --lang $$l --out data/asterisk/$$l.jsonl; done
 
 # Passage samples: 2-4 training utterances of one voice joined with pauses (what an index window holds).
 PASSAGES := data/passages-train
