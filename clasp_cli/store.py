@@ -610,6 +610,16 @@ class Store:
             return {}
         return dict(self._rows_in("SELECT passage_id, text FROM transcripts WHERE passage_id IN ", ids))
 
+    @_translated
+    def spoken(self, file_id: int) -> list[tuple[float, float, str]]:
+        """What was said in one recording: (start, end, transcript) of each transcribed window, in
+        time order. Windows not transcribed yet are left out."""
+        if not self.has_transcript_table:
+            return []
+        rows = self.db.execute("SELECT p.start, p.end, t.text FROM passages p JOIN transcripts t ON t.passage_id=p.id "
+                               "WHERE p.file_id=? ORDER BY p.start, p.id", (file_id,)).fetchall()
+        return [(float(a), float(b), str(t)) for a, b, t in rows]
+
     def put_transcripts(self, items: dict[int, str], vectors: dict[int, np.ndarray] | None = None) -> bool:
         """Store transcripts (and, when given, their text vectors), committed at once in their own
         transaction. Returns whether they were stored.

@@ -94,6 +94,16 @@ def examples_index(tmp_path_factory, shipped_model) -> Path:
     return d
 
 
+@pytest.fixture(scope="session")
+def examples_transcribed(tmp_path_factory, shipped_model) -> Path:
+    """examples/archive indexed the way `clasp index` does by default: with transcripts."""
+    from clasp_cli.indexer import index_paths
+
+    d = tmp_path_factory.mktemp("examples-transcribed") / "index"
+    index_paths([EXAMPLES], d, model=shipped_model, transcribe=None)
+    return d
+
+
 class ServerProcess:
     """`clasp serve` in a subprocess on a free loopback port. Ready once it prints its URL."""
 

@@ -19,14 +19,6 @@ EXAMPLES = Path(__file__).parents[1] / "examples"
 QUESTIONS = json.loads((EXAMPLES / "questions.json").read_text())
 
 
-@pytest.fixture(scope="session")
-def examples_transcribed(tmp_path_factory, shipped_model) -> Path:
-    """examples/archive indexed the way `clasp index` does by default: with transcripts."""
-    d = tmp_path_factory.mktemp("examples-transcribed") / "index"
-    index_paths([EXAMPLES / "archive"], d, model=shipped_model, transcribe=None)
-    return d
-
-
 def test_a_window_without_a_transcript_keeps_its_clasp_probability():
     p = np.array([0.3, 0.2])
     out = fuse(p, np.array([0.9, 0.0]), np.array([1.0, 0.0]), np.array([0.5, 0.0]), np.array([True, False]), FusionWeights())

@@ -10,13 +10,19 @@ import sys
 from typing import Optional
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 # typer >= 0.26 carries its own copy of click; BadParameter's bases name the right classes either way.
 ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 ClickAbort = typer.Abort
 
-from . import benchmark, dataset, index, models, search, serve, train
+# typer >= 0.29 writes the type of every option into --help, "<bool>" beside each flag too;
+# a flag takes no value, so it shows none (older typer showed nothing for flags).
+if hasattr(TyperOption, "display_type_rich"):
+    _option_type = TyperOption.display_type_rich
+    TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else _option_type(self, ctx)
+
+from . import benchmark, dataset, export, index, models, search, serve, train
 from ..display import shown
 from .common import err
 
@@ -102,7 +108,7 @@ def _root(
     pass
 
 
-for module in (index, search, serve, benchmark, train, models):  # index also registers `info`
+for module in (index, search, export, serve, benchmark, train, models):  # index also registers `info`
     module.register(app)
 app.add_typer(dataset.app, name="dataset")
 

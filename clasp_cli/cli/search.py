@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -44,6 +45,9 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", help=DEVICE_HELP),
         as_json: bool = typer.Option(False, "--json", help='Print {"query", "results": [{"rank","score","path","start","end",'
                                      '"passage_start","passage_end"}]}, plus "text" where a window was transcribed.'),
+        fmt: Optional[str] = typer.Option(None, "--format", "-f", metavar="FORMAT",
+                                          help="table (default), json (as --json), jsonl (one result per line, with "
+                                          '"query"), or tsv: path, start, end, score, text, tab-separated, no header.'),
     ) -> None:
         """Find the passages where something was said.
 
@@ -62,26 +66,61 @@ def register(app: typer.Typer) -> None:
           clasp search '"Berlin Hauptbahnhof"' --mode keyword    # words in the transcripts
 
           clasp search "rain at the weekend" --mode vector --min-score auto
+
+          clasp search "the budget" -k1 -f tsv | { IFS=$'\\t' read -r f s e _; mpv --start="$s" --end="$e" "$f"; }
         """
         from ..api import Searcher, search_json
         from ..devices import check_device
 
+        fmt = output_format(fmt, as_json)
         check_device(device)
         with Searcher(index_dir(index), device=device) as searcher:
             resp = search_json(searcher, query, audio=audio, top_k=top_k, min_score=_min_score(min_score), path_glob=path,
                                mode=mode, rerank=_rerank(rerank))
-        if as_json:
+        if fmt == "json":
             out.print(json.dumps(resp, ensure_ascii=False), soft_wrap=True, markup=False)
-        elif resp["results"]:
+        elif fmt == "table" and resp["results"]:
             out.print(results_table(resp, out.width))
+        elif fmt != "table":
+            for line in pipeline_lines(resp, fmt):
+                sys.stdout.write(line + "\n")
+            sys.stdout.flush()
         if not resp["results"]:
-            # Like grep: exit 1 when nothing matched, in table and JSON mode alike (README, "Exit codes").
-            if not as_json:
+            # Like grep: exit 1 when nothing matched, in every format (README, "Exit codes").
+            if fmt == "table":
                 err.print("no results")
             raise typer.Exit(NO_RESULTS)
 
 
 NO_RESULTS = 1
+
+
+FORMATS = ("table", "json", "jsonl", "tsv")
+
+
+def output_format(fmt: str | None, as_json: bool) -> str:
+    """--format's value, with --json as its old spelling of json."""
+    from ..errors import UsageError
+
+    if fmt is None:
+        return "json" if as_json else "table"
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+    if as_json and fmt != "json":
+        raise UsageError(f"--json and --format {fmt} ask for two outputs; give one")
+    return fmt
+
+
+def pipeline_lines(resp: dict, fmt: str) -> list[str]:
+    """jsonl: each result as one JSON object with the query. tsv: path, start, end, score, text,
+    one line a result, so `cut`, `fzf` and a player can take it; a tab or newline inside a path
+    or transcript is written as an escape, never as a field or line break."""
+    if fmt == "jsonl":
+        return [json.dumps({"query": resp["query"], **r}, ensure_ascii=False) for r in resp["results"]]
+    return ["\t".join((printable(r["path"]), f"{r['start']:.2f}", f"{r['end']:.2f}", f"{r['score']:.4f}",
+                       printable(" ".join(r.get("text", "").split()))))
+            for r in resp["results"]]
 
 
 def _rerank(value: str | None) -> int | bool:

@@ -1,0 +1,111 @@
+"""Subtitles from an index: what was said in each recording, as SRT or WebVTT, for a player or an editor.
+
+Only windows with a transcript become cues, so an index built with `--no-transcribe` has nothing
+to export until `clasp index --transcribe` fills the transcripts in.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UsageError
+from .store import Store
+
+FORMATS = ("srt", "vtt")
+
+
+@dataclass(frozen=True)
+class Cue:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Exported:
+    recording: str  # the path as the index shows it
+    written: Path | None  # None when written to a stream
+    cues: int
+
+
+def cues(spoken: list[tuple[float, float, str]]) -> list[Cue]:
+    """One cue per transcribed window. Windows cut from unbroken speech overlap by a second or
+    so; a cue ends where the next begins, so a player shows one line at a time."""
+    rows = [(s, e, " ".join(t.split())) for s, e, t in spoken if t.strip()]
+    out = []
+    for i, (s, e, t) in enumerate(rows):
+        if i + 1 < len(rows):
+            e = max(s + 0.001, min(e, rows[i + 1][0]))
+        out.append(Cue(s, e, t))
+    return out
+
+
+def timestamp(seconds: float, fmt: str) -> str:
+    """00:01:02,345 (SRT) or 00:01:02.345 (WebVTT)."""
+    ms = int(round(max(seconds, 0.0) * 1000))
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    sep = "," if fmt == "srt" else "."
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def subtitles(items: list[Cue], fmt: str) -> str:
+    """The text of one subtitle file."""
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+    blocks = []
+    for i, c in enumerate(items, 1):
+        # A blank line ends a cue in both formats, and "-->" starts a timing line in WebVTT.
+        text = c.text.replace("-->", "->")
+        timing = f"{timestamp(c.start, fmt)} --> {timestamp(c.end, fmt)}"
+        blocks.append(f"{i}\n{timing}\n{text}\n" if fmt == "srt" else f"{timing}\n{text}\n")
+    head = "WEBVTT\n\n" if fmt == "vtt" else ""
+    return head + "\n".join(blocks)
+
+
+def target_name(recording: str, root: str, out_dir: Path, fmt: str) -> Path:
+    """Where a recording's subtitles go: its path below the recordings' common folder, under
+    out_dir, with the subtitle extension added (talk.mp3 -> talk.mp3.srt, so talk.wav and
+    talk.mp3 never share a file)."""
+    rel = os.path.relpath(recording, root) if root else os.path.basename(recording)
+    parts = [p for p in Path(rel).parts if p not in ("..", "/", "")]
+    return out_dir.joinpath(*parts).with_name(parts[-1] + "." + fmt)
+
+
+def export(index_dir: str | Path, fmt: str, out_dir: Path | None = None, path_glob: str | None = None,
+           stream=None) -> list[Exported]:
+    """Write one subtitle file per transcribed recording under out_dir, or, with `stream`, the one
+    recording `path_glob` selects to it. Returns what was exported."""
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+    if path_glob and not any(c in path_glob for c in "*?["):
+        path_glob = f"*{path_glob}*"
+    with Store.open(index_dir) as store:
+        transcribed = store.transcribed()
+        files = [f for f in store.files() if f.status == "ok" and (not path_glob or fnmatch.fnmatchcase(f.path, path_glob))]
+        said = {f.path: cues(store.spoken(f.id)) for f in files}
+    said = {p: c for p, c in said.items() if c}
+    if not said:
+        if not transcribed and not path_glob:
+            raise UsageError(f"{index_dir} has no transcripts to export: fill them in with `clasp index --transcribe` first")
+        raise UsageError("no transcribed recording matches" + (f" --path {path_glob!r}" if path_glob else ""))
+    if stream is not None:
+        if len(said) > 1:
+            raise UsageError(f"{len(said)} recordings match; writing to stdout takes one (narrow it with --path)")
+        (path, items), = said.items()
+        stream.write(subtitles(items, fmt))
+        return [Exported(path, None, len(items))]
+    root = os.path.commonpath([os.path.dirname(p) for p in said]) if len(said) > 1 else os.path.dirname(next(iter(said)))
+    done = []
+    for path, items in sorted(said.items()):
+        target = target_name(path, root, out_dir, fmt)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".part")
+        tmp.write_text(subtitles(items, fmt), encoding="utf-8")
+        os.replace(tmp, target)  # a reader never sees half a file
+        done.append(Exported(path, target, len(items)))
+    return done

@@ -1,0 +1,98 @@
+"""`clasp search --format` for pipelines, and `clasp export` of what was said as subtitles."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from clasp_cli.cli import app
+from clasp_cli.export import Cue, cues, subtitles, timestamp
+
+runner = CliRunner()
+EXAMPLES = Path(__file__).parents[1] / "examples" / "archive"
+QUERY = "which way to the station"
+
+
+def search(index, *args: str):
+    return runner.invoke(app, ["search", QUERY, "--index", str(index), "--device", "cpu", "-k", "3", *args])
+
+
+def test_tsv_has_path_start_end_score_text_per_result_and_no_header(examples_transcribed):
+    want = json.loads(search(examples_transcribed, "--json").stdout)["results"]
+    r = search(examples_transcribed, "--format", "tsv")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert len(lines) == len(want)
+    for line, hit in zip(lines, want):
+        path, start, end, score, text = line.split("\t")
+        assert (path, float(start), float(end)) == (hit["path"], round(hit["start"], 2), round(hit["end"], 2))
+        assert abs(float(score) - hit["score"]) < 1e-4 and text == " ".join(hit.get("text", "").split())
+
+
+def test_jsonl_is_one_result_a_line_with_the_query(examples_transcribed):
+    want = json.loads(search(examples_transcribed, "--json").stdout)["results"]
+    got = [json.loads(line) for line in search(examples_transcribed, "--format", "jsonl").stdout.splitlines()]
+    assert got == [{"query": QUERY, **hit} for hit in want]
+
+
+def test_format_json_is_exactly_dash_dash_json(examples_transcribed):
+    assert search(examples_transcribed, "--format", "json").stdout == search(examples_transcribed, "--json").stdout
+
+
+def test_an_unknown_format_or_two_formats_are_one_line_usage_errors(examples_transcribed):
+    for args in (["--format", "xml"], ["--format", "tsv", "--json"]):
+        r = search(examples_transcribed, *args)
+        assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+
+
+def test_no_match_in_tsv_exits_1_with_empty_stdout(examples_transcribed):
+    r = runner.invoke(app, ["search", "🙂🙂🙂", "--index", str(examples_transcribed), "--device", "cpu", "--min-score", "0.99",
+                            "--format", "tsv"])
+    assert r.exit_code == 1 and r.stdout == ""
+
+
+def test_timestamps_in_both_formats():
+    assert timestamp(3723.4567, "srt") == "01:02:03,457"
+    assert timestamp(0.0, "vtt") == "00:00:00.000"
+
+
+def test_overlapping_windows_become_cues_that_end_where_the_next_begins():
+    got = cues([(0.0, 5.0, "one  two"), (3.5, 8.0, "three"), (9.0, 10.0, "   ")])
+    assert got == [Cue(0.0, 3.5, "one two"), Cue(3.5, 8.0, "three")]
+
+
+def test_subtitle_text_cannot_forge_a_cue():
+    text = subtitles([Cue(0, 1, "a --> b")], "vtt")
+    assert text.startswith("WEBVTT\n\n") and text.count("-->") == 1
+
+
+def test_export_writes_one_srt_per_transcribed_recording_with_its_transcripts(examples_transcribed, tmp_path):
+    out = tmp_path / "subs"
+    r = runner.invoke(app, ["export", "--index", str(examples_transcribed), "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    done = json.loads(r.stdout)
+    files = sorted(out.rglob("*.srt"))
+    recordings = [p for p in EXAMPLES.rglob("*") if p.suffix in (".wav", ".mp3", ".ogg", ".flac", ".m4a", ".opus")]
+    assert len(files) == len(done) == len(recordings)
+    directions = next(f for f in files if f.name == "directions.wav.srt").read_text(encoding="utf-8")
+    assert re.match(r"1\n00:00:\d\d,\d{3} --> 00:00:\d\d,\d{3}\n\S", directions)
+    assert "bakery" in directions.lower()
+
+
+def test_export_to_stdout_needs_one_recording(examples_transcribed):
+    r = runner.invoke(app, ["export", "--index", str(examples_transcribed), "--out", "-", "--format", "vtt", "--path", "directions"])
+    assert r.exit_code == 0 and r.stdout.startswith("WEBVTT\n\n00:00:")
+    r = runner.invoke(app, ["export", "--index", str(examples_transcribed), "--out", "-"])
+    assert r.exit_code == 2 and "narrow it with --path" in r.output
+
+
+def test_export_of_an_index_without_transcripts_says_how_to_get_them(tmp_path, shipped_model, say):
+    from clasp_cli.indexer import index_paths
+
+    say("The meeting starts at nine tomorrow morning.", tmp_path / "a" / "note.wav")
+    index_paths([tmp_path / "a"], tmp_path / "idx", model=shipped_model, transcribe=False)
+    r = runner.invoke(app, ["export", "--index", str(tmp_path / "idx"), "--out", str(tmp_path / "subs")])
+    assert r.exit_code == 2 and "clasp index --transcribe" in r.output
