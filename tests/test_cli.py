@@ -45,3 +45,18 @@ def test_models_json_reports_weights_presence():
     assert default["name"] == DEFAULT_MODEL and isinstance(default["weights"], bool)
     assert default["text_encoder"] == "use-multilingual" and default["dim"] == 512
     assert not next(x for x in rows if x["name"] == "clasp-tiny")["default"]
+
+
+def test_models_table_fits_80_columns_without_cutting_names():
+    r = CliRunner().invoke(app, ["models"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert r.exit_code == 0 and "…" not in r.output and DEFAULT_MODEL + " *" in r.output
+
+
+def test_search_with_no_query_asks_for_one_before_looking_for_an_index(tmp_path):
+    r = runner.invoke(app, ["search", "--index", str(tmp_path / "none")])
+    assert r.exit_code == 2 and "give a text query" in r.output and "not both" not in r.output
+
+
+def test_flags_show_no_type_in_help():
+    r = runner.invoke(app, ["search", "--help"])
+    assert r.exit_code == 0 and "<bool>" not in r.output

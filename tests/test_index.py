@@ -214,3 +214,10 @@ def test_text_search_never_imports_torch(tmp_path, archive, model):
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_rerun_with_nothing_to_do_reports_no_speed(tmp_path, archive, model_dir):
+    args = ["index", str(archive), "--index", str(tmp_path / "i"), "--model", str(model_dir), "--device", "cpu", "--no-transcribe"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0 and "unchanged" in r.output and "real time" not in r.output

@@ -157,7 +157,7 @@ def register(app: typer.Typer) -> None:
                          ("removed", summary.removed), ("failed", len(summary.failed)), ("passages embedded", summary.passages),
                          *((("passages transcribed", summary.transcribed),) if summary.transcribed else ()),
                          ("audio", hms(summary.audio_seconds)), ("time", f"{summary.elapsed:.1f} s"),
-                         ("speed", f"{summary.speed:.0f}x real time")):
+                         *((("speed", f"{summary.speed:.0f}x real time"),) if summary.audio_seconds > 0 else ())):
                 t.add_row(k, str(v))
             out.print(t)
             if summary.failed:

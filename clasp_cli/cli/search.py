@@ -71,8 +71,11 @@ def register(app: typer.Typer) -> None:
         """
         from ..api import Searcher, search_json
         from ..devices import check_device
+        from ..errors import UsageError
 
         fmt = output_format(fmt, as_json)
+        if query is None and audio is None:  # before the index is opened: the missing query is the mistake
+            raise UsageError("give a text query, or a recording with --audio FILE")
         check_device(device)
         with Searcher(index_dir(index), device=device) as searcher:
             resp = search_json(searcher, query, audio=audio, top_k=top_k, min_score=_min_score(min_score), path_glob=path,
