@@ -36,10 +36,11 @@ def search_json(
     searcher: Searcher,
     query: str | None,
     *,
-    per_result: Callable[[Result], dict] | None = None,
+    per_result: Callable[[Result, SearchResponse], dict] | None = None,
     **options,
 ) -> dict:
-    """What `clasp search --json` prints; `clasp serve`'s /api/search is this plus `per_result`'s keys.
+    """What `clasp search --json` prints; `clasp serve`'s /api/search is this plus `per_result`'s keys
+    (given each result and the whole response).
 
     `options` are Searcher.search's keywords (audio, top_k, min_score, path_glob).
     """
@@ -47,7 +48,7 @@ def search_json(
     payload = resp.to_json()
     if per_result is not None:
         for row, result in zip(payload["results"], resp.results):
-            row.update(per_result(result))
+            row.update(per_result(result, resp))
     return payload
 
 

@@ -74,6 +74,9 @@ class Candidates:
 class SearchResponse:
     query: str
     results: list[Result]
+    # The `--min-score auto` level of the mode this search ran in (None for a recording query):
+    # what a page draws as the line between matches and weak matches. Not part of --json.
+    auto_min_score: float | None = None
 
     def to_json(self) -> dict:
         """The documented --json schema: {"query", "results": [{"rank","score","path","start","end",
@@ -221,14 +224,15 @@ class Searcher:
         if audio is not None:
             hits = sorted(((p, s, e, round(clasp_cos[i], 4), i) for i, (p, s, e) in where.items()), key=lambda h: -h[3])
             return SearchResponse(label, self._results(hits, top_k, min_score, {}))
+        auto = self._threshold(AUTO_MIN_SCORE, False, fused, fusion)
         cands = self._gather(query, vec, where, clasp_cos, mode, per_list, rerank, path_glob, fused)
         if not cands.ids:
-            return SearchResponse(label, [])
+            return SearchResponse(label, [], auto)
         prob = (fuse(cands.clasp_prob, cands.text_cos, cands.share, cands.agree, cands.has_text, fusion) if fused
                 else fusion.vector_only(cands.clasp_prob))
         order = np.argsort(-prob, kind="stable")
         hits = [(*cands.where[cands.ids[j]], round(float(prob[j]), 4), cands.ids[j]) for j in order]
-        return SearchResponse(label, self._results(hits, top_k, min_score, cands.texts))
+        return SearchResponse(label, self._results(hits, top_k, min_score, cands.texts), auto)
 
     def candidates(self, query: str, *, mode: str = "hybrid", top_k: int = 10, rerank: int = 0,
                    path_glob: str | None = None) -> "Candidates":

@@ -51,7 +51,7 @@ def raw_get(base: str, path: str) -> tuple[int, str]:
 
 
 def without_audio_url(payload: dict) -> dict:
-    return {**payload, "results": [{k: v for k, v in r.items() if k != "audio_url"} for r in payload["results"]]}
+    return {**payload, "results": [{k: v for k, v in r.items() if k not in ("audio_url", "weak")} for r in payload["results"]]}
 
 
 @pytest.mark.parametrize("cli_args, params", [
@@ -68,7 +68,7 @@ def test_search_is_exactly_clasp_search_json_plus_an_audio_url(served, examples_
     payload = r.json()
     assert set(payload) == {"query", "results"} and payload["results"]
     for hit in payload["results"]:
-        assert set(hit) == {"rank", "score", "path", "start", "end", "passage_start", "passage_end", "audio_url"}
+        assert set(hit) == {"rank", "score", "path", "start", "end", "passage_start", "passage_end", "audio_url", "weak"}
         assert hit["audio_url"].startswith(served)
     assert without_audio_url(payload) == expected
 
@@ -82,6 +82,16 @@ def test_reranked_search_is_exactly_clasp_search_json_rerank_plus_an_audio_url(t
     url = start_server(index)
     r = httpx.get(url + "api/search", params={"q": query, "rerank": 2}, headers={"X-Clasp-Request": "1"}, timeout=120)
     assert without_audio_url(r.json()) == expected
+
+
+def test_weak_marks_the_hits_below_the_modes_auto_threshold(examples_transcribed, start_server):
+    query = "how are stars born"
+    url = start_server(examples_transcribed)
+    every = get(url + "api/search", q=query, top_k=10).json()["results"]
+    r = CliRunner().invoke(app, ["search", query, "--index", str(examples_transcribed), "--device", "cpu", "--min-score", "auto", "--json"])
+    kept = json.loads(r.stdout)["results"]
+    assert kept and len(kept) < len(every)
+    assert [h["weak"] for h in every] == [i >= len(kept) for i in range(len(every))]
 
 
 def test_info_is_exactly_clasp_info_json(served, examples_index):

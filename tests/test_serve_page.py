@@ -118,3 +118,46 @@ def test_the_page_needs_nothing_but_the_server():
     for f in static.iterdir():
         text = f.read_text()
         assert "http://" not in text and "https://" not in text and "//cdn" not in text, f.name
+
+
+def test_each_hit_shows_its_place_in_the_recording_and_the_search_links_its_json(served, browser):
+    from selenium.webdriver.common.by import By
+
+    hits = search_in_page(browser, served, "rain at the weekend")
+    expected = httpx.get(served + "api/search", params={"q": "rain at the weekend", "top_k": 10}).json()["results"]
+    for hit, r in zip(hits, expected):
+        m, s = divmod(r["start"], 60)
+        assert hit.find_element(By.CSS_SELECTOR, ".at").text == f"at {int(m)}:{s:04.1f}"
+    link = browser.find_element(By.ID, "json").get_attribute("href")
+    assert urlsplit(link).path == "/api/search" and parse_qs(urlsplit(link).query)["q"] == ["rain at the weekend"]
+    assert httpx.get(link).json()["results"] == expected
+
+
+def test_weak_matches_sit_below_a_visible_cut(served, browser):
+    from selenium.webdriver.common.by import By
+
+    query = "xq zv wy"
+    hits = search_in_page(browser, served, query)
+    weak = [r["weak"] for r in httpx.get(served + "api/search", params={"q": query, "top_k": 10}).json()["results"]]
+    assert any(weak)
+    assert ["weak" in h.get_attribute("class") for h in hits] == weak
+    items = browser.find_elements(By.CSS_SELECTOR, "#results > li")
+    cut = next(i for i, el in enumerate(items) if "cut" in el.get_attribute("class"))
+    assert "weak" in items[cut + 1].get_attribute("class") and all("weak" not in el.get_attribute("class") for el in items[:cut])
+
+
+def test_an_index_without_transcripts_offers_rerank_and_one_with_them_marks_the_query_words(
+        served, browser, examples_transcribed, start_server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(served)
+    WebDriverWait(browser, 30).until(lambda d: "passages" in d.find_element(By.ID, "info").text)
+    assert browser.find_element(By.ID, "rerank-box").is_displayed()
+    url = start_server(examples_transcribed)
+    hits = search_in_page(browser, url, QUERY)
+    assert not browser.find_element(By.ID, "rerank-box").is_displayed()
+    marked = {m.text.lower() for m in hits[0].find_elements(By.CSS_SELECTOR, ".text mark")}
+    assert marked & {"council", "budget", "voted"}, hits[0].text
+    modes = [o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#mode option")]
+    assert modes == ["", "hybrid", "vector", "keyword"]

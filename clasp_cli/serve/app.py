@@ -126,8 +126,11 @@ def create_app(live: LiveIndex, allowed_hosts: Sequence[str] | None = None,
             raise UsageError(f"rerank transcribes, so it needs the header {EXPENSIVE_HEADER}: 1 "
                              f"(curl -H '{EXPENSIVE_HEADER}: 1' ...)")
 
-        def audio_url(result: Result) -> dict:
-            return {"audio_url": str(request.url_for("passage_audio", passage_id=result.passage_id))}
+        def audio_url(result: Result, resp) -> dict:
+            # "weak": below the mode's `--min-score auto` level, where nonsense queries' best hits
+            # lie; the page draws a line there rather than hiding the rest.
+            weak = resp.auto_min_score is not None and result.score < resp.auto_min_score
+            return {"audio_url": str(request.url_for("passage_audio", passage_id=result.passage_id)), "weak": weak}
 
         payload = await live.call(lambda s: search_json(s, query, per_result=audio_url, **options),
                                   heavy=options.get("rerank", 0) > 0)

@@ -4,6 +4,8 @@
 
 const $ = (sel) => document.querySelector(sel);
 const form = $("#search"), box = $("#q"), topK = $("#top_k"), list = $("#results"), status = $("#status");
+const modeMenu = $("#mode"), rerankBox = $("#rerank"), jsonLink = $("#json");
+const RERANK = 10;  // windows a ticked "transcribe the best windows first" reads
 let selected = -1;
 let pending = null;
 
@@ -53,6 +55,32 @@ function continueInRecording(hit, result) {
   audio.play();
 }
 
+// The query's words (3 letters or more, as the CLI highlights them) marked in what was said.
+function highlighted(text, query) {
+  const words = [...new Set((query.toLowerCase().match(/[\p{L}\p{N}_]+/gu) || []).filter((w) => w.length >= 3))]
+    .sort((a, b) => b.length - a.length).map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  const out = document.createDocumentFragment();
+  if (!words.length) { out.append(text); return out; }
+  const re = new RegExp(`(?<![\\p{L}\\p{N}_])(${words.join("|")})(?![\\p{L}\\p{N}_])`, "giu");
+  let last = 0;
+  for (const m of text.matchAll(re)) {
+    out.append(text.slice(last, m.index));
+    const mark = document.createElement("mark");
+    mark.textContent = m[0];
+    out.append(mark);
+    last = m.index + m[0].length;
+  }
+  out.append(text.slice(last));
+  return out;
+}
+
+// The player's own clock runs from 0 within a passage; this one shows the recording's time.
+function showPosition(hit, result) {
+  const audio = hit.querySelector("audio"), at = hit.querySelector(".at");
+  const offset = hit.dataset.mode === "recording" ? 0 : result.start;
+  at.textContent = `at ${clock(offset + (audio.currentTime || 0))}`;
+}
+
 function render(payload) {
   list.replaceChildren();
   selected = -1;
@@ -66,24 +94,48 @@ function render(payload) {
     hit.querySelector(".span").textContent = `${clock(r.start)}–${clock(r.end)}`;
     hit.querySelector(".score").textContent = r.score.toFixed(3);
     // Indexes with transcripts carry the words of each passage; others show none.
-    if (typeof r.text === "string") hit.querySelector(".text").textContent = r.text;
+    if (typeof r.text === "string") hit.querySelector(".text").replaceChildren(highlighted(r.text, payload.query));
     const audio = hit.querySelector("audio");
     audio.src = r.audio_url;
     hit.dataset.mode = "passage";
+    showPosition(hit, r);
+    audio.addEventListener("timeupdate", () => showPosition(hit, r));
+    audio.addEventListener("emptied", () => showPosition(hit, r));
     hit.querySelector(".more").addEventListener("click", () => continueInRecording(hit, r));
     hit.addEventListener("click", () => select(i, false));
+    if (r.weak) {
+      hit.classList.add("weak");
+      if (!list.querySelector(".cut")) {
+        const cut = document.createElement("li");
+        cut.className = "cut";
+        cut.textContent = "Weaker matches: below the level that queries with no answer reach";
+        list.append(cut);
+      }
+    }
     list.append(hit);
   });
   if (payload.results.length) select(0, false);
+}
+
+function searchParams(q, k) {
+  const p = { q, top_k: k };
+  if (modeMenu.value) p.mode = modeMenu.value;
+  if (rerankBox.checked && !rerankBox.closest("label").hidden && modeMenu.value !== "keyword") p.rerank = RERANK;
+  return new URLSearchParams(p);
 }
 
 async function search(q, k) {
   if (pending) pending.abort();
   pending = new AbortController();
   const t0 = performance.now();
-  say("Searching…");
+  const params = searchParams(q, k);
+  jsonLink.href = `/api/search?${params}`;
+  jsonLink.hidden = params.has("rerank");  // a link cannot carry the header that reranking needs
+  say(params.has("rerank") ? "Transcribing the best windows, then searching…" : "Searching…");
   try {
-    const res = await fetch(`/api/search?${new URLSearchParams({ q, top_k: k })}`, { signal: pending.signal });
+    // Reranking makes the server transcribe; it asks for this header so other sites cannot.
+    const headers = params.has("rerank") ? { "X-Clasp-Request": "1" } : {};
+    const res = await fetch(`/api/search?${params}`, { signal: pending.signal, headers });
     const payload = await res.json();
     if (!res.ok) { list.replaceChildren(); say(payload.error || `error ${res.status}`, true); return; }
     render(payload);
@@ -97,6 +149,8 @@ async function search(q, k) {
 function fromUrl() {
   const p = new URLSearchParams(location.search);
   box.value = p.get("q") || "";
+  modeMenu.value = ["hybrid", "vector", "keyword"].includes(p.get("mode")) ? p.get("mode") : "";
+  rerankBox.checked = p.get("rerank") === "1";
   const k = p.get("top_k");
   if (k) {
     // A shared link may ask for a count the menu lacks; offer it rather than drop it.
@@ -111,7 +165,10 @@ form.addEventListener("submit", (e) => {
   e.preventDefault();
   const q = box.value.trim();
   if (!q) return;
-  const url = `?${new URLSearchParams({ q, top_k: topK.value })}`;
+  const state = { q, top_k: topK.value };
+  if (modeMenu.value) state.mode = modeMenu.value;
+  if (rerankBox.checked) state.rerank = "1";
+  const url = `?${new URLSearchParams(state)}`;
   if (url !== location.search) history.pushState(null, "", url);
   document.title = `${q} – clasp`;
   search(q, topK.value);
@@ -154,6 +211,8 @@ async function footer() {
       `model ${i.model}`, `${(i.size_bytes / 2 ** 20).toFixed(1)} MB`, `updated ${updated}`];
     if (i.failed_files.length) parts.push(`${i.failed_files.length} files could not be read`);
     $("#info").textContent = `${i.index} · ${parts.join(" · ")}`;
+    // Without transcripts, what was said is known only for windows a rerank has read: offer it.
+    $("#rerank-box").hidden = i.transcribed >= i.passages;
   } catch (e) { /* the footer is a courtesy; searching still works */ }
 }
 
