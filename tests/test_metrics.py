@@ -26,10 +26,21 @@ def test_hand_computed_ranks():
     assert sc.hits_at_5 == 1.0
 
 
-def test_ties_count_in_the_querys_favour():
-    # Only strictly higher similarities push the target down.
-    s = np.array([[0.5, 0.5, 0.5], [0.2, 0.2, 0.9], [0.0, 0.0, 0.0]])
-    assert ranks(s).tolist() == [1, 2, 1]
+def test_a_tie_takes_a_random_place_among_its_equals():
+    s = np.array([[0.5, 0.5, 0.5], [0.2, 0.2, 0.9], [0.1, 0.1, 0.9]])
+    r = ranks(s)
+    assert 1 <= r[0] <= 3 and r[1] in (2, 3) and r[2] == 1
+
+
+def test_ties_are_broken_the_same_way_every_run():
+    s = np.zeros((50, 50))
+    assert ranks(s).tolist() == ranks(s).tolist()
+
+
+def test_scoring_every_candidate_alike_gets_chance_level_hits():
+    # The old rule (ties in the query's favour) gave this degenerate system HITS@1 = 1.
+    sc = retrieval_scores(np.zeros((2000, 10)), np.zeros(2000, dtype=int))
+    assert sc.hits_at_1 == pytest.approx(0.1, abs=0.02) and sc.mean_rank == pytest.approx(5.5, abs=0.2)
 
 
 def test_explicit_targets():
