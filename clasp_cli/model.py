@@ -1,7 +1,7 @@
 """A CLASP model: frozen speech and text encoders plus the trained fusion head.
 
-The head (torch) is built on first audio use, so a process that only embeds text queries
-(search) never imports torch.
+On the CPU a trained head runs in numpy (clasp_cli.head_numpy), so indexing and search need no
+torch; the torch head is built for training and on a GPU.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ class ClaspModel:
         self.path = path
         self._weights = weights
         self._head = None
+        self._numpy_head = None
         self._speech = None
         self._text = None
         self._calibrator = None
@@ -146,11 +147,31 @@ class ClaspModel:
 
         return self.config.speech_encoder == whisper and isinstance(self.speech, WhisperCT2Encoder)
 
+    def _inference_head(self):
+        """The numpy head, for a trained model on the CPU with no torch head in use (training
+        assigns one): the same vectors as torch's, and indexing needs no torch. None: use torch."""
+        if self._numpy_head is None and self._head is None and self._weights is not None and self.device == "cpu":
+            from .head_numpy import NumpyHead, load_state, supports
+
+            if supports(self.config.head):
+                self._numpy_head = NumpyHead(self.config.head, load_state(self._weights))
+        return self._numpy_head if self._head is None else None
+
+    def ready(self) -> None:
+        """Load the head inference will use now (numpy or torch), outside any timed region."""
+        if self._inference_head() is None:
+            self.head  # noqa: B018
+
     def embed_features(self, feats: Sequence[AudioFeatures], batch_size: int = 32) -> np.ndarray:
+        feats = head_inputs(feats, self.config.head.frame_downsample)
+        fast = self._inference_head()
+        if fast is not None:
+            outs = [fast(*collate_numpy(feats[s : s + batch_size], self.config.head.mel_multiple))
+                    for s in range(0, len(feats), batch_size)]
+            return np.concatenate(outs).astype(np.float32) if outs else np.zeros((0, self.dim), dtype=np.float32)
         import torch
 
         head = self.head
-        feats = head_inputs(feats, self.config.head.frame_downsample)
         outs = []
         with torch.inference_mode():
             for s in range(0, len(feats), batch_size):
@@ -238,27 +259,33 @@ class ClaspModel:
         return directory
 
 
-def collate(batch: Sequence[AudioFeatures], device: str, mel_multiple: int = 1):
-    """Pad a list of features into the head's tensors (frames, lengths, mel, mel lengths).
+def collate_numpy(batch: Sequence[AudioFeatures], mel_multiple: int = 1):
+    """Pad a list of features into the head's arrays (frames, lengths, mel, mel lengths).
 
     Mel lengths are rounded up to `mel_multiple` (zero frames), exactly as audio_features pads
     at inference, so training sees what search sees.
     """
-    import torch
-
     from .encoders.speech import SpeechFeatures
 
     sf = SpeechFeatures.pad([f.frames for f in batch])
-    frames = torch.from_numpy(sf.frames).to(device)
-    lengths = torch.from_numpy(sf.lengths).to(device)
     if batch[0].mel is None:
-        return frames, lengths, None, None
+        return sf.frames, sf.lengths, None, None
     lens = [-(-f.mel.shape[1] // mel_multiple) * mel_multiple for f in batch]
     mel = np.zeros((len(batch), batch[0].mel.shape[0], max(lens)), dtype=np.float32)
     for i, f in enumerate(batch):
         mel[i, :, : f.mel.shape[1]] = f.mel
-    mel_lengths = torch.tensor(lens, dtype=torch.long, device=device)
-    return frames, lengths, torch.from_numpy(mel).to(device), mel_lengths
+    return sf.frames, sf.lengths, mel, np.asarray(lens, dtype=np.int64)
+
+
+def collate(batch: Sequence[AudioFeatures], device: str, mel_multiple: int = 1):
+    """collate_numpy as torch tensors on `device` (training and the torch head)."""
+    import torch
+
+    frames, lengths, mel, mel_lengths = collate_numpy(batch, mel_multiple)
+    out = [torch.from_numpy(frames).to(device), torch.from_numpy(np.asarray(lengths)).to(device)]
+    if mel is None:
+        return (*out, None, None)
+    return (*out, torch.from_numpy(mel).to(device), torch.from_numpy(mel_lengths).to(device))
 
 
 def load_head_weights(head, path: Path) -> None:

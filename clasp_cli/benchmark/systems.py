@@ -46,7 +46,7 @@ class ClaspSystem:
         self.model = load_model(model, device=device)
         self.name = self.model.config.name
         self.model.speech  # noqa: B018 - load now, outside the timed encoding
-        self.model.head  # noqa: B018
+        self.model.ready()  # the head the product runs: numpy on the CPU
 
     def encode(self, waves, langs=None) -> np.ndarray:
         return _unit(self.model.embed_audio(list(waves)))
