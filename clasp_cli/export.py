@@ -103,9 +103,13 @@ def export(index_dir: str | Path, fmt: str, out_dir: Path | None = None, path_gl
     done = []
     for path, items in sorted(said.items()):
         target = target_name(path, root, out_dir, fmt)
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".part")
-        tmp.write_text(subtitles(items, fmt), encoding="utf-8")
-        os.replace(tmp, target)  # a reader never sees half a file
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(subtitles(items, fmt), encoding="utf-8")
+            os.replace(tmp, target)  # a reader never sees half a file
+        except OSError as e:
+            raise UsageError(f"{target}: cannot write the subtitles ({e.strerror or e}); "
+                             f"{len(done)} file{'s' * (len(done) != 1)} written before it") from None
         done.append(Exported(path, target, len(items)))
     return done

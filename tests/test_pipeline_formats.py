@@ -96,3 +96,10 @@ def test_export_of_an_index_without_transcripts_says_how_to_get_them(tmp_path, s
     index_paths([tmp_path / "a"], tmp_path / "idx", model=shipped_model, transcribe=False)
     r = runner.invoke(app, ["export", "--index", str(tmp_path / "idx"), "--out", str(tmp_path / "subs")])
     assert r.exit_code == 2 and "clasp index --transcribe" in r.output
+
+
+def test_export_into_a_folder_it_cannot_write_is_one_line(examples_transcribed, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    r = runner.invoke(app, ["export", "--index", str(examples_transcribed), "--out", str(blocker / "subs")])
+    assert r.exit_code == 2 and "cannot write the subtitles" in r.output and len(r.output.strip().splitlines()) == 1
