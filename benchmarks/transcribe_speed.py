@@ -61,7 +61,11 @@ def main() -> None:
     args = ap.parse_args()
     utts = read_manifest(args.manifest)
     utts = utts[:: max(1, len(utts) // args.n)][: args.n]
-    files = [str(Path(u.audio).resolve()) for u in utts]
+    # A manifest names its audio relative to its own folder.
+    files = [str((args.manifest.parent / u.audio).resolve()) for u in utts]
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise SystemExit(f"{len(missing)} of the manifest's recordings are missing, e.g. {missing[0]}")
     ref = {f: u.text for f, u in zip(files, utts)}
     checkouts = [ROOT, *args.code]
     runs = []
