@@ -37,7 +37,8 @@ test: venv sysdeps
 test-all: venv sysdeps
 	$(PY) -m pytest -q -m "slow or not slow"
 
-demo: venv sysdeps
+# The demo reads committed recordings (decoders come with the Python wheels): no Debian packages.
+demo: venv
 	$(PY) examples/demo.py
 
 # Kokoro's natural voices for `clasp dataset synth --voices kokoro`: the extra, and the voice

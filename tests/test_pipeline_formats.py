@@ -103,3 +103,31 @@ def test_export_into_a_folder_it_cannot_write_is_one_line(examples_transcribed, 
     blocker.write_text("not a folder")
     r = runner.invoke(app, ["export", "--index", str(examples_transcribed), "--out", str(blocker / "subs")])
     assert r.exit_code == 2 and "cannot write the subtitles" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def parse_srt(text: str) -> list[tuple[float, float, str]]:
+    def seconds(stamp: str) -> float:
+        h, m, rest = stamp.split(":")
+        s, ms = rest.split(",")
+        return int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000
+
+    cues = []
+    for n, block in enumerate(text.strip().split("\n\n"), 1):
+        number, timing, words = block.split("\n")
+        assert int(number) == n
+        a, b = timing.split(" --> ")
+        cues.append((seconds(a), seconds(b), words))
+    return cues
+
+
+def test_exported_srt_parses_back_with_monotone_times_and_the_indexed_words(examples_transcribed, tmp_path):
+    from clasp_cli.store import Store
+
+    runner.invoke(app, ["export", "--index", str(examples_transcribed), "--out", str(tmp_path / "s")])
+    with Store.open(examples_transcribed) as store:
+        spoken = {f.path: store.spoken(f.id) for f in store.files()}
+    for path, windows in spoken.items():
+        srt = next((tmp_path / "s").rglob(Path(path).name + ".srt")).read_text(encoding="utf-8")
+        got = parse_srt(srt)
+        assert [w for _, _, w in got] == [" ".join(t.split()) for _, _, t in windows if t.strip()]
+        assert all(a < b for a, b, _ in got) and all(b1 <= a2 for (_, b1, _), (a2, _, _) in zip(got, got[1:]))

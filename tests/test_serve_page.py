@@ -161,3 +161,20 @@ def test_an_index_without_transcripts_offers_rerank_and_one_with_them_marks_the_
     assert marked & {"council", "budget", "voted"}, hits[0].text
     modes = [o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#mode option")]
     assert modes == ["", "hybrid", "vector", "keyword"]
+
+
+def test_the_mode_menu_switches_the_search_and_the_url_keeps_it(served, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    query = "rain at the weekend"
+    search_in_page(browser, served, query)
+    Select(browser.find_element(By.ID, "mode")).select_by_visible_text("vector")
+    browser.find_element(By.ID, "q").send_keys(Keys.ENTER)
+    WebDriverWait(browser, 30).until(lambda d: "mode=vector" in d.find_element(By.ID, "json").get_attribute("href"))
+    assert parse_qs(urlsplit(browser.current_url).query)["mode"] == ["vector"]
+    expected = httpx.get(served + "api/search", params={"q": query, "top_k": 10, "mode": "vector"}).json()["results"]
+    WebDriverWait(browser, 30).until(lambda d: [h.find_element(By.CSS_SELECTOR, ".file").text
+                                                for h in d.find_elements(By.CSS_SELECTOR, "#results .hit")]
+                                     == [r["path"] for r in expected])
