@@ -6,13 +6,12 @@ to export until `clasp index --transcribe` fills the transcripts in.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
-from .store import Store
+from .store import Store, path_pattern
 
 FORMATS = ("srt", "vtt")
 
@@ -43,6 +42,11 @@ def cues(spoken: list[tuple[float, float, str]]) -> list[Cue]:
     return out
 
 
+def check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+
+
 def timestamp(seconds: float, fmt: str) -> str:
     """00:01:02,345 (SRT) or 00:01:02.345 (WebVTT)."""
     ms = int(round(max(seconds, 0.0) * 1000))
@@ -55,8 +59,7 @@ def timestamp(seconds: float, fmt: str) -> str:
 
 def subtitles(items: list[Cue], fmt: str) -> str:
     """The text of one subtitle file."""
-    if fmt not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+    check_format(fmt)
     blocks = []
     for i, c in enumerate(items, 1):
         # A blank line ends a cue in both formats, and "-->" starts a timing line in WebVTT.
@@ -80,13 +83,11 @@ def export(index_dir: str | Path, fmt: str, out_dir: Path | None = None, path_gl
            stream=None) -> list[Exported]:
     """Write one subtitle file per transcribed recording under out_dir, or, with `stream`, the one
     recording `path_glob` selects to it. Returns what was exported."""
-    if fmt not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
-    if path_glob and not any(c in path_glob for c in "*?["):
-        path_glob = f"*{path_glob}*"
+    check_format(fmt)  # before the index is opened
+    path_glob = path_pattern(path_glob)
     with Store.open(index_dir) as store:
         transcribed = store.transcribed()
-        files = [f for f in store.files() if f.status == "ok" and (not path_glob or fnmatch.fnmatchcase(f.path, path_glob))]
+        files = [f for f in store.files(path_glob) if f.status == "ok"]
         said = {f.path: cues(store.spoken(f.id)) for f in files}
     said = {p: c for p, c in said.items() if c}
     if not said:

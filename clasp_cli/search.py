@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import AudioError, UsageError
 from .fusion import FusionWeights, agreement, fuse, query_terms, shares  # noqa: F401  (query_terms is re-exported)
-from .store import IndexError_, Store
+from .store import IndexError_, Store, path_pattern
 
 
 @dataclass
@@ -216,8 +216,7 @@ class Searcher:
                 raise UsageError("empty query")
             vec = model.embed_text([query])[0]
             label = query
-        if path_glob and not any(c in path_glob for c in "*?["):
-            path_glob = f"*{path_glob}*"
+        path_glob = path_pattern(path_glob)
         fetch = top_k * FETCH_FACTOR
         per_list = max(fetch, CANDIDATES)
         where, clasp_cos = self._clasp_list(vec, mode, max(per_list, rerank), path_glob)

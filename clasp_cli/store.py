@@ -166,6 +166,13 @@ class Hit:
     end: float
 
 
+def path_pattern(path_glob: str | None) -> str | None:
+    """A `--path` value as the GLOB it means: a glob as given, plain text as "contains it"."""
+    if path_glob and not any(c in path_glob for c in "*?["):
+        return f"*{path_glob}*"
+    return path_glob
+
+
 def disk_full(directory: Path) -> bool:
     """Whether the filesystem holding `directory` has (almost) no space left for SQLite's files."""
     try:
@@ -385,8 +392,12 @@ class Store:
         return FileRecord(*row) if row else None
 
     @_translated
-    def files(self) -> list[FileRecord]:
-        rows = self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files ORDER BY path").fetchall()
+    def files(self, path_glob: str | None = None) -> list[FileRecord]:
+        """Every file the index records, or those whose path matches a GLOB (as search filters)."""
+        if path_glob:
+            rows = self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE path GLOB ? ORDER BY path", (path_glob,)).fetchall()
+        else:
+            rows = self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files ORDER BY path").fetchall()
         return [FileRecord(*r) for r in rows]
 
     @_translated
