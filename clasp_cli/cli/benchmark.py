@@ -72,6 +72,10 @@ def register(app: typer.Typer) -> None:
 
           clasp benchmark --archive -m data/synth/test.jsonl --rows fused,asr --reuse
         """
+        if report is not None:  # before the run, not after it
+            from ..extras import require
+
+            require("plots", "--report")
         if archive:
             kind, snr = None, 5.0
             if archive_noise:

@@ -71,6 +71,9 @@ def register(app: typer.Typer) -> None:
         shows another site get 403, and a search that transcribes (rerank) needs the
         X-Clasp-Request header, which no other page can make a browser send.
         """
+        from ..extras import require
+
+        require("serve", "clasp serve")
         import uvicorn
 
         from ..serve import LiveIndex, create_app

@@ -157,6 +157,9 @@ class HFSpeechEncoder:
     MAX_SECONDS = 30  # bound memory on long inputs: encode in 30 s pieces
 
     def __init__(self, name_or_path: str, device: str = "cpu"):
+        from ..extras import require
+
+        require("hf", f"the speech encoder hf:{name_or_path}")
         import torch
         from transformers import AutoConfig, AutoModel
 

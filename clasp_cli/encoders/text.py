@@ -56,6 +56,9 @@ class USEMultilingual:
 
 class SentenceTransformerEncoder:
     def __init__(self, name_or_path: str, device: str = "auto", batch_size: int = 64):
+        from ..extras import require
+
+        require("hf", f"the text encoder {name_or_path}")
         from sentence_transformers import SentenceTransformer
 
         from ..devices import resolve_device
