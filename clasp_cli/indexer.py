@@ -188,54 +188,84 @@ def _index_into(index_dir, model, model_ref, files, summary, paths, passages, pr
                 t0, read_stall_s) -> IndexSummary:
     # quick_check reads every page once: a damaged database is found here, not skipped as "unchanged".
     with Store.open(index_dir, write=True, model_id=model.id, dim=model.dim, check=True) as store:
-        passages = segmentation_for(store, passages)
-        with store.transaction():
-            if store.meta("model_ref") is None:
-                store.set_meta("model_ref", model_ref)
-            store.set_meta("segmentation", segmentation_to_json(passages))
-        if transcribe is None:  # the caller's default: what the index records, transcribing a new one
-            transcribe = store.meta("transcribe") != "0"
-        if transcribe and not store.transcribed():
-            with store.transaction():
-                store.set_meta("transcribe", "1")
-        elif transcribe is False and store.meta("transcribe") is None and not store.files():
-            with store.transaction():
-                store.set_meta("transcribe", "0")  # chosen for a new index: later default runs keep it
-        store.graph()  # a graph left stale or damaged by an earlier run is repaired and written back now
-        store.transcript_graph()  # likewise; loaded now, so what this run adds goes into it
-        fill_transcript_vectors(store, model, on_event)  # an index transcribed by an older clasp
-        transcriber = None
-        if store.transcribed():
-            from .transcribe import shared_transcriber, whisper_for
-
-            transcriber = shared_transcriber(whisper_for(model.config.speech_encoder), model.device)
-        last_save = time.monotonic()
-        roots = [display_path(os.path.abspath(p)) for p in paths]
-        try:
-            for path in files:
-                _index_one(store, model, path, passages, batch_size, summary, on_event, transcriber, read_stall_s)
-                if time.monotonic() - last_save > 60:  # bound what a kill -9 makes the next open rebuild
-                    store.save_graphs()
-                    last_save = time.monotonic()
-            seen = {display_path(f) for f in files}
-            if prune:
-                # A recording replaced by a folder of its name is gone too (the folder's files are indexed anew).
-                gone = [f.path for f in store.files() if _under(f.path, roots)
-                        and (not os.path.lexists(f.fs_path) or os.path.isdir(f.fs_path))]
-                summary.removed = store.remove_files(gone)
-                for g in gone:
-                    on_event("removed", path=g)
-                # A folder that is gone was pruned as asked, not a failure to index it.
-                summary.failed = [(p, e) for p, e in summary.failed
-                                  if not (e == "path not found" and any(_under(g, [p]) for g in gone))]
-            for f in store.files():  # failures this run could not retry stay in the summary until pruned
-                if f.status == "failed" and f.path not in seen and _under(f.path, roots):
-                    summary.failed.append((f.path, f"{f.error} (earlier run; the file is gone: --prune forgets it)"))
-            if transcriber is not None:
-                summary.transcribed += transcribe_missing(store, model, on_event)
-        except KeyboardInterrupt:
-            summary.interrupted = True
+        run = prepare_run(store, model, model_ref, passages, transcribe, on_event, batch_size, read_stall_s)
+        index_files(store, run, files, paths, prune, summary)
     summary.elapsed = time.perf_counter() - t0
+    return summary
+
+
+@dataclass
+class IndexRun:
+    """What every batch of one writer's run shares: the model, how files are cut, the transcriber."""
+
+    model: object
+    passages: PassageConfig | WindowConfig
+    transcriber: object | None
+    batch_size: int
+    read_stall_s: float
+    on_event: Event
+
+
+def prepare_run(store: Store, model, model_ref: str, passages: PassageConfig | WindowConfig | None, transcribe: bool | None,
+                on_event: Event = _noop, batch_size: int = 64, read_stall_s: float = 120.0) -> IndexRun:
+    """Record (or check) the index's model, segmentation and transcription setting, and repair
+    its graphs, before the first file of a run; `clasp index --watch` does this once."""
+    passages = segmentation_for(store, passages)
+    with store.transaction():
+        if store.meta("model_ref") is None:
+            store.set_meta("model_ref", model_ref)
+        store.set_meta("segmentation", segmentation_to_json(passages))
+    if transcribe is None:  # the caller's default: what the index records, transcribing a new one
+        transcribe = store.meta("transcribe") != "0"
+    if transcribe and not store.transcribed():
+        with store.transaction():
+            store.set_meta("transcribe", "1")
+    elif transcribe is False and store.meta("transcribe") is None and not store.files():
+        with store.transaction():
+            store.set_meta("transcribe", "0")  # chosen for a new index: later default runs keep it
+    store.graph()  # a graph left stale or damaged by an earlier run is repaired and written back now
+    store.transcript_graph()  # likewise; loaded now, so what this run adds goes into it
+    fill_transcript_vectors(store, model, on_event)  # an index transcribed by an older clasp
+    transcriber = None
+    if store.transcribed():
+        from .transcribe import shared_transcriber, whisper_for
+
+        transcriber = shared_transcriber(whisper_for(model.config.speech_encoder), model.device)
+    return IndexRun(model, passages, transcriber, batch_size, read_stall_s, on_event)
+
+
+def index_files(store: Store, run: IndexRun, files: Sequence[Path], paths: Sequence[str | Path], prune: bool,
+                summary: IndexSummary) -> IndexSummary:
+    """Index `files` (each in its own transaction), then with `prune` forget indexed files under
+    `paths` that are gone, then transcribe what still lacks a transcript. Ctrl-C stops between
+    files and sets summary.interrupted; what was finished is kept."""
+    on_event = run.on_event
+    last_save = time.monotonic()
+    roots = [display_path(os.path.abspath(p)) for p in paths]
+    try:
+        for path in files:
+            _index_one(store, run.model, path, run.passages, run.batch_size, summary, on_event, run.transcriber, run.read_stall_s)
+            if time.monotonic() - last_save > 60:  # bound what a kill -9 makes the next open rebuild
+                store.save_graphs()
+                last_save = time.monotonic()
+        seen = {display_path(f) for f in files}
+        if prune:
+            # A recording replaced by a folder of its name is gone too (the folder's files are indexed anew).
+            gone = [f.path for f in store.files() if _under(f.path, roots)
+                    and (not os.path.lexists(f.fs_path) or os.path.isdir(f.fs_path))]
+            summary.removed += store.remove_files(gone)
+            for g in gone:
+                on_event("removed", path=g)
+            # A folder that is gone was pruned as asked, not a failure to index it.
+            summary.failed = [(p, e) for p, e in summary.failed
+                              if not (e == "path not found" and any(_under(g, [p]) for g in gone))]
+        for f in store.files():  # failures this run could not retry stay in the summary until pruned
+            if f.status == "failed" and f.path not in seen and _under(f.path, roots):
+                summary.failed.append((f.path, f"{f.error} (earlier run; the file is gone: --prune forgets it)"))
+        if run.transcriber is not None:
+            summary.transcribed += transcribe_missing(store, run.model, on_event)
+    except KeyboardInterrupt:
+        summary.interrupted = True
     return summary
 
 

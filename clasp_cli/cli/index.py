@@ -40,6 +40,11 @@ def register(app: typer.Typer) -> None:
         repair: bool = typer.Option(False, "--repair", help="Check the index and rebuild its search graph from the database; no PATHS needed."),
         rebuild: bool = typer.Option(False, "--rebuild", help="Set a damaged index aside and re-embed every file it recorded (plus PATHS)."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+        watch: bool = typer.Option(False, "--watch", help="After indexing, keep watching PATHS: new and changed files are "
+                                   "indexed once they stop growing, deleted ones forgotten, until Ctrl-C."),
+        poll: bool = typer.Option(False, "--poll", help="With --watch: look for changes every second instead of filesystem "
+                                  "events (network mounts send none)."),
+        settle: float = typer.Option(1.0, min=0.0, help="With --watch: seconds a file must stay unchanged before it is indexed."),
     ) -> None:
         """Index recordings: cut them into passages at pauses, embed them, store them.
 
@@ -55,6 +60,8 @@ def register(app: typer.Typer) -> None:
           clasp index ~/recordings --prune     # also forget deleted files
 
           clasp index ~/recordings --no-transcribe   # CLASP vectors only: fastest
+
+          clasp index ~/voice-notes --watch    # and keep indexing what arrives, until Ctrl-C
 
           clasp index ~/recordings --transcribe   # fill in transcripts of an index built without
 
@@ -89,6 +96,10 @@ def register(app: typer.Typer) -> None:
             spans_cfg = SEGMENTATIONS[segmentation](min_seconds=lo, max_seconds=hi)
         if repair and (rebuild or paths or prune):
             fail("--repair works on the index alone: give no PATHS, --rebuild or --prune with it", 2)
+        if watch and (repair or rebuild or as_json):
+            fail("--watch runs until Ctrl-C: give it without --repair, --rebuild or --json", 2)
+        if poll and not watch:
+            fail("--poll goes with --watch", 2)
         if not paths and not repair and not rebuild:
             fail("nothing to index: give at least one file or folder (or --repair / --rebuild)", 2)
         check_device(device)
@@ -133,6 +144,8 @@ def register(app: typer.Typer) -> None:
                 elif d.get("warning"):
                     progress.console.print(f"[yellow]partly indexed[/] {shown(d['path'])}: {shown(d['warning'])}")
 
+        if watch:
+            return _watch(paths, target, clasp_model, ref, spans_cfg, transcribe, batch_size, settle, poll, progress, on_event, state)
         args = dict(model=clasp_model, model_ref=ref, passages=spans_cfg, prune=prune, batch_size=batch_size, on_event=on_event,
                     transcribe=transcribe)
         with progress:
@@ -208,3 +221,41 @@ def register(app: typer.Typer) -> None:
             err.print(Text.assemble(("failed ", "yellow"), printable(f"{f['path']}: {f['error']}")))
         for f in st["warnings"]:
             err.print(Text.assemble(("partly indexed ", "yellow"), printable(f"{f['path']}: {f['warning']}")))
+
+
+def _watch(paths, target, model, ref, spans_cfg, transcribe, batch_size, settle, poll, progress, on_index, state) -> None:
+    """`clasp index --watch`: the catch-up run with its progress bar, then one line per change until Ctrl-C (130)."""
+    from ..watch import Watcher, WatchConfig
+
+    def on_event(kind: str, **d) -> None:
+        if not state.get("watching"):
+            if kind == "watching":
+                state["watching"] = True
+                if state["task"] is not None:
+                    progress.remove_task(state["task"])
+                mode = "polling every second" if d["polling"] else "filesystem events"
+                progress.console.print(f"watching {len(d['roots'])} path(s) for new, changed and deleted recordings "
+                                       f"({mode}); Ctrl-C stops", markup=False, highlight=False)
+            else:
+                on_index(kind, **d)
+            return
+        if kind == "file" and d["status"] in ("added", "updated"):
+            progress.console.print(Text.assemble((f"{d['status']} ", "green"), printable(d["path"]),
+                                                 f" ({hms(d.get('seconds', 0.0))})"))
+        elif kind == "file" and d["status"] == "failed":
+            progress.console.print(Text.assemble(("skipped ", "yellow"), printable(f"{d['path']}: {d['reason']}")))
+        elif kind == "removed":
+            progress.console.print(Text.assemble(("removed ", "cyan"), printable(d["path"])))
+        elif kind == "transcribe_failed":
+            progress.console.print(Text.assemble(("not transcribed ", "yellow"), printable(f"{d['path']}: {d['reason']}")))
+
+    watcher = Watcher(paths, target, model, ref, passages=spans_cfg, transcribe=transcribe, batch_size=batch_size,
+                      cfg=WatchConfig(settle=settle, poll=poll), on_event=on_event)
+    with progress:
+        summary = watcher.run()
+    first = summary.first
+    err.print(f"indexed {first.indexed + summary.indexed} file(s), removed {first.removed + summary.removed}, "
+              f"{len(first.failed) + len(summary.failed)} not indexed; index {printable(str(target))}",
+              markup=False, highlight=False)
+    if summary.interrupted:
+        fail("stopped watching (Ctrl-C): finished files are kept", 130)
