@@ -101,6 +101,9 @@ def open_model_for(store: Store, model=None, device: str = "auto"):
     return model
 
 
+NOISE_QUERIES = 100
+
+
 class Searcher:
     """An open index plus its model: what a long-running process keeps to answer many queries.
 
@@ -125,6 +128,7 @@ class Searcher:
         # Transcript text -> its text-encoder vector, for --rerank: a query whose windows were all
         # read before then costs one text embedding (the query's), not one per window.
         self._transcript_vecs: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._noise: dict[str, float] = {}
 
     def _embed_transcripts(self, texts: list[str]) -> np.ndarray:
         todo = list(dict.fromkeys(t for t in texts if t not in self._transcript_vecs))
@@ -162,6 +166,7 @@ class Searcher:
         path_glob: str | None = None,
         mode: str | None = None,
         rerank: int | bool = 0,
+        weak_level: bool = False,
     ) -> SearchResponse:
         """Search by text in any language the model's text encoder knows, or by an example recording.
 
@@ -172,7 +177,9 @@ class Searcher:
         the vector list that have no transcript (once each, kept in the index), so they are fused
         too; True reads the model's default number. A text query's score is always the probability
         that the window says the query. min_score: hide results below it; "auto" is the calibrated
-        threshold of the mode in use. Audio queries score by cosine (speech against speech).
+        threshold of the mode in use: this index's noise level (see noise_level). weak_level: also
+        report that level (SearchResponse.auto_min_score) when min_score is not "auto". Audio queries
+        score by cosine (speech against speech).
         """
         if query is None and audio is None:
             raise UsageError("give a text query, or a recording with --audio FILE")
@@ -200,6 +207,7 @@ class Searcher:
         model = self.model
         fusion = FusionWeights.from_config(model.config.fusion)
         fused = audio is None and (mode != "vector" or rerank > 0)
+        auto_asked = min_score == AUTO_MIN_SCORE
         min_score = self._threshold(min_score, audio is not None, fused, fusion)
         if audio is not None:
             from .audio import load_audio
@@ -223,7 +231,7 @@ class Searcher:
         if audio is not None:
             hits = sorted(((p, s, e, round(clasp_cos[i], 4), i) for i, (p, s, e) in where.items()), key=lambda h: -h[3])
             return SearchResponse(label, self._results(hits, top_k, min_score, {}))
-        auto = self._threshold(AUTO_MIN_SCORE, False, fused, fusion)
+        auto = min_score if auto_asked else self._threshold(AUTO_MIN_SCORE, False, fused, fusion) if weak_level else None
         cands = self._gather(query, vec, where, clasp_cos, mode, per_list, rerank, path_glob, fused)
         if not cands.ids:
             return SearchResponse(label, [], auto)
@@ -306,14 +314,33 @@ class Searcher:
         if min_score == AUTO_MIN_SCORE:
             if audio:
                 raise UsageError("--min-score auto is calibrated for text queries; give a number (a cosine) with --audio")
-            if fused:
+            if fused and not self.store.transcribed():
+                # Reranking an index without transcripts: measuring it would transcribe for every
+                # nonsense query, so the level fitted on the validation archives stands in.
                 return fusion.min_score
-            return fusion.vector_min_score if fusion.vector_clasp is not None else self.model.default_min_score
+            return self.noise_level(fused)
         if isinstance(min_score, str):
             raise UsageError(f"--min-score must be a number or {AUTO_MIN_SCORE!r} (got {min_score!r})")
         if not math.isfinite(min_score):
             raise UsageError(f"--min-score must be a finite number (got {min_score})")
         return float(min_score)
+
+    def noise_level(self, fused: bool = True) -> float:
+        """This index's `--min-score auto` level: the lowest score at which at most 5% of
+        NOISE_QUERIES queries that mean nothing (emoji, punctuation, random letters) still get a
+        hit here. Measured on the index itself, because how high the best of many windows reaches
+        by chance grows with the archive (examples/archive's 32 windows: 0.0025 fused; the
+        validation archives': 0.028). Computed on first use (about 0.3 s), then kept."""
+        from .calibration import choose_min_score, nonsense_queries
+
+        mode = "hybrid" if fused else "vector"
+        if mode not in self._noise:
+            best = []
+            for q in nonsense_queries(NOISE_QUERIES):
+                hits = self.search(q, top_k=1, mode=mode).results
+                best.append(hits[0].score if hits else 0.0)
+            self._noise[mode] = round(choose_min_score(np.asarray(best)), 4)
+        return self._noise[mode]
 
     def _results(self, hits: list[tuple], top_k: int, min_score: float | None, texts: dict[int, str]) -> list[Result]:
         groups = group_hits(hits)[:top_k]

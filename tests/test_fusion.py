@@ -86,6 +86,26 @@ def test_scores_are_probabilities_and_auto_threshold_hides_nonsense(examples_tra
         assert s.search("how are stars born", min_score="auto").results
 
 
+def test_the_auto_level_is_this_indexs_own_noise_level(examples_transcribed, shipped_model):
+    from clasp_cli.calibration import nonsense_queries
+    from clasp_cli.search import NOISE_QUERIES
+
+    with Searcher(examples_transcribed, model=shipped_model) as s:
+        level = s.noise_level(fused=True)
+        best = [(s.search(q, top_k=1).results or [None])[0] for q in nonsense_queries(NOISE_QUERIES)]
+        kept = [b for b in best if b is not None and b.score >= level]
+        assert len(kept) <= 0.05 * NOISE_QUERIES
+        assert s.search("how are stars born", weak_level=True).auto_min_score == level
+        assert s.search("how are stars born").auto_min_score is None  # measured only when asked
+
+
+def test_every_demo_answer_scores_above_the_weak_match_level(examples_transcribed, shipped_model):
+    with Searcher(examples_transcribed, model=shipped_model) as s:
+        for q in QUESTIONS:
+            top = s.search(q["query"], top_k=1, min_score="auto").results
+            assert top and top[0].path.endswith(q["answer"]), q["query"]
+
+
 def test_a_window_whose_transcript_has_not_landed_yet_is_still_found(tmp_path, examples_transcribed, shipped_model):
     import shutil
 

@@ -132,7 +132,7 @@ def create_app(live: LiveIndex, allowed_hosts: Sequence[str] | None = None,
             weak = resp.auto_min_score is not None and result.score < resp.auto_min_score
             return {"audio_url": str(request.url_for("passage_audio", passage_id=result.passage_id)), "weak": weak}
 
-        payload = await live.call(lambda s: search_json(s, query, per_result=audio_url, **options),
+        payload = await live.call(lambda s: search_json(s, query, per_result=audio_url, weak_level=True, **options),
                                   heavy=options.get("rerank", 0) > 0)
         return JSONResponse(payload)
 
