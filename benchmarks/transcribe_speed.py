@@ -1,6 +1,7 @@
 """`clasp index --transcribe`: speed and word error rate, this checkout against others.
 
     .venv/bin/python benchmarks/transcribe_speed.py --manifest data/synth/val.jsonl --n 80 --code /tmp/old-main --out R.json
+    .venv/bin/python benchmarks/transcribe_speed.py --archive data/arch-tune-synth-val --n 12 --code /tmp/old-main --out R.json
 
 Every n-th utterance of a VALIDATION manifest is one recording. Each checkout (--code, repeatable;
 this one always) indexes them into a fresh index with transcripts through its own real indexer,
@@ -57,16 +58,26 @@ def main() -> None:
     ap.add_argument("--code", type=Path, action="append", default=[])
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--work", type=Path, default=Path("/tmp/clasp-transcribe-speed"))
+    ap.add_argument("--archive", type=Path, default=None,
+                    help="instead of utterances: the first N programs of an archive folder (benchmarks/segmentation.py "
+                         "builds them; archive.json), each scored against its sentences joined")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    utts = read_manifest(args.manifest)
-    utts = utts[:: max(1, len(utts) // args.n)][: args.n]
-    # A manifest names its audio relative to its own folder.
-    files = [str((args.manifest.parent / u.audio).resolve()) for u in utts]
+    if args.archive is not None:
+        programs = json.loads((args.archive / "archive.json").read_text())[: args.n]
+        files = [str((args.archive / p["path"]).resolve()) for p in programs]
+        ref = {f: " ".join(x["text"] for x in p["sentences"]) for f, p in zip(files, programs)}
+        audio_s = sum(p["duration"] for p in programs)
+    else:
+        utts = read_manifest(args.manifest)
+        utts = utts[:: max(1, len(utts) // args.n)][: args.n]
+        # A manifest names its audio relative to its own folder.
+        files = [str((args.manifest.parent / u.audio).resolve()) for u in utts]
+        ref = {f: u.text for f, u in zip(files, utts)}
+        audio_s = sum(u.duration for u in utts)
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
-        raise SystemExit(f"{len(missing)} of the manifest's recordings are missing, e.g. {missing[0]}")
-    ref = {f: u.text for f, u in zip(files, utts)}
+        raise SystemExit(f"{len(missing)} of the recordings are missing, e.g. {missing[0]}")
     checkouts = [ROOT, *args.code]
     runs = []
     for r in range(args.rounds):
@@ -81,8 +92,7 @@ def main() -> None:
                    "wer": word_error_rate([ref[f] for f in files], hyp)}
             runs.append(run)
             print(json.dumps(run), flush=True)
-    result = {"manifest": str(args.manifest), "recordings": len(files),
-              "audio_s": round(sum(u.duration for u in utts), 1),
+    result = {"manifest": str(args.archive or args.manifest), "recordings": len(files), "audio_s": round(audio_s, 1),
               "machine": f"{platform.machine()} {os.cpu_count()} cores", "runs": runs}
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")

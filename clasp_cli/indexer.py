@@ -204,6 +204,7 @@ class IndexRun:
     batch_size: int
     read_stall_s: float
     on_event: Event
+    pool: object | None = None  # TranscriptPool: windows whose transcripts wait for a full decoder batch
 
 
 def prepare_run(store: Store, model, model_ref: str, passages: PassageConfig | WindowConfig | None, transcribe: bool | None,
@@ -231,7 +232,12 @@ def prepare_run(store: Store, model, model_ref: str, passages: PassageConfig | W
         from .transcribe import shared_transcriber, whisper_for
 
         transcriber = shared_transcriber(whisper_for(model.config.speech_encoder), model.device)
-    return IndexRun(model, passages, transcriber, batch_size, read_stall_s, on_event)
+    pool = None
+    if transcriber is not None and model.can_share_encoder(transcriber.model):
+        from .transcript_pool import TranscriptPool
+
+        pool = TranscriptPool(store, model, transcriber, on_event)
+    return IndexRun(model, passages, transcriber, batch_size, read_stall_s, on_event, pool)
 
 
 def index_files(store: Store, run: IndexRun, files: Sequence[Path], paths: Sequence[str | Path], prune: bool,
@@ -244,7 +250,8 @@ def index_files(store: Store, run: IndexRun, files: Sequence[Path], paths: Seque
     roots = [display_path(os.path.abspath(p)) for p in paths]
     try:
         for path in files:
-            _index_one(store, run.model, path, run.passages, run.batch_size, summary, on_event, run.transcriber, run.read_stall_s)
+            _index_one(store, run.model, path, run.passages, run.batch_size, summary, on_event, run.transcriber, run.read_stall_s,
+                       run.pool)
             if time.monotonic() - last_save > 60:  # bound what a kill -9 makes the next open rebuild
                 store.save_graphs()
                 last_save = time.monotonic()
@@ -262,6 +269,8 @@ def index_files(store: Store, run: IndexRun, files: Sequence[Path], paths: Seque
         for f in store.files():  # failures this run could not retry stay in the summary until pruned
             if f.status == "failed" and f.path not in seen and _under(f.path, roots):
                 summary.failed.append((f.path, f"{f.error} (earlier run; the file is gone: --prune forgets it)"))
+        if run.pool is not None:
+            summary.transcribed += run.pool.flush()
         if run.transcriber is not None:
             summary.transcribed += transcribe_missing(store, run.model, on_event)
     except KeyboardInterrupt:
@@ -411,22 +420,26 @@ def _kind(mode: int) -> str:
     return "not a file"
 
 
-def _embed(model, transcriber, waves: list) -> tuple:
+def _embed(model, transcriber, waves: list, pool=None) -> tuple:
     """CLASP vectors of a batch of windows and, when transcribing, their transcripts: from one
-    pass of the Whisper encoder where the model's speech encoder is the transcriber's Whisper."""
+    pass of the Whisper encoder where the model's speech encoder is the transcriber's Whisper.
+    With a pool, the encoder output is returned for it instead of transcripts (vectors, texts, encoded)."""
     if transcriber is None:
-        return model.embed_audio(waves), None
+        return model.embed_audio(waves), None, None
     if model.can_share_encoder(transcriber.model):
         feats = model.audio_features(waves, keep_encoded=True)
-        texts = transcriber.transcribe_encoded([f.encoded for f in feats])
+        encoded = [f.encoded for f in feats]
         for f in feats:
             f.encoded = None  # the head needs only the valid frames
-        return model.embed_features(feats), texts
-    return model.embed_audio(waves), transcriber.transcribe_batch(waves)
+        vectors = model.embed_features(feats)
+        if pool is not None:
+            return vectors, None, encoded
+        return vectors, transcriber.transcribe_encoded(encoded), None
+    return model.embed_audio(waves), transcriber.transcribe_batch(waves), None
 
 
 def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfig, batch_size: int, summary: IndexSummary,
-               on_event: Event, transcriber=None, read_stall_s: float = 120.0) -> None:
+               on_event: Event, transcriber=None, read_stall_s: float = 120.0, pool=None) -> None:
     key, raw = display_path(path), raw_name(path)
 
     def failed(reason: str, size: int = 0, mtime: float = 0.0, digest: str | None = None) -> None:
@@ -463,7 +476,7 @@ def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfi
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", PartialAudioWarning)
             spans, duration = find_spans(path, cfg)
-            vectors, kept, texts = [], [], []
+            vectors, kept, texts, encoded = [], [], [], []
             batch: list = []
             for span, wave in iter_passage_audio(path, spans, model.config.sample_rate):
                 if wave.size < 160:  # past the real end of a file whose header overstated its length
@@ -471,14 +484,16 @@ def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfi
                 batch.append(wave)
                 kept.append((span.start, span.end))
                 if len(batch) == batch_size:
-                    v, t = _embed(model, transcriber, batch)
+                    v, t, e = _embed(model, transcriber, batch, pool)
                     vectors.append(v)
                     texts += t or []
+                    encoded += e or []
                     batch = []
             if batch:
-                v, t = _embed(model, transcriber, batch)
+                v, t, e = _embed(model, transcriber, batch, pool)
                 vectors.append(v)
                 texts += t or []
+                encoded += e or []
         if not kept:
             raise AudioError(path, "no speech found (silent or too quiet)")
     except AudioError as e:
@@ -487,11 +502,13 @@ def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfi
     warning = str(partial[0].reason) if partial else None
     import numpy as np
 
-    said = texts if transcriber is not None else None
-    store.replace_file(key, st.st_size, st.st_mtime, digest, duration, kept, np.concatenate(vectors),
-                       path_bytes=raw, warning=warning, texts=said,
-                       text_vectors=_text_vectors(model, said) if said is not None else None)
+    said = texts if transcriber is not None and pool is None else None
+    ids = store.replace_file(key, st.st_size, st.st_mtime, digest, duration, kept, np.concatenate(vectors),
+                             path_bytes=raw, warning=warning, texts=said,
+                             text_vectors=_text_vectors(model, said) if said is not None else None)
     summary.transcribed += len(said or [])
+    if pool is not None:
+        pool.add(ids, encoded)  # transcribed with other files' windows of the same length
     if old is None:
         summary.added += 1
     else:
