@@ -342,6 +342,14 @@ class Searcher:
             self._noise[mode] = round(choose_min_score(np.asarray(best)), 4)
         return self._noise[mode]
 
+    def inherit_noise_levels(self, other: "Searcher") -> None:
+        """Keep the noise levels `other` measured when this index differs from its by at most a
+        tenth of its windows (a growing archive reopened by `clasp serve`): a level moves slowly
+        with size, and measuring it again costs the first query after every reopen a second or so."""
+        before, now = other.store.db_state().passages, self.store.db_state().passages
+        if other._noise and abs(now - before) <= 0.1 * max(before, 1):
+            self._noise.update(other._noise)
+
     def _results(self, hits: list[tuple], top_k: int, min_score: float | None, texts: dict[int, str]) -> list[Result]:
         groups = group_hits(hits)[:top_k]
         missing = [g.passage_id for g in groups if g.passage_id not in texts]

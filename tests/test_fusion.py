@@ -275,3 +275,19 @@ def test_hybrid_still_finds_a_window_only_its_rare_word_points_to(tmp_path, mode
     with Store.open(tmp_path / "i") as st:
         rare = st.keyword_search('"zeppelin"')[0].passage_id
     assert rare in cands.ids and rare not in by_vector.ids
+
+
+def test_a_reopened_index_of_about_the_same_size_keeps_its_noise_level(examples_transcribed, shipped_model):
+    with Searcher(examples_transcribed, model=shipped_model) as a, Searcher(examples_transcribed, model=shipped_model) as b:
+        a._noise["hybrid"] = 0.5  # as if measured; b opens the same index
+        b.inherit_noise_levels(a)
+        assert b.noise_level(fused=True) == 0.5
+
+
+def test_an_index_that_grew_by_more_than_a_tenth_measures_its_noise_level_again(tmp_path, examples_transcribed, shipped_model):
+    small = tmp_path / "small"
+    index_paths([EXAMPLES / "archive" / "radio" / "weather-forecast.mp3"], small, model=shipped_model, transcribe=False)
+    with Searcher(small, model=shipped_model) as a, Searcher(examples_transcribed, model=shipped_model) as b:
+        a._noise["vector"] = 0.5
+        b.inherit_noise_levels(a)
+        assert b.noise_level(fused=False) != 0.5

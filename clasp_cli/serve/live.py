@@ -59,6 +59,8 @@ class _Lane:
     def _open(self, model) -> None:
         searcher = Searcher(self.dir, model=model, device=self._device)
         old, self._searcher = self._searcher, searcher
+        if old is not None:
+            searcher.inherit_noise_levels(old)
         self._stamp = self._read_stamp(searcher)
         self._opened_at = time.monotonic()
         if old is not None:
