@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
+from .fsutil import atomic_write_text
 from .store import Store, path_pattern
 
 FORMATS = ("srt", "vtt")
@@ -104,11 +105,8 @@ def export(index_dir: str | Path, fmt: str, out_dir: Path | None = None, path_gl
     done = []
     for path, items in sorted(said.items()):
         target = target_name(path, root, out_dir, fmt)
-        tmp = target.with_name(target.name + ".part")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(subtitles(items, fmt), encoding="utf-8")
-            os.replace(tmp, target)  # a reader never sees half a file
+            atomic_write_text(target, subtitles(items, fmt))  # a reader never sees half a file
         except OSError as e:
             raise UsageError(f"{target}: cannot write the subtitles ({e.strerror or e}); "
                              f"{len(done)} file{'s' * (len(done) != 1)} written before it") from None

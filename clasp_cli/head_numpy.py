@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .calibration import _sigmoid  # one logistic function for the whole package
 from .config import HeadConfig
 from .errors import ModelError
 
@@ -34,10 +35,6 @@ def load_state(path: Path) -> dict[str, np.ndarray]:
         return {k: v.astype(np.float32) for k, v in load_file(str(path)).items() if not k.endswith("num_batches_tracked")}
     except (SafetensorError, OSError) as e:
         raise ModelError(f"{path}: unreadable weights ({e})") from None
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow warnings for large |x|
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
