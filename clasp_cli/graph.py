@@ -1,10 +1,15 @@
-"""The HNSW graph file (vectors.hnsw) and the stamp (vectors.json) that ties it to one database state.
+"""The ANN graph files (vectors.hnsw, or usearch shards) and the stamp (vectors.json) that ties
+them to one database state.
 
 The graph is derived data: SQLite holds every vector, so a graph can always be rebuilt. What
 must never happen is answering from a graph that belongs to another state or another index.
 The stamp therefore records the index's id, the passage state the graph was built from, and
 the graph file's size and CRC32. A graph whose stamp does not match is rebuilt; one that only
 lags the database (a writer was killed before saving) is brought up to date incrementally.
+
+Two engines sit behind these rules: hnswlib (float32 in RAM; small indexes, filters inside the
+graph) and usearch (int8 shards, memory-mapped by readers; see ann_usearch.py). The stamp names
+the engine; an index whose recorded choice differs from its stamp is rebuilt in the new engine.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +49,22 @@ HNSW_EF_SEARCH = 128
 # Graph labels checked against the database's own vectors on every load: a graph copied from
 # another index holds the same labels but different vectors, and this is how that shows.
 SAMPLE_CHECKS = 16
+ENGINES = ("hnsw", "usearch")
+# `--ann auto` picks usearch from this many windows: below it hnswlib's RAM (about 2.3 KB a window)
+# is small, every index made so far uses it, and it filters --path inside the graph.
+USEARCH_FROM = 1_000_000
+
+
+def auto_engine(windows: int) -> str:
+    return "usearch" if windows >= USEARCH_FROM else "hnsw"
+
+
+def shard_files(directory: Path, name: str) -> list[str]:
+    """The usearch shard files of graph `name` present in `directory` (any generation)."""
+    try:
+        return sorted(p.name for p in directory.glob(f"{name}.*.usearch"))
+    except OSError:
+        return []
 
 
 @dataclass(frozen=True)
@@ -67,7 +89,12 @@ class LoadedGraph:
     reasons: list[str] = field(default_factory=list)
 
 
-def new_graph(dim: int, max_elements: int):
+def new_graph(dim: int, max_elements: int, engine: str = "hnsw", vectors: Callable[[Sequence[int]], np.ndarray] | None = None):
+    """An empty graph. vectors: exact vectors by id, which usearch rescores its candidates with."""
+    if engine == "usearch":
+        from .ann_usearch import ShardedUsearch
+
+        return ShardedUsearch(dim, vectors)
     import hnswlib
 
     g = hnswlib.Index(space="cosine", dim=dim)
@@ -105,8 +132,16 @@ def _read_stamp(directory: Path, name: str) -> dict | None:
     return stamp if isinstance(stamp, dict) and stamp.get("format") == STAMP_FORMAT else None
 
 
-def _why_not_loadable(directory: Path, stamp: dict | None, state: DbState, name: str) -> str | None:
+def _engine_of(stamp: dict | None) -> str:
+    return (stamp or {}).get("engine", "hnsw")
+
+
+def _why_not_loadable(directory: Path, stamp: dict | None, state: DbState, name: str, engine: str = "hnsw") -> str | None:
     """Why the graph file cannot be trusted as a starting point, or None when it can."""
+    if stamp is not None and _engine_of(stamp) != engine and stamp.get("index_id") == state.index_id:
+        return f"graph engine changed ({_engine_of(stamp)} to {engine})"
+    if engine == "usearch":
+        return _why_not_shards(directory, stamp, state)
     path = directory / graph_files(name)[0]
     if not path.exists():
         return "graph file missing"
@@ -124,23 +159,61 @@ def _why_not_loadable(directory: Path, stamp: dict | None, state: DbState, name:
     return None
 
 
-def _load_file(directory: Path, dim: int, state: DbState, db_ids: np.ndarray, vectors: Callable[[Sequence[int]], np.ndarray],
-               name: str = PASSAGE_GRAPH):
-    """(graph, live labels, stamp, None) for a trustworthy graph file, else (None, None, stamp, reason)."""
+def _why_not_shards(directory: Path, stamp: dict | None, state: DbState) -> str | None:
+    if stamp is None:
+        return "graph stamp missing or unreadable"
+    if stamp.get("index_id") != state.index_id:
+        return "graph belongs to another index"
+    shards = stamp.get("shards")
+    if not isinstance(shards, list):
+        return "graph stamp missing or unreadable"
+    for e in shards:
+        try:
+            path = directory / os.path.basename(str(e["file"]))
+            if not path.exists():
+                return "graph file missing"
+            # Size and checksum before usearch sees the file: a damaged shard must not be mapped.
+            if path.stat().st_size != e["bytes"] or _crc32(path) != e["crc32"]:
+                return "graph file damaged or replaced"
+        except (KeyError, TypeError):
+            return "graph stamp missing or unreadable"
+        except OSError as err:
+            return f"graph file unreadable ({err.strerror})"
+    return None
+
+
+def _open_graph(directory: Path, dim: int, stamp: dict, name: str, engine: str, view: bool,
+                vectors: Callable[[Sequence[int]], np.ndarray]):
+    if engine == "usearch":
+        from .ann_usearch import ShardedUsearch
+
+        return ShardedUsearch.from_files(directory, dim, stamp["shards"], view, vectors)
     import hnswlib
 
+    graph = hnswlib.Index(space="cosine", dim=dim)
+    graph.load_index(str(directory / graph_files(name)[0]))
+    return graph
+
+
+def _load_file(directory: Path, dim: int, state: DbState, db_ids: np.ndarray, vectors: Callable[[Sequence[int]], np.ndarray],
+               name: str = PASSAGE_GRAPH, engine: str = "hnsw", view: bool = False):
+    """(graph, live labels, stamp, None) for a trustworthy graph file, else (None, None, stamp, reason)."""
     stamp = _read_stamp(directory, name)
-    reason = _why_not_loadable(directory, stamp, state, name)
+    reason = _why_not_loadable(directory, stamp, state, name, engine)
     if reason is not None:
         return None, None, stamp, reason
     try:
-        graph = hnswlib.Index(space="cosine", dim=dim)
-        graph.load_index(str(directory / graph_files(name)[0]))
+        graph = _open_graph(directory, dim, stamp, name, engine, view, vectors)
         deleted = [int(i) for i in stamp.get("deleted", [])]
         for pid in deleted:
             mark_deleted(graph, pid)
-        held = np.setdiff1d(np.asarray(graph.get_ids_list(), dtype=np.int64), np.asarray(deleted, dtype=np.int64))
-    except Exception as e:  # hnswlib raises plain RuntimeError/ValueError on a bad file
+        if engine == "usearch" and stamp.get("state") == state.to_dict():
+            # Listing a mapped shard's keys reads every page of it; the stamp already ties these
+            # checked files to this exact passage table (count, largest id, sum of ids).
+            held = db_ids
+        else:
+            held = np.setdiff1d(np.asarray(graph.get_ids_list(), dtype=np.int64), np.asarray(deleted, dtype=np.int64))
+    except Exception as e:  # hnswlib and usearch raise plain RuntimeError/ValueError on a bad file
         return None, None, stamp, f"graph file unreadable ({e})"
     reason = _foreign_vectors(graph, np.intersect1d(held, db_ids), vectors)
     if reason is not None:
@@ -150,12 +223,13 @@ def _load_file(directory: Path, dim: int, state: DbState, db_ids: np.ndarray, ve
 
 def load_graph(
     directory: Path, dim: int, state: DbState, db_ids: np.ndarray, vectors: Callable[[Sequence[int]], np.ndarray],
-    name: str = PASSAGE_GRAPH,
+    name: str = PASSAGE_GRAPH, engine: str = "hnsw", view: bool = False,
 ) -> LoadedGraph:
-    """The graph on disk, checked against the database and brought up to date; rebuilt when untrustworthy."""
-    graph, held, stamp, reason = _load_file(directory, dim, state, db_ids, vectors, name)
+    """The graph on disk, checked against the database and brought up to date; rebuilt when untrustworthy.
+    engine: the ANN this index uses now; view: map usearch shards read-only (a reader)."""
+    graph, held, stamp, reason = _load_file(directory, dim, state, db_ids, vectors, name, engine, view)
     if graph is None:
-        return _rebuild(dim, db_ids, vectors, reason)
+        return _rebuild(dim, db_ids, vectors, reason, engine)
     missing = np.setdiff1d(db_ids, held)
     extra = np.setdiff1d(held, db_ids)
     _add(graph, missing, vectors)
@@ -168,12 +242,12 @@ def load_graph(
 
 def graph_file_problems(
     directory: Path, dim: int, state: DbState, db_ids: np.ndarray, vectors: Callable[[Sequence[int]], np.ndarray],
-    name: str = PASSAGE_GRAPH,
+    name: str = PASSAGE_GRAPH, engine: str = "hnsw",
 ) -> list[str]:
     """How the graph file on disk disagrees with the database (empty when it matches exactly)."""
-    if not len(db_ids) and not (directory / graph_files(name)[0]).exists():
+    if not len(db_ids) and not has_graph_files(directory, name):
         return []
-    graph, held, stamp, reason = _load_file(directory, dim, state, db_ids, vectors, name)
+    graph, held, stamp, reason = _load_file(directory, dim, state, db_ids, vectors, name, engine, view=True)
     if graph is None:
         return [reason if name == PASSAGE_GRAPH else reason.replace("graph", _words(name)[1], 1)]
     problems = []
@@ -212,8 +286,13 @@ def _add(graph, ids: np.ndarray, vectors: Callable[[Sequence[int]], np.ndarray])
         graph.add_items(vectors(part), part)
 
 
-def _rebuild(dim: int, db_ids: np.ndarray, vectors: Callable[[Sequence[int]], np.ndarray], reason: str) -> LoadedGraph:
-    graph = new_graph(dim, max(1024, len(db_ids)))
+def has_graph_files(directory: Path, name: str) -> bool:
+    return (directory / graph_files(name)[0]).exists() or bool(shard_files(directory, name))
+
+
+def _rebuild(dim: int, db_ids: np.ndarray, vectors: Callable[[Sequence[int]], np.ndarray], reason: str,
+             engine: str = "hnsw") -> LoadedGraph:
+    graph = new_graph(dim, max(1024, len(db_ids)), engine, vectors)
     _add(graph, db_ids, vectors)
     return LoadedGraph(graph, len(db_ids), rebuilt=True, changed=True, reasons=[reason])
 
@@ -231,6 +310,8 @@ def save_graph(directory: Path, graph, state: DbState, db_ids: np.ndarray, name:
 
 
 def _write_pair(directory: Path, graph, state: DbState, db_ids: np.ndarray, tmp: Path, tmp_meta: Path, name: str) -> None:
+    if getattr(graph, "engine", "hnsw") == "usearch":
+        return _write_shards(directory, graph, state, db_ids, tmp_meta, name)
     graph.save_index(str(tmp))
     if tmp.stat().st_size != graph.index_file_size():  # hnswlib does not report a short write
         raise OSError(errno.ENOSPC, f"{tmp.name} written short; the disk is probably full")
@@ -246,3 +327,31 @@ def _write_pair(directory: Path, graph, state: DbState, db_ids: np.ndarray, tmp:
     gfile, mfile = graph_files(name)
     os.replace(tmp, directory / gfile)
     os.replace(tmp_meta, directory / mfile)
+    _remove_files(directory, shard_files(directory, name))  # left by a switch from usearch
+
+
+def _write_shards(directory: Path, graph, state: DbState, db_ids: np.ndarray, tmp_meta: Path, name: str) -> None:
+    # Changed shards go to new files first; the stamp's rename then switches to them in one step,
+    # and only after it are the files of the last generation removed. A kill at any point leaves
+    # the old stamp with its old files, or the new stamp with its new ones.
+    shards = graph.write_shards(directory, name, time.time_ns(), _crc32)
+    deleted = np.setdiff1d(np.asarray(graph.get_ids_list(), dtype=np.int64), db_ids)
+    stamp = {
+        "format": STAMP_FORMAT, "engine": "usearch", "index_id": state.index_id, "state": state.to_dict(),
+        "shards": shards, "deleted": [int(i) for i in deleted],
+    }
+    with open(tmp_meta, "w") as fh:
+        fh.write(json.dumps(stamp))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp_meta, directory / graph_files(name)[1])
+    keep = {e["file"] for e in shards}
+    _remove_files(directory, [f for f in shard_files(directory, name) if f not in keep] + [graph_files(name)[0]])
+
+
+def _remove_files(directory: Path, names: Sequence[str]) -> None:
+    for n in names:
+        try:
+            (directory / n).unlink(missing_ok=True)
+        except OSError:
+            pass  # a stale file left is harmless: no stamp names it

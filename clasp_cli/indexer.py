@@ -24,13 +24,18 @@ from .passages import (
     DEFAULT_SEGMENTATION, SEGMENTATIONS, PassageConfig, WindowConfig, find_spans, iter_passage_audio, segmentation_from_json,
     segmentation_name, segmentation_to_json,
 )
-from .store import INDEX_FILES, LOCK, Store
+from .store import LOCK, Store, index_file_names
 
 AUDIO_EXTENSIONS = {
     ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".m4b", ".mp4", ".aac",
     ".webm", ".mka", ".mkv", ".wma", ".aif", ".aiff", ".caf", ".amr", ".3gp", ".mov", ".spx",
 }
 Event = Callable[..., None]
+ENGINES = ("local", "ray")
+ANN_CHOICES = ("auto", "hnsw", "usearch")
+MIN_WINDOW_SAMPLES = 160  # a shorter window lies past the real end of a file whose header overstated its length
+NO_SPEECH = "no speech found (silent or too quiet)"
+GRAPH_SAVE_S = 60.0
 
 
 @dataclass
@@ -136,6 +141,9 @@ def index_paths(
     on_event: Event = _noop,
     transcribe: bool | None = False,
     read_stall_s: float = 120.0,
+    ann: str | None = None,
+    engine: str = "local",
+    ray=None,
 ) -> IndexSummary:
     """Index recordings under `paths` into the index at `index_dir`.
 
@@ -147,7 +155,11 @@ def index_paths(
     an index keeps transcribing what later runs add. None: as the index records, transcribing a
     new index (what `clasp index` does); False on a new index records that it is not transcribed,
     and later None runs keep it so. read_stall_s: a file whose first read (its content hash) makes
-    no progress for this long is recorded as failed, not waited on."""
+    no progress for this long is recorded as failed, not waited on. ann: the nearest-neighbour
+    engine, recorded in the index ("hnsw", "usearch", or "auto": by size); None keeps the
+    recorded one. engine: "local" (this process) or "ray" (a Ray cluster, as `ray`, an
+    engines.ray_engine.RayConfig, says: by default RAY_ADDRESS or a local cluster started for the
+    run): the same windows and vectors either way."""
     from .registry import DEFAULT_MODEL, load_model
 
     if not paths:
@@ -161,7 +173,7 @@ def index_paths(
     created = not Path(index_dir).expanduser().exists()
     try:
         return _index_into(index_dir, model, model_ref, files, summary, paths, passages, prune, batch_size, on_event,
-                           transcribe, t0, read_stall_s)
+                           transcribe, t0, read_stall_s, ann, engine, ray)
     except BaseException:
         if created:
             _remove_if_empty(Path(index_dir).expanduser())
@@ -178,18 +190,32 @@ def _remove_if_empty(index_dir: Path) -> None:
     except Exception:
         pass
     try:
-        if {p.name for p in index_dir.iterdir()} <= {LOCK, *INDEX_FILES}:  # nothing but what this run wrote
+        if {p.name for p in index_dir.iterdir()} <= {LOCK, *index_file_names(index_dir)}:  # nothing but what this run wrote
             shutil.rmtree(index_dir)
     except OSError:
         pass
 
 
 def _index_into(index_dir, model, model_ref, files, summary, paths, passages, prune, batch_size, on_event, transcribe,
-                t0, read_stall_s) -> IndexSummary:
+                t0, read_stall_s, ann=None, engine="local", ray=None) -> IndexSummary:
+    if engine not in ENGINES:
+        raise UsageError(f"unknown --engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine == "ray":
+        from .extras import require
+
+        require("ray", "--engine ray")
     # quick_check reads every page once: a damaged database is found here, not skipped as "unchanged".
     with Store.open(index_dir, write=True, model_id=model.id, dim=model.dim, check=True) as store:
-        run = prepare_run(store, model, model_ref, passages, transcribe, on_event, batch_size, read_stall_s)
-        index_files(store, run, files, paths, prune, summary)
+        run = prepare_run(store, model, model_ref, passages, transcribe, on_event, batch_size, read_stall_s, ann)
+        if engine == "ray":
+            from dataclasses import replace
+
+            from .engines.ray_engine import RayConfig, index_files_ray
+
+            cfg = replace(ray or RayConfig(), model_ref=(ray.model_ref if ray and ray.model_ref else model_ref))
+            index_files_ray(store, run, files, paths, prune, summary, cfg)
+        else:
+            index_files(store, run, files, paths, prune, summary)
     summary.elapsed = time.perf_counter() - t0
     return summary
 
@@ -208,10 +234,14 @@ class IndexRun:
 
 
 def prepare_run(store: Store, model, model_ref: str, passages: PassageConfig | WindowConfig | None, transcribe: bool | None,
-                on_event: Event = _noop, batch_size: int = 64, read_stall_s: float = 120.0) -> IndexRun:
-    """Record (or check) the index's model, segmentation and transcription setting, and repair
-    its graphs, before the first file of a run; `clasp index --watch` does this once."""
+                on_event: Event = _noop, batch_size: int = 64, read_stall_s: float = 120.0, ann: str | None = None) -> IndexRun:
+    """Record (or check) the index's model, segmentation, transcription setting and ANN engine,
+    and repair its graphs, before the first file of a run; `clasp index --watch` does this once."""
     passages = segmentation_for(store, passages)
+    if ann is not None:
+        if ann not in ANN_CHOICES:
+            raise UsageError(f"unknown --ann {ann!r}; choose one of {', '.join(ANN_CHOICES)}")
+        store.set_ann_engine(ann)
     with store.transaction():
         if store.meta("model_ref") is None:
             store.set_meta("model_ref", model_ref)
@@ -245,37 +275,43 @@ def index_files(store: Store, run: IndexRun, files: Sequence[Path], paths: Seque
     """Index `files` (each in its own transaction), then with `prune` forget indexed files under
     `paths` that are gone, then transcribe what still lacks a transcript. Ctrl-C stops between
     files and sets summary.interrupted; what was finished is kept."""
-    on_event = run.on_event
     last_save = time.monotonic()
-    roots = [display_path(os.path.abspath(p)) for p in paths]
     try:
         for path in files:
-            _index_one(store, run.model, path, run.passages, run.batch_size, summary, on_event, run.transcriber, run.read_stall_s,
-                       run.pool)
-            if time.monotonic() - last_save > 60:  # bound what a kill -9 makes the next open rebuild
+            _index_one(store, run.model, path, run.passages, run.batch_size, summary, run.on_event, run.transcriber,
+                       run.read_stall_s, run.pool)
+            if time.monotonic() - last_save > GRAPH_SAVE_S:  # bound what a kill -9 makes the next open rebuild
                 store.save_graphs()
                 last_save = time.monotonic()
-        seen = {display_path(f) for f in files}
-        if prune:
-            # A recording replaced by a folder of its name is gone too (the folder's files are indexed anew).
-            gone = [f.path for f in store.files() if _under(f.path, roots)
-                    and (not os.path.lexists(f.fs_path) or os.path.isdir(f.fs_path))]
-            summary.removed += store.remove_files(gone)
-            for g in gone:
-                on_event("removed", path=g)
-            # A folder that is gone was pruned as asked, not a failure to index it.
-            summary.failed = [(p, e) for p, e in summary.failed
-                              if not (e == "path not found" and any(_under(g, [p]) for g in gone))]
-        for f in store.files():  # failures this run could not retry stay in the summary until pruned
-            if f.status == "failed" and f.path not in seen and _under(f.path, roots):
-                summary.failed.append((f.path, f"{f.error} (earlier run; the file is gone: --prune forgets it)"))
-        if run.pool is not None:
-            summary.transcribed += run.pool.flush()
-        if run.transcriber is not None:
-            summary.transcribed += transcribe_missing(store, run.model, on_event)
+        finish_run(store, run, files, paths, prune, summary)
     except KeyboardInterrupt:
         summary.interrupted = True
     return summary
+
+
+def finish_run(store: Store, run: IndexRun, files: Sequence[Path], paths: Sequence[str | Path], prune: bool,
+               summary: IndexSummary) -> None:
+    """After the files of a run (either engine): prune, report earlier failures, transcribe what lacks a transcript."""
+    on_event = run.on_event
+    roots = [display_path(os.path.abspath(p)) for p in paths]
+    seen = {display_path(f) for f in files}
+    if prune:
+        # A recording replaced by a folder of its name is gone too (the folder's files are indexed anew).
+        gone = [f.path for f in store.files() if _under(f.path, roots)
+                and (not os.path.lexists(f.fs_path) or os.path.isdir(f.fs_path))]
+        summary.removed += store.remove_files(gone)
+        for g in gone:
+            on_event("removed", path=g)
+        # A folder that is gone was pruned as asked, not a failure to index it.
+        summary.failed = [(p, e) for p, e in summary.failed
+                          if not (e == "path not found" and any(_under(g, [p]) for g in gone))]
+    for f in store.files():  # failures this run could not retry stay in the summary until pruned
+        if f.status == "failed" and f.path not in seen and _under(f.path, roots):
+            summary.failed.append((f.path, f"{f.error} (earlier run; the file is gone: --prune forgets it)"))
+    if run.pool is not None:
+        summary.transcribed += run.pool.flush()
+    if run.transcriber is not None:
+        summary.transcribed += transcribe_missing(store, run.model, on_event)
 
 
 def segmentation_for(store: Store, requested: PassageConfig | WindowConfig | None) -> PassageConfig | WindowConfig:
@@ -438,39 +474,84 @@ def _embed(model, transcriber, waves: list, pool=None) -> tuple:
     return model.embed_audio(waves), transcriber.transcribe_batch(waves), None
 
 
-def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfig, batch_size: int, summary: IndexSummary,
-               on_event: Event, transcriber=None, read_stall_s: float = 120.0, pool=None) -> None:
+@dataclass
+class FileJob:
+    """A file this run must embed: checked (a regular file, changed since it was indexed) and hashed."""
+
+    path: Path
+    key: str  # its name in the index
+    raw: bytes | None
+    size: int
+    mtime: float
+    digest: str
+    old: object | None  # the FileRecord it replaces
+
+
+def fail_file(store: Store, key: str, raw: bytes | None, reason: str, summary: IndexSummary, on_event: Event, size: int = 0,
+              mtime: float = 0.0, digest: str | None = None) -> None:
+    """Record that `key` could not be indexed, and why (its old passages go: the file changed)."""
+    store.replace_file(key, size, mtime, digest, None, error=reason, path_bytes=raw)
+    summary.failed.append((key, reason))
+    on_event("file", path=key, status="failed", reason=reason, seconds=0.0)
+
+
+def check_file(store: Store, path: Path, summary: IndexSummary, on_event: Event, read_stall_s: float = 120.0) -> FileJob | None:
+    """The file as a job to embed, or None when it is unchanged (counted) or cannot be read (recorded).
+    Both engines ask this on the writer, so they skip and fail files alike."""
     key, raw = display_path(path), raw_name(path)
-
-    def failed(reason: str, size: int = 0, mtime: float = 0.0, digest: str | None = None) -> None:
-        store.replace_file(key, size, mtime, digest, None, error=reason, path_bytes=raw)
-        summary.failed.append((key, reason))
-        on_event("file", path=key, status="failed", reason=reason, seconds=0.0)
-
     try:
         st = path.stat()
     except OSError as e:
-        return failed(_stat_failure(path, e))
+        return fail_file(store, key, raw, _stat_failure(path, e), summary, on_event)
     if not stat.S_ISREG(st.st_mode):
         # A FIFO or a device (or a link to one) never ends, or blocks, when read: never open it.
-        return failed(f"not a regular file ({_kind(st.st_mode)})")
+        return fail_file(store, key, raw, f"not a regular file ({_kind(st.st_mode)})", summary, on_event)
     old = store.file(key)
     # Only a success is final: a file that failed before is tried again (it may be readable now).
     if old is not None and old.status == "ok" and old.size == st.st_size and old.mtime == st.st_mtime:
         summary.unchanged += 1
         on_event("file", path=key, status="unchanged", seconds=old.duration or 0.0)
-        return
+        return None
     try:
         digest = _hash_bounded(path, read_stall_s)
     except TimeoutError:
-        return failed(f"reading stalled for {read_stall_s:g} s (a hung network mount?)", st.st_size, st.st_mtime)
+        return fail_file(store, key, raw, f"reading stalled for {read_stall_s:g} s (a hung network mount?)", summary, on_event,
+                         st.st_size, st.st_mtime)
     except OSError as e:
-        return failed(e.strerror or str(e), st.st_size, st.st_mtime)
+        return fail_file(store, key, raw, e.strerror or str(e), summary, on_event, st.st_size, st.st_mtime)
     if old is not None and old.hash == digest and old.status == "ok":
         with store.transaction():  # touched but not changed: no need to re-embed
             store.touch_file(old.id, st.st_mtime)
         summary.unchanged += 1
         on_event("file", path=key, status="unchanged", seconds=old.duration or 0.0)
+        return None
+    return FileJob(path, key, raw, st.st_size, st.st_mtime, digest, old)
+
+
+def commit_file(store: Store, job: FileJob, spans: Sequence[tuple[float, float]], vectors, duration: float,
+                warning: str | None, summary: IndexSummary, on_event: Event, texts: Sequence[str] | None = None,
+                text_vectors=None) -> list[int]:
+    """Swap in a file's windows, vectors (and transcripts) in one transaction; returns their ids."""
+    ids = store.replace_file(job.key, job.size, job.mtime, job.digest, duration, spans, vectors, path_bytes=job.raw,
+                             warning=warning, texts=texts, text_vectors=text_vectors)
+    summary.transcribed += len(texts or [])
+    if job.old is None:
+        summary.added += 1
+    else:
+        summary.updated += 1
+    summary.passages += len(spans)
+    summary.audio_seconds += duration
+    if warning:
+        summary.warnings.append((job.key, warning))
+    on_event("file", path=job.key, status="updated" if job.old else "added", seconds=duration, passages=len(spans),
+             warning=warning)
+    return ids
+
+
+def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfig, batch_size: int, summary: IndexSummary,
+               on_event: Event, transcriber=None, read_stall_s: float = 120.0, pool=None) -> None:
+    job = check_file(store, path, summary, on_event, read_stall_s)
+    if job is None:
         return
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -479,7 +560,7 @@ def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfi
             vectors, kept, texts, encoded = [], [], [], []
             batch: list = []
             for span, wave in iter_passage_audio(path, spans, model.config.sample_rate):
-                if wave.size < 160:  # past the real end of a file whose header overstated its length
+                if wave.size < MIN_WINDOW_SAMPLES:  # past the real end of a file whose header overstated its length
                     continue
                 batch.append(wave)
                 kept.append((span.start, span.end))
@@ -495,26 +576,15 @@ def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfi
                 texts += t or []
                 encoded += e or []
         if not kept:
-            raise AudioError(path, "no speech found (silent or too quiet)")
+            raise AudioError(path, NO_SPEECH)
     except AudioError as e:
-        return failed(e.reason, st.st_size, st.st_mtime, digest)
+        return fail_file(store, job.key, job.raw, e.reason, summary, on_event, job.size, job.mtime, job.digest)
     partial = [w.message for w in caught if isinstance(w.message, PartialAudioWarning)]
     warning = str(partial[0].reason) if partial else None
     import numpy as np
 
     said = texts if transcriber is not None and pool is None else None
-    ids = store.replace_file(key, st.st_size, st.st_mtime, digest, duration, kept, np.concatenate(vectors),
-                             path_bytes=raw, warning=warning, texts=said,
-                             text_vectors=_text_vectors(model, said) if said is not None else None)
-    summary.transcribed += len(said or [])
+    ids = commit_file(store, job, kept, np.concatenate(vectors), duration, warning, summary, on_event, said,
+                      _text_vectors(model, said) if said is not None else None)
     if pool is not None:
         pool.add(ids, encoded)  # transcribed with other files' windows of the same length
-    if old is None:
-        summary.added += 1
-    else:
-        summary.updated += 1
-    summary.passages += len(kept)
-    summary.audio_seconds += duration
-    if warning:
-        summary.warnings.append((key, warning))
-    on_event("file", path=key, status="updated" if old else "added", seconds=duration, passages=len(kept), warning=warning)

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .errors import UsageError
-from .store import DB, INDEX_FILES, Store, _connect_reader
+from .store import DB, Store, _connect_reader, index_file_names
 
 
 @dataclass
@@ -133,7 +133,7 @@ STAGING = ".rebuild"
 def set_aside(index_dir: str | Path, kind: str = "damaged") -> Path | None:
     """Move the database and graphs into index_dir/<kind>-<time>/ (kept, never deleted)."""
     index_dir = Path(index_dir)
-    names = [n for n in INDEX_FILES if (index_dir / n).exists()]
+    names = index_file_names(index_dir)
     if not names:
         return None
     base = index_dir / time.strftime(f"{kind}-%Y%m%d-%H%M%S")
@@ -171,6 +171,8 @@ def rebuild_index(index_dir: str | Path, paths: list[str | Path], **index_args) 
                 index_args["passages"] = segmentation_from_json(cut) if cut else (PassageConfig() if recorded else None)
             except ValueError:  # the damage reached the setting itself: the old default
                 index_args["passages"] = PassageConfig()
+        if index_args.get("ann") is None and recorded_meta(index_dir, "ann"):
+            index_args["ann"] = recorded_meta(index_dir, "ann")  # a chosen ANN engine survives the rebuild
         if index_args.get("transcribe") is None and recorded_meta(index_dir, "transcribe") == "0":
             index_args["transcribe"] = False  # an index built without transcripts is rebuilt without them
         targets = list(dict.fromkeys([*recorded, *map(str, paths)]))
@@ -184,9 +186,8 @@ def rebuild_index(index_dir: str | Path, paths: list[str | Path], **index_args) 
             return summary, None
         aside = set_aside(index_dir, "previous" if healthy(db) else "damaged")
         staging = index_dir / STAGING
-        for name in INDEX_FILES:
-            if (staging / name).exists():
-                os.replace(staging / name, index_dir / name)
+        for name in index_file_names(staging):
+            os.replace(staging / name, index_dir / name)
         shutil.rmtree(staging, ignore_errors=True)
     finally:
         os.close(lock)

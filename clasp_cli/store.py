@@ -28,14 +28,21 @@ import numpy as np
 from .errors import ClaspError
 from .names import rekey
 from .graph import (  # noqa: F401  (GRAPH*, HNSW_* and new_graph are re-exported for serve and benchmarks)
-    GRAPH, GRAPH_META, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, PASSAGE_GRAPH, TRANSCRIPT_GRAPH, DbState, ensure_capacity,
-    graph_file_problems, graph_files, load_graph, mark_deleted, new_graph, save_graph,
+    ENGINES, GRAPH, GRAPH_META, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, PASSAGE_GRAPH, TRANSCRIPT_GRAPH, DbState,
+    auto_engine, ensure_capacity, graph_file_problems, graph_files, has_graph_files, load_graph, mark_deleted, new_graph,
+    save_graph, shard_files,
 )
 
 DB = "index.sqlite"
 LOCK = "lock"
 # The files an index is made of, besides its lock (what --rebuild moves, and all a new index holds).
 INDEX_FILES = (DB, f"{DB}-wal", f"{DB}-shm", *graph_files(PASSAGE_GRAPH), *graph_files(TRANSCRIPT_GRAPH))
+
+
+def index_file_names(directory: Path) -> list[str]:
+    """The files of the index in `directory` that exist now: INDEX_FILES plus any usearch shards."""
+    return [n for n in INDEX_FILES if (directory / n).exists()] + \
+        shard_files(directory, PASSAGE_GRAPH) + shard_files(directory, TRANSCRIPT_GRAPH)
 
 # Numbered migrations: each runs once, in order; user_version records the last one applied.
 MIGRATIONS = [
@@ -477,11 +484,35 @@ class Store:
             if dim <= 0:
                 raise IndexError_(f"{self.dir}: index has no model recorded yet; index some files first")
             ids = self._db_ids()
-            loaded = load_graph(self.dir, dim, self.db_state(), ids, self._vectors)
+            loaded = load_graph(self.dir, dim, self.db_state(), ids, self._vectors, engine=self.ann_engine(len(ids)),
+                                view=not self.write)
             self._graph, self._live, self.graph_notes = loaded.graph, loaded.live, loaded.reasons
             if loaded.changed and self.write:
                 self.save_graph()
         return self._graph
+
+    def ann_engine(self, windows: int | None = None) -> str:
+        """The ANN engine this index uses: the one recorded (`clasp index --ann`), else chosen by size."""
+        chosen = self.meta("ann")
+        if chosen in ENGINES:
+            return chosen
+        if windows is None:
+            windows = self.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+        return auto_engine(windows)
+
+    def set_ann_engine(self, engine: str) -> None:
+        """Record `engine` ("auto" forgets the choice); the graphs are rebuilt in it on next load."""
+        if engine not in (*ENGINES, "auto"):
+            raise ValueError(f"unknown ANN engine {engine!r}")
+        if engine == (self.meta("ann") or "auto"):
+            return
+        with self.transaction():
+            if engine == "auto":
+                self.db.execute("DELETE FROM meta WHERE key='ann'")
+            else:
+                self.set_meta("ann", engine)
+        self._graph = self._tgraph = None  # reloaded (and rebuilt) in the engine now chosen
+        self._graph_dirty = self._tgraph_dirty = False
 
     def db_state(self) -> DbState:
         n, max_id, id_sum = self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(id), 0) FROM passages").fetchone()
@@ -523,7 +554,7 @@ class Store:
     def rebuild_graph(self) -> int:
         """Build the graph afresh from the database and write it (`clasp index --repair`). Returns passages."""
         ids = self._db_ids()
-        g = new_graph(self.dim, max(1024, len(ids)))
+        g = new_graph(self.dim, max(1024, len(ids)), self.ann_engine(len(ids)), self._vectors)
         for s in range(0, len(ids), 10000):
             part = ids[s : s + 10000]
             g.add_items(self._vectors(part), part)
@@ -554,12 +585,14 @@ class Store:
             except sqlite3.DatabaseError as e:
                 problems.append(f"keyword index out of step with the transcripts ({e})")
         if not problems:
-            problems += graph_file_problems(self.dir, self.dim, self.db_state(), self._db_ids(), self._vectors)
-        if not problems and self.has_transcript_vectors() and (self.dir / graph_files(TRANSCRIPT_GRAPH)[0]).exists():
+            ids = self._db_ids()
+            problems += graph_file_problems(self.dir, self.dim, self.db_state(), ids, self._vectors,
+                                            engine=self.ann_engine(len(ids)))
+        if not problems and self.has_transcript_vectors() and has_graph_files(self.dir, TRANSCRIPT_GRAPH):
             # Behind its rows is normal here (a reranking reader adds transcripts and leaves the file
             # to the next writer); only a file that cannot be trusted is a problem.
             problems += [p for p in graph_file_problems(self.dir, self.dim, self.tdb_state(), self._tdb_ids(), self._tvectors,
-                                                        name=TRANSCRIPT_GRAPH)
+                                                        name=TRANSCRIPT_GRAPH, engine=self.ann_engine())
                          if "missing from" not in p and "stamp does not match" not in p]
         return problems
 
@@ -740,10 +773,11 @@ class Store:
             return None
         if self._tgraph is None:
             ids = self._tdb_ids()
-            loaded = load_graph(self.dir, self.dim, self.tdb_state(), ids, self._tvectors, name=TRANSCRIPT_GRAPH)
+            loaded = load_graph(self.dir, self.dim, self.tdb_state(), ids, self._tvectors, name=TRANSCRIPT_GRAPH,
+                                engine=self.ann_engine(), view=not self.write)
             self._tgraph, self._tlabels = loaded.graph, {int(i) for i in ids}
             self.graph_notes += loaded.reasons
-            if loaded.changed and self.write and (len(ids) or (self.dir / graph_files(TRANSCRIPT_GRAPH)[0]).exists()):
+            if loaded.changed and self.write and (len(ids) or has_graph_files(self.dir, TRANSCRIPT_GRAPH)):
                 self.save_transcript_graph()
         return self._tgraph
 
@@ -764,7 +798,7 @@ class Store:
     @_translated
     def rebuild_transcript_graph(self) -> int:
         ids = self._tdb_ids()
-        g = new_graph(self.dim, max(1024, len(ids)))
+        g = new_graph(self.dim, max(1024, len(ids)), self.ann_engine(), self._tvectors)
         for s in range(0, len(ids), 10000):
             part = ids[s : s + 10000]
             g.add_items(self._tvectors(part), part)

@@ -15,7 +15,7 @@ from clasp_cli import extras
 from clasp_cli.errors import MissingDependencyError
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = {"torch", "transformers", "sentence-transformers", "silero-vad", "matplotlib", "tensorflow"}
+HEAVY = {"torch", "transformers", "sentence-transformers", "silero-vad", "matplotlib", "tensorflow", "ray", "pyarrow"}
 
 
 def _name(requirement: str) -> str:

@@ -45,6 +45,14 @@ def register(app: typer.Typer) -> None:
         poll: bool = typer.Option(False, "--poll", help="With --watch: look for changes every second instead of filesystem "
                                   "events (network mounts send none)."),
         settle: float = typer.Option(1.0, min=0.0, help="With --watch: seconds a file must stay unchanged before it is indexed."),
+        engine: str = typer.Option("local", "--engine", help="local: cut and embed in this process. ray: on a Ray cluster "
+                                   "(--ray-address, else RAY_ADDRESS, else a local one started for the run); this "
+                                   "process still writes the index, so the result is the same. Needs clasp-cli[ray]."),
+        ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --engine ray: the cluster to join, "
+                                                  "e.g. auto or ray://head:10001."),
+        ann: Optional[str] = typer.Option(None, "--ann", help="Nearest-neighbour engine, recorded in the index: hnsw "
+                                          "(float32 in RAM), usearch (int8 shards that searches memory-map, about 30% of "
+                                          "the RAM), or auto (usearch from 1M windows). Changing it rebuilds the graphs."),
     ) -> None:
         """Index recordings: cut them into passages at pauses, embed them, store them.
 
@@ -62,6 +70,10 @@ def register(app: typer.Typer) -> None:
           clasp index ~/recordings --no-transcribe   # CLASP vectors only: fastest
 
           clasp index ~/voice-notes --watch    # and keep indexing what arrives, until Ctrl-C
+
+          clasp index /mnt/archive --engine ray --ray-address auto   # on a Ray cluster
+
+          clasp index /mnt/archive --ann usearch   # an index of millions of windows in little RAM
 
           clasp index ~/recordings --transcribe   # fill in transcripts of an index built without
 
@@ -100,6 +112,20 @@ def register(app: typer.Typer) -> None:
             fail("--watch runs until Ctrl-C: give it without --repair, --rebuild or --json", 2)
         if poll and not watch:
             fail("--poll goes with --watch", 2)
+        if engine not in ("local", "ray"):
+            fail(f"--engine must be local or ray (got {engine!r})", 2)
+        if ray_address and engine != "ray":
+            fail("--ray-address goes with --engine ray", 2)
+        if engine == "ray" and (watch or repair):
+            fail("--engine ray indexes a batch of files: give it without --watch or --repair", 2)
+        if ann is not None and (watch or repair):
+            fail("--ann is recorded by a plain `clasp index` run: give it without --watch or --repair", 2)
+        if ann is not None and ann not in ("auto", "hnsw", "usearch"):
+            fail(f"--ann must be auto, hnsw or usearch (got {ann!r})", 2)
+        if engine == "ray":
+            from ..extras import require
+
+            require("ray", "--engine ray")
         if not paths and not repair and not rebuild:
             fail("nothing to index: give at least one file or folder (or --repair / --rebuild)", 2)
         check_device(device)
@@ -147,7 +173,11 @@ def register(app: typer.Typer) -> None:
         if watch:
             return _watch(paths, target, clasp_model, ref, spans_cfg, transcribe, batch_size, settle, poll, progress, on_event, state)
         args = dict(model=clasp_model, model_ref=ref, passages=spans_cfg, prune=prune, batch_size=batch_size, on_event=on_event,
-                    transcribe=transcribe)
+                    transcribe=transcribe, ann=ann, engine=engine)
+        if engine == "ray":
+            from ..engines.ray_engine import RayConfig
+
+            args["ray"] = RayConfig(address=ray_address, device=device)
         with progress:
             if rebuild:
                 summary, aside = rebuild_index(target, list(paths or []), **args)

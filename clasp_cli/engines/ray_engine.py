@@ -1,0 +1,257 @@
+"""`clasp index --engine ray`: the same index, with the decoding and embedding spread over a Ray cluster.
+
+Data flow. The driver (this process, the index's only writer) lists the files and skips the
+unchanged ones exactly as the local engine does (indexer.check_file). Ray Data then receives
+the paths of the files to embed, never their bytes: CPU tasks decode each file, run the VAD and
+cut it into windows (`_cut_file`); an actor pool embeds them (`Embedder`, one model per actor,
+a GPU each where the cluster has them), transcribing too when the index is transcribed. Only
+window ids, times, vectors and transcripts come back.
+
+One writer. The driver consumes the stream (`iter_batches`) and commits each file in its own
+transaction as soon as all its windows have arrived, as the local engine does. Staged Parquet
+shards committed by a second process were the alternative; they add a second store of state to
+keep consistent and buy nothing here, because the commit (one SQLite transaction per file) is
+far cheaper than the embedding. If the driver dies, every file it committed is in the index
+and the rest is not: the next run skips the first kind and embeds the second, as after a
+kill -9 of a local run. The cluster it started goes with it.
+
+Failures stay per file. A file that cannot be decoded becomes an error row inside its task (so
+Ray Data's max_errored_blocks=0 never aborts the run, and no block is silently dropped), and
+the driver records it as failed like the local engine does. An actor that dies is restarted by
+Ray and its batch retried; the driver keys windows by (file, window), so a retried batch can
+not duplicate anything.
+
+The same vectors as the local engine: the same segmentation, the same model files, and
+padding that does not depend on what a window is batched with (the encoder pads each clip to
+its own length quantum).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import AudioError, ClusterError, PartialAudioWarning, UsageError
+from ..indexer import (
+    GRAPH_SAVE_S, MIN_WINDOW_SAMPLES, NO_SPEECH, FileJob, IndexRun, IndexSummary, _embed, _text_vectors, check_file,
+    commit_file, fail_file, finish_run,
+)
+from ..passages import find_spans, iter_passage_audio, segmentation_from_json, segmentation_to_json
+from ..store import Store
+
+
+@dataclass
+class RayConfig:
+    """How `--engine ray` runs. address: a cluster ("auto", "ray://host:10001", host:port); None
+    uses RAY_ADDRESS, else starts a local cluster for the run with `num_cpus` (all when None).
+    actors: embedding actors (None: one per GPU, else one per `cpus_per_actor`); model_ref: what
+    each actor loads (a registry name or a path every node can read)."""
+
+    address: str | None = None
+    model_ref: str | None = None
+    actors: int | None = None
+    cpus_per_actor: float = 1.0
+    cut_cpus: float = 1.0
+    num_cpus: int | None = None
+    device: str = "auto"
+
+
+def _cut_file(row: dict, segmentation: str, sample_rate: int) -> list[dict]:
+    """One file -> one row per window (its audio), or one error row. Runs as a Ray task."""
+    path = Path(os.fsdecode(row["path"]))
+    job = int(row["job"])
+
+    def error(reason: str, duration: float = 0.0) -> list[dict]:
+        return [{"job": job, "w": -1, "n": 0, "start": 0.0, "end": 0.0, "duration": duration, "warning": "",
+                 "error": reason, "wave": np.zeros(1, dtype=np.float32)}]
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PartialAudioWarning)
+            spans, duration = find_spans(path, segmentation_from_json(segmentation))
+            cut = [(span, wave) for span, wave in iter_passage_audio(path, spans, sample_rate) if wave.size >= MIN_WINDOW_SAMPLES]
+    except AudioError as e:
+        return error(e.reason)
+    except Exception as e:  # noqa: BLE001 - one unreadable file must never end the run
+        return error(f"could not be read ({type(e).__name__}: {e})")
+    if not cut:
+        return error(NO_SPEECH, duration)
+    partial = [w.message for w in caught if isinstance(w.message, PartialAudioWarning)]
+    warning = str(partial[0].reason) if partial else ""
+    return [{"job": job, "w": i, "n": len(cut), "start": float(span.start), "end": float(span.end), "duration": float(duration),
+             "warning": warning, "error": "", "wave": np.asarray(wave, dtype=np.float32)}
+            for i, (span, wave) in enumerate(cut)]
+
+
+class Embedder:
+    """The actor: one model loaded once, embedding (and transcribing) batches of windows."""
+
+    def __init__(self, model_ref: str, device: str, transcribe: bool):
+        from ..registry import load_model
+
+        self.model = load_model(model_ref, device=device)
+        self.model.ready()
+        self.transcriber = None
+        if transcribe:
+            from ..transcribe import shared_transcriber, whisper_for
+
+            self.transcriber = shared_transcriber(whisper_for(self.model.config.speech_encoder), self.model.device)
+
+    def __call__(self, batch: dict) -> dict:
+        n = len(batch["job"])
+        waves = [np.asarray(w, dtype=np.float32) for w in batch["wave"]]
+        ok = [i for i in range(n) if int(batch["w"][i]) >= 0]
+        # Longest first, so each encoder call holds clips of one padded length (the encoder groups them).
+        ok.sort(key=lambda i: -len(waves[i]))
+        vectors = np.zeros((n, self.model.dim), dtype=np.float32)
+        texts = [""] * n
+        text_vectors = np.zeros((n, self.model.dim), dtype=np.float32)
+        if ok:
+            v, said, _ = _embed(self.model, self.transcriber, [waves[i] for i in ok])
+            vectors[ok] = v
+            if said is not None:
+                text_vectors[ok] = _text_vectors(self.model, said)
+                for i, t in zip(ok, said):
+                    texts[i] = t
+        out = {k: np.asarray(batch[k]) for k in ("job", "w", "n", "start", "end", "duration", "warning", "error")}
+        out["vector"] = vectors
+        out["text"] = np.asarray(texts, dtype=object)
+        out["text_vector"] = text_vectors
+        return out
+
+
+def _connect(cfg: RayConfig) -> bool:
+    """Join (or start) the cluster; True when this call started Ray, and so must stop it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    _quiet()
+    address = cfg.address or os.environ.get("RAY_ADDRESS")
+    kw = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        if address:
+            ray.init(address=address, **kw)
+        else:
+            ray.init(num_cpus=cfg.num_cpus, **kw)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        where = address or "a local cluster"
+        raise ClusterError(f"could not start or reach the Ray cluster ({where}): {e}") from None
+    return True
+
+
+def _quiet() -> None:
+    """Ray's own chatter off the user's terminal (the CLI reports files; real failures still raise)."""
+    import ray.data  # noqa: F401  (configures its loggers on import: set the levels after)
+
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _plan(cfg: RayConfig, transcribing: bool) -> tuple[str, int, float, float]:
+    """(actor device, actors, CPUs per actor, GPUs per actor) for the cluster as it is now."""
+    import ray
+
+    res = ray.cluster_resources()
+    gpus, cpus = int(res.get("GPU", 0)), max(1.0, float(res.get("CPU", 1)))
+    if cfg.device == "cuda" and not gpus:
+        raise UsageError("--device cuda was asked for, but the Ray cluster has no GPU")
+    if gpus and cfg.device != "cpu":
+        return "cuda", cfg.actors or gpus, 1.0, 1.0
+    # One CPU is left to the decoding tasks on a small machine; the actors take the rest.
+    actors = cfg.actors or max(1, int((cpus - cfg.cut_cpus) // cfg.cpus_per_actor))
+    return "cpu", actors, cfg.cpus_per_actor, 0.0
+
+
+def index_files_ray(store: Store, run: IndexRun, files: Sequence[Path], paths: Sequence[str | Path], prune: bool,
+                    summary: IndexSummary, cfg: RayConfig) -> IndexSummary:
+    """indexer.index_files, with the cutting and embedding done on Ray; this process writes."""
+    jobs: list[FileJob] = []
+    try:
+        for path in files:
+            job = check_file(store, path, summary, run.on_event, run.read_stall_s)
+            if job is not None:
+                jobs.append(job)
+        if jobs:
+            started = _connect(cfg)
+            try:
+                _embed_on_ray(store, run, jobs, summary, cfg)
+            finally:
+                if started:
+                    import ray
+
+                    ray.shutdown()
+        finish_run(store, run, files, paths, prune, summary)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    return summary
+
+
+def _embed_on_ray(store: Store, run: IndexRun, jobs: list[FileJob], summary: IndexSummary, cfg: RayConfig) -> None:
+    import ray
+    import ray.data
+
+    _quiet()
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False  # the CLI's own bar counts committed files
+    ctx.print_on_execution_start = False
+    device, actors, cpus, gpus = _plan(cfg, run.transcriber is not None)
+    items = [{"job": i, "path": os.fsencode(j.path)} for i, j in enumerate(jobs)]
+    ds = (ray.data.from_items(items, override_num_blocks=max(1, len(items)))
+          .flat_map(_cut_file, fn_kwargs={"segmentation": segmentation_to_json(run.passages),
+                                          "sample_rate": run.model.config.sample_rate}, num_cpus=cfg.cut_cpus)
+          .map_batches(Embedder, fn_constructor_kwargs={"model_ref": cfg.model_ref or str(run.model.path),
+                                                        "device": device, "transcribe": run.transcriber is not None},
+                       batch_size=run.batch_size, compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=cpus,
+                       num_gpus=gpus or None, batch_format="numpy"))
+    # Ray Data restarts a dead actor and retries its batch by default (max_restarts=-1,
+    # max_task_retries=-1); a decoding task is retried as any Ray task is.
+    pending: dict[int, dict[int, tuple]] = {}
+    done: set[int] = set()
+    last_save = time.monotonic()
+    try:
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            for r in range(len(batch["job"])):
+                j = int(batch["job"][r])
+                if j in done:
+                    continue  # a retried batch: this file is committed already
+                job = jobs[j]
+                if str(batch["error"][r]):
+                    fail_file(store, job.key, job.raw, str(batch["error"][r]), summary, run.on_event, job.size, job.mtime,
+                              job.digest)
+                    done.add(j)
+                    continue
+                got = pending.setdefault(j, {})
+                got[int(batch["w"][r])] = (float(batch["start"][r]), float(batch["end"][r]), batch["vector"][r],
+                                           str(batch["text"][r]), batch["text_vector"][r], float(batch["duration"][r]),
+                                           str(batch["warning"][r]) or None)
+                if len(got) == int(batch["n"][r]):
+                    _commit(store, run, job, [got[w] for w in sorted(got)], summary)
+                    del pending[j]
+                    done.add(j)
+            if time.monotonic() - last_save > GRAPH_SAVE_S:
+                store.save_graphs()
+                last_save = time.monotonic()
+    except ray.exceptions.RayError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ClusterError(f"the Ray run failed ({first}); the {len(done)} file(s) finished are kept: "
+                          "rerun the same command to continue") from None
+    for j, job in enumerate(jobs):  # the stream ended without them: say so rather than lose them quietly
+        if j not in done:
+            fail_file(store, job.key, job.raw, "the Ray run returned no windows for it; rerun to retry", summary, run.on_event,
+                      job.size, job.mtime, job.digest)
+
+
+def _commit(store: Store, run: IndexRun, job: FileJob, rows: list[tuple], summary: IndexSummary) -> None:
+    spans = [(s, e) for s, e, *_ in rows]
+    vectors = np.stack([r[2] for r in rows]).astype(np.float32)
+    texts = [r[3] for r in rows] if run.transcriber is not None else None
+    text_vectors = np.stack([r[4] for r in rows]).astype(np.float32) if texts is not None else None
+    commit_file(store, job, spans, vectors, rows[0][5], rows[0][6], summary, run.on_event, texts, text_vectors)
