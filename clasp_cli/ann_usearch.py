@@ -28,8 +28,13 @@ SHARD_SIZE = 10_000_000
 COMPACT_AT = 0.20
 CONNECTIVITY = 16
 EXPANSION_ADD = 128
+# The search's breadth per shard size. Recall@10 at 1M windows (benchmarks/ann_scale.py) went 0.90,
+# 0.97, 0.99 for 128, 256, 512, while the number of candidates rescored changed nothing; at 100k,
+# 128 already gave 1.00. The time of a query grows with the breadth (about 0.5 ms per 128 on 2
+# cores), so each shard gets what its size needs, up to 1024 from 2M windows (full shards of 10M).
 EXPANSION_SEARCH = 128
-# Candidates rescored exactly per query: int8 rounding moves a neighbour a few places, not 30.
+EXPANSION_BY_SIZE = ((200_000, 128), (2_000_000, 512), (None, 1024))
+# Candidates rescored exactly per query: the scores are then hnswlib's cosines, not int8 estimates.
 RESCORE = 40
 DTYPE = "i8"
 
@@ -49,6 +54,14 @@ class Shard:
 
     def holds(self, pid: int) -> bool:
         return bool(self.index.contains(pid))
+
+
+def expansion_for(windows: int) -> int:
+    """The search breadth a shard of this many windows needs for recall@10 of about 0.99."""
+    for limit, ef in EXPANSION_BY_SIZE:
+        if limit is None or windows < limit:
+            return ef
+    return EXPANSION_BY_SIZE[-1][1]
 
 
 def _new_index(dim: int):
@@ -110,7 +123,7 @@ class ShardedUsearch:
         pass
 
     def set_ef(self, ef: int) -> None:
-        self.ef = max(EXPANSION_SEARCH, int(ef))
+        self.ef = max(EXPANSION_SEARCH, int(ef))  # a floor; each shard searches at least expansion_for(its size)
 
     def get_items(self, ids: Sequence[int]) -> np.ndarray:
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
@@ -136,7 +149,7 @@ class ShardedUsearch:
         if len(found) < k or live < k:
             raise RuntimeError("contiguous 2D array: cannot return the results, fewer matches than k")
         ids = np.fromiter(found, dtype=np.int64)
-        dist = self._exact_distances(q, ids) if self.vectors is not None else np.fromiter(found.values(), dtype=np.float32)
+        dist = self.exact_distances(q, ids) if self.vectors is not None else np.fromiter(found.values(), dtype=np.float32)
         order = np.argsort(dist, kind="stable")[:k]
         return ids[order].reshape(1, -1), dist[order].astype(np.float32).reshape(1, -1)
 
@@ -204,7 +217,7 @@ class ShardedUsearch:
         for s in self.shards:
             if not s.count:
                 continue
-            s.index.expansion_search = max(self.ef, count)
+            s.index.expansion_search = max(expansion_for(s.count), self.ef, count)
             m = s.index.search(q, min(count, s.count), threads=1)
             for key, d in zip(np.asarray(m.keys, dtype=np.int64), np.asarray(m.distances, dtype=np.float32)):
                 key = int(key)
@@ -213,7 +226,8 @@ class ShardedUsearch:
                 found[key] = float(d)
         return found
 
-    def _exact_distances(self, q: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    def exact_distances(self, q: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """1 - cosine of q with each id's exact vector (from SQLite)."""
         v = np.asarray(self.vectors(ids), dtype=np.float32)
         v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
         return 1.0 - v @ (q / max(float(np.linalg.norm(q)), 1e-12))

@@ -173,7 +173,8 @@ class ClaspModel:
 
         head = self.head
         outs = []
-        with torch.inference_mode():
+        # On a GPU the head runs in float16 like the encoder and decoder (CTranslate2's float16).
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=self.device == "cuda"):
             for s in range(0, len(feats), batch_size):
                 batch = feats[s : s + batch_size]
                 args = collate(batch, self.device, self.config.head.mel_multiple)

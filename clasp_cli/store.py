@@ -120,6 +120,7 @@ MIGRATIONS = [
 READABLE_FROM = 2
 TRANSCRIPTS_FROM = 3
 TRANSCRIPT_VECTORS_FROM = 4
+EXACT_FILTERED = 50_000  # a --path that leaves at most this many windows is scored exactly (usearch)
 
 
 class IndexError_(ClaspError):
@@ -621,9 +622,17 @@ class Store:
                 return []
             n = min(n, len(allowed))
         k = min(k, n)
-        graph.set_ef(max(HNSW_EF_SEARCH, k * 2))
-        labels, dists = graph.knn_query(np.asarray(query, dtype=np.float32).reshape(1, -1), k=k,
-                                        filter=(lambda i: i in allowed) if allowed is not None else None)
+        if allowed is not None and len(allowed) <= EXACT_FILTERED and getattr(graph, "engine", "hnsw") == "usearch":
+            # usearch cannot filter inside the graph: a narrow --path is scored exactly instead of
+            # widening the graph search until enough of its hits pass the filter.
+            ids = np.fromiter(allowed, dtype=np.int64, count=len(allowed))
+            dists = graph.exact_distances(np.asarray(query, dtype=np.float32).reshape(-1), ids)
+            order = np.argsort(dists, kind="stable")[:k]
+            labels, dists = ids[order].reshape(1, -1), dists[order].reshape(1, -1)
+        else:
+            graph.set_ef(max(HNSW_EF_SEARCH, k * 2))
+            labels, dists = graph.knn_query(np.asarray(query, dtype=np.float32).reshape(1, -1), k=k,
+                                            filter=(lambda i: i in allowed) if allowed is not None else None)
         ids = [int(i) for i in labels[0]]
         rows = {r[0]: r[1:] for r in self.db.execute(
             f"SELECT p.id, f.path, p.start, p.end FROM passages p JOIN files f ON p.file_id=f.id WHERE p.id IN ({','.join('?' * len(ids))})", ids)}

@@ -189,3 +189,13 @@ def test_a_full_shard_stays_as_written_and_new_windows_open_the_next(tmp_path):
     assert [s.count for s in g.shards] == [50, 50, 20]
     labels, dists = g.knn_query(v[77], k=1)
     assert labels[0][0] == 78 and dists[0][0] < 0.05
+
+
+def test_a_path_filter_is_answered_from_the_files_it_names(tmp_path):
+    made = _fill(tmp_path / "idx")
+    q = made["/a/012.wav"][4]
+    with Store.open(tmp_path / "idx") as st:
+        hits = st.search(q, 5, path_glob="/a/01*")
+        assert hits[0].path == "/a/012.wav" and hits[0].score > 0.999
+        assert {h.path for h in hits} <= {f"/a/01{d}.wav" for d in range(10)}
+        assert [h.path for h in st.search(q, 3, path_glob="/a/02*")][0].startswith("/a/02")

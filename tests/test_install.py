@@ -64,3 +64,18 @@ def test_clasp_serve_without_its_extra_is_one_line_and_exit_5(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 5, r.stderr
     assert "clasp-cli[serve]" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_clasp_index_engine_ray_without_its_extra_is_one_line_and_exit_5(tmp_path):
+    code = (
+        "import sys\n"
+        "sys.modules['ray'] = None\n"
+        "from clasp_cli.cli import main\n"
+        f"sys.argv = ['clasp', 'index', {str(ROOT / 'examples' / 'archive' / 'radio')!r}, '--index', {str(tmp_path / 'i')!r}, "
+        "'--engine', 'ray']\n"
+        "main()\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 5, r.stderr
+    assert "clasp-cli[ray]" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "i").exists()  # refused before anything was written
