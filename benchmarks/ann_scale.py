@@ -158,7 +158,20 @@ def child_query(engine: str, vec: Path, qf: Path, gtf: Path, out_dir: Path) -> d
         lat.append(time.perf_counter() - t)
         recall.append(len(set(labels[0].tolist()) & set(gt[i].tolist())) / K)
     lat_ms = np.asarray(lat) * 1000
-    return {"load_s": round(load_s, 2), "recall_at_10": round(float(np.mean(recall)), 4),
+    sweep = {}
+    if engine == "usearch":  # recall and time against the search breadth, for extrapolating to larger shards
+        from clasp_cli import ann_usearch
+
+        for ef in (256, 512, 1024, 2048):
+            ann_usearch.EXPANSION_BY_SIZE = ((None, ef),)
+            r, t = [], []
+            for i in range(min(200, len(q))):
+                t0 = time.perf_counter()
+                labels, _ = g.knn_query(q[i : i + 1], k=K)
+                t.append(time.perf_counter() - t0)
+                r.append(len(set(labels[0].tolist()) & set(gt[i].tolist())) / K)
+            sweep[str(ef)] = {"recall_at_10": round(float(np.mean(r)), 4), "p50_ms": round(float(np.median(t)) * 1000, 3)}
+    return {"load_s": round(load_s, 2), "recall_at_10": round(float(np.mean(recall)), 4), "ef_sweep": sweep,
             "p50_ms": round(float(np.percentile(lat_ms, 50)), 3), "p99_ms": round(float(np.percentile(lat_ms, 99)), 3),
             "rss_graph_bytes": sum(rss_bytes()) - base_anon - base_file, "rss_anon_bytes": rss_bytes()[0] - base_anon,
             "rss_file_bytes": rss_bytes()[1] - base_file}
