@@ -135,9 +135,11 @@ def faults(work: Path, hour: list[Path], model, local_index: Path) -> dict:
     src = work / "hundred"
     shutil.rmtree(src, ignore_errors=True)
     src.mkdir(parents=True)
-    for n, f in enumerate([p for p in prompts() if "/en/" in str(p)][:99]):
+    spoken = [Path(json.loads(line)["audio"]) for line in (ROOT / "data" / "asterisk" / "en.jsonl").open()]  # sentences, no beeps
+    for n, f in enumerate(spoken[:99]):
         shutil.copy(f, src / f"{n:03d}-{f.name}")
     (src / "050-corrupt.wav").write_bytes(b"RIFF" + os.urandom(20000))
+    shutil.rmtree(work / "idx-hundred", ignore_errors=True)
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     try:
         s = index_paths([src], work / "idx-hundred", model=model, transcribe=False, engine="ray")

@@ -218,7 +218,8 @@ class ShardedUsearch:
             if not s.count:
                 continue
             s.index.expansion_search = max(expansion_for(s.count), self.ef, count)
-            m = s.index.search(q, min(count, s.count), threads=1)
+            # Asked for most of a shard, a graph walk can come back short; a scan cannot, and costs little then.
+            m = s.index.search(q, min(count, s.count), threads=1, exact=2 * count >= s.count)
             for key, d in zip(np.asarray(m.keys, dtype=np.int64), np.asarray(m.distances, dtype=np.float32)):
                 key = int(key)
                 if key in self.deleted or (keep is not None and not keep(key)):

@@ -55,8 +55,19 @@ ENGINES = ("hnsw", "usearch")
 USEARCH_FROM = 1_000_000
 
 
-def auto_engine(windows: int) -> str:
+def auto_engine(windows: int, current: str | None = None) -> str:
+    """`--ann auto`'s engine for an index of this many windows whose graph is now `current`. Once on
+    usearch it stays there down to half the threshold, so an index near it does not flip back and
+    forth (each switch rebuilds the graphs)."""
+    if current == "usearch" and windows >= USEARCH_FROM // 2:
+        return "usearch"
     return "usearch" if windows >= USEARCH_FROM else "hnsw"
+
+
+def stamp_engine(directory: Path, name: str = PASSAGE_GRAPH) -> str | None:
+    """The engine of the graph `name` on disk, or None when it has no readable stamp."""
+    stamp = _read_stamp(directory, name)
+    return None if stamp is None else _engine_of(stamp)
 
 
 def shard_files(directory: Path, name: str) -> list[str]:

@@ -199,3 +199,12 @@ def test_a_path_filter_is_answered_from_the_files_it_names(tmp_path):
         assert hits[0].path == "/a/012.wav" and hits[0].score > 0.999
         assert {h.path for h in hits} <= {f"/a/01{d}.wav" for d in range(10)}
         assert [h.path for h in st.search(q, 3, path_glob="/a/02*")][0].startswith("/a/02")
+
+
+def test_auto_does_not_flip_back_just_under_its_threshold(tmp_path, monkeypatch):
+    monkeypatch.setattr(graph, "USEARCH_FROM", 50)
+    _fill(tmp_path / "idx", files=6, ann="auto")  # 60 windows: usearch
+    with Store.open(tmp_path / "idx", write=True) as st:
+        st.remove_files(["/a/000.wav", "/a/001.wav"])  # 40: under 50, above 25
+    with Store.open(tmp_path / "idx") as st:
+        assert st.ann_engine() == "usearch" and st.graph_notes == []
