@@ -15,7 +15,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from .errors import AudioError, PartialAudioWarning, UsageError
 from .feature_cache import file_key
@@ -25,6 +25,9 @@ from .passages import (
     segmentation_name, segmentation_to_json,
 )
 from .store import LOCK, Store, index_file_names
+
+if TYPE_CHECKING:
+    from .engines.ray_engine import RayConfig
 
 AUDIO_EXTENSIONS = {
     ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".m4b", ".mp4", ".aac",
@@ -143,7 +146,7 @@ def index_paths(
     read_stall_s: float = 120.0,
     ann: str | None = None,
     engine: str = "local",
-    ray=None,
+    ray: "RayConfig | None" = None,
 ) -> IndexSummary:
     """Index recordings under `paths` into the index at `index_dir`.
 
