@@ -47,6 +47,9 @@ from ..passages import find_spans, iter_passage_audio, segmentation_from_json, s
 from ..store import Store
 
 
+MAX_BLOCKS = 2000
+
+
 @dataclass
 class RayConfig:
     """How `--engine ray` runs. address: a cluster ("auto", "ray://host:10001", host:port); None
@@ -155,7 +158,7 @@ def _quiet() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _plan(cfg: RayConfig, transcribing: bool) -> tuple[str, int, float, float]:
+def _plan(cfg: RayConfig) -> tuple[str, int, float, float]:
     """(actor device, actors, CPUs per actor, GPUs per actor) for the cluster as it is now."""
     import ray
 
@@ -202,9 +205,11 @@ def _embed_on_ray(store: Store, run: IndexRun, jobs: list[FileJob], summary: Ind
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # the CLI's own bar counts committed files
     ctx.print_on_execution_start = False
-    device, actors, cpus, gpus = _plan(cfg, run.transcriber is not None)
+    device, actors, cpus, gpus = _plan(cfg)
     items = [{"job": i, "path": os.fsencode(j.path)} for i, j in enumerate(jobs)]
-    ds = (ray.data.from_items(items, override_num_blocks=max(1, len(items)))
+    # A block per file keeps the cutting spread evenly; past MAX_BLOCKS, Ray's own per-block cost
+    # would grow faster than it helps, and a block holds several files.
+    ds = (ray.data.from_items(items, override_num_blocks=max(1, min(len(items), MAX_BLOCKS)))
           .flat_map(_cut_file, fn_kwargs={"segmentation": segmentation_to_json(run.passages),
                                           "sample_rate": run.model.config.sample_rate}, num_cpus=cfg.cut_cpus)
           .map_batches(Embedder, fn_constructor_kwargs={"model_ref": cfg.model_ref or str(run.model.path),
