@@ -41,15 +41,14 @@ def gpu_memory_sampler():
 
 
 def windows(minutes: float, sample_rate: int):
-    from clasp_cli.indexer import scan
-    from clasp_cli.passages import SEGMENTATIONS, DEFAULT_SEGMENTATION, find_spans, iter_passage_audio
+    from clasp_cli.indexer import cut_windows, scan
+    from clasp_cli.passages import DEFAULT_SEGMENTATION, SEGMENTATIONS
 
     cfg = SEGMENTATIONS[DEFAULT_SEGMENTATION]()
     files, _ = scan([ROOT / "examples" / "archive"])
     one = []
     for f in files:
-        spans, _ = find_spans(f, cfg)
-        one += [w for _, w in iter_passage_audio(f, spans, sample_rate) if w.size >= 160]
+        one += [w for _, w in cut_windows(f, cfg, sample_rate)[1]]
     seconds = sum(w.size for w in one) / sample_rate
     return one * max(1, int(minutes * 60 // seconds))
 

@@ -55,19 +55,15 @@ ENGINES = ("hnsw", "usearch")
 USEARCH_FROM = 1_000_000
 
 
-def auto_engine(windows: int, current: str | None = None) -> str:
-    """`--ann auto`'s engine for an index of this many windows whose graph is now `current`. Once on
-    usearch it stays there down to half the threshold, so an index near it does not flip back and
-    forth (each switch rebuilds the graphs)."""
-    if current == "usearch" and windows >= USEARCH_FROM // 2:
+def auto_engine(windows: int, directory: Path) -> str:
+    """`--ann auto`'s engine for the index in `directory`, of this many windows. Once on usearch it
+    stays there down to half the threshold, so an index near it does not flip back and forth (each
+    switch rebuilds the graphs); only there is the stamp on disk read."""
+    if windows >= USEARCH_FROM:
         return "usearch"
-    return "usearch" if windows >= USEARCH_FROM else "hnsw"
-
-
-def stamp_engine(directory: Path, name: str = PASSAGE_GRAPH) -> str | None:
-    """The engine of the graph `name` on disk, or None when it has no readable stamp."""
-    stamp = _read_stamp(directory, name)
-    return None if stamp is None else _engine_of(stamp)
+    if windows >= USEARCH_FROM // 2 and _engine_of(_read_stamp(directory, PASSAGE_GRAPH)) == "usearch":
+        return "usearch"
+    return "hnsw"
 
 
 def shard_files(directory: Path, name: str) -> list[str]:
@@ -160,12 +156,18 @@ def _why_not_loadable(directory: Path, stamp: dict | None, state: DbState, name:
         return "graph stamp missing or unreadable"
     if stamp.get("index_id") != state.index_id:
         return "graph belongs to another index"
+    return _file_problem(path, stamp.get("bytes"), stamp.get("crc32"))
+
+
+def _file_problem(path: Path, size, crc) -> str | None:
+    """Why the graph file at `path` is not the one a stamp describes (`size` bytes, CRC32 `crc`)."""
     try:
-        size = path.stat().st_size
+        have = path.stat().st_size
     except OSError as e:
         return f"graph file unreadable ({e.strerror})"
-    # Size and checksum before hnswlib sees the file: it trusts its input and can crash on a damaged one.
-    if size != stamp.get("bytes") or _crc32(path) != stamp.get("crc32"):
+    # Size and checksum before hnswlib or usearch sees the file: both trust their input, and a
+    # damaged one can crash the process (or, mapped, be read as vectors).
+    if have != size or _crc32(path) != crc:
         return "graph file damaged or replaced"
     return None
 
@@ -183,13 +185,13 @@ def _why_not_shards(directory: Path, stamp: dict | None, state: DbState) -> str 
             path = directory / os.path.basename(str(e["file"]))
             if not path.exists():
                 return "graph file missing"
-            # Size and checksum before usearch sees the file: a damaged shard must not be mapped.
-            if path.stat().st_size != e["bytes"] or _crc32(path) != e["crc32"]:
-                return "graph file damaged or replaced"
+            problem = _file_problem(path, e["bytes"], e["crc32"])
         except (KeyError, TypeError):
             return "graph stamp missing or unreadable"
         except OSError as err:
             return f"graph file unreadable ({err.strerror})"
+        if problem is not None:
+            return problem
     return None
 
 

@@ -551,6 +551,20 @@ def commit_file(store: Store, job: FileJob, spans: Sequence[tuple[float, float]]
     return ids
 
 
+def cut_windows(path: Path, cfg: PassageConfig | WindowConfig, sample_rate: int):
+    """(duration, the file's windows as (span, audio), read lazily): what either engine embeds.
+    Decoding problems surface as AudioError or, for a partly decoded file, PartialAudioWarning."""
+    spans, duration = find_spans(path, cfg)
+    return duration, ((span, wave) for span, wave in iter_passage_audio(path, spans, sample_rate)
+                      if wave.size >= MIN_WINDOW_SAMPLES)
+
+
+def partial_warning(caught: Sequence[warnings.WarningMessage]) -> str | None:
+    """Why a file was only partly decoded, from the warnings recorded while cutting it."""
+    partial = [w.message for w in caught if isinstance(w.message, PartialAudioWarning)]
+    return str(partial[0].reason) if partial else None
+
+
 def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfig, batch_size: int, summary: IndexSummary,
                on_event: Event, transcriber=None, read_stall_s: float = 120.0, pool=None) -> None:
     job = check_file(store, path, summary, on_event, read_stall_s)
@@ -559,12 +573,10 @@ def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfi
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", PartialAudioWarning)
-            spans, duration = find_spans(path, cfg)
+            duration, windows = cut_windows(path, cfg, model.config.sample_rate)
             vectors, kept, texts, encoded = [], [], [], []
             batch: list = []
-            for span, wave in iter_passage_audio(path, spans, model.config.sample_rate):
-                if wave.size < MIN_WINDOW_SAMPLES:  # past the real end of a file whose header overstated its length
-                    continue
+            for span, wave in windows:
                 batch.append(wave)
                 kept.append((span.start, span.end))
                 if len(batch) == batch_size:
@@ -582,8 +594,7 @@ def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfi
             raise AudioError(path, NO_SPEECH)
     except AudioError as e:
         return fail_file(store, job.key, job.raw, e.reason, summary, on_event, job.size, job.mtime, job.digest)
-    partial = [w.message for w in caught if isinstance(w.message, PartialAudioWarning)]
-    warning = str(partial[0].reason) if partial else None
+    warning = partial_warning(caught)
     import numpy as np
 
     said = texts if transcriber is not None and pool is None else None

@@ -30,7 +30,7 @@ from .names import rekey
 from .graph import (  # noqa: F401  (GRAPH*, HNSW_* and new_graph are re-exported for serve and benchmarks)
     ENGINES, GRAPH, GRAPH_META, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, PASSAGE_GRAPH, TRANSCRIPT_GRAPH, DbState,
     auto_engine, ensure_capacity, graph_file_problems, graph_files, has_graph_files, load_graph, mark_deleted, new_graph,
-    save_graph, shard_files, stamp_engine,
+    save_graph, shard_files,
 )
 
 DB = "index.sqlite"
@@ -499,7 +499,7 @@ class Store:
             return chosen
         if windows is None:
             windows = self.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
-        return auto_engine(windows, stamp_engine(self.dir))
+        return auto_engine(windows, self.dir)
 
     def set_ann_engine(self, engine: str) -> None:
         """Record `engine` ("auto" forgets the choice); the graphs are rebuilt in it on next load."""

@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         from ..devices import check_device
-        from ..indexer import index_paths
+        from ..indexer import ANN_CHOICES, ENGINES, index_paths
         from ..passages import DEFAULT_SEGMENTATION, SEGMENTATIONS, segmentation_from_json, segmentation_name
         from ..registry import load_model, resolve_model_dir
         from ..repair import rebuild_index, recorded_files, recorded_segmentation, repair_index
@@ -112,16 +112,16 @@ def register(app: typer.Typer) -> None:
             fail("--watch runs until Ctrl-C: give it without --repair, --rebuild or --json", 2)
         if poll and not watch:
             fail("--poll goes with --watch", 2)
-        if engine not in ("local", "ray"):
-            fail(f"--engine must be local or ray (got {engine!r})", 2)
+        if engine not in ENGINES:
+            fail(f"--engine must be {' or '.join(ENGINES)} (got {engine!r})", 2)
         if ray_address and engine != "ray":
             fail("--ray-address goes with --engine ray", 2)
         if engine == "ray" and (watch or repair):
             fail("--engine ray indexes a batch of files: give it without --watch or --repair", 2)
         if ann is not None and (watch or repair):
             fail("--ann is recorded by a plain `clasp index` run: give it without --watch or --repair", 2)
-        if ann is not None and ann not in ("auto", "hnsw", "usearch"):
-            fail(f"--ann must be auto, hnsw or usearch (got {ann!r})", 2)
+        if ann is not None and ann not in ANN_CHOICES:
+            fail(f"--ann must be one of {', '.join(ANN_CHOICES)} (got {ann!r})", 2)
         if engine == "ray":
             from ..extras import require
 

@@ -40,10 +40,10 @@ import numpy as np
 
 from ..errors import AudioError, ClusterError, PartialAudioWarning, UsageError
 from ..indexer import (
-    GRAPH_SAVE_S, MIN_WINDOW_SAMPLES, NO_SPEECH, FileJob, IndexRun, IndexSummary, _embed, _text_vectors, check_file,
-    commit_file, fail_file, finish_run,
+    GRAPH_SAVE_S, NO_SPEECH, FileJob, IndexRun, IndexSummary, _embed, _text_vectors, check_file, commit_file, cut_windows,
+    fail_file, finish_run, partial_warning,
 )
-from ..passages import find_spans, iter_passage_audio, segmentation_from_json, segmentation_to_json
+from ..passages import segmentation_from_json, segmentation_to_json
 from ..store import Store
 
 
@@ -78,16 +78,15 @@ def _cut_file(row: dict, segmentation: str, sample_rate: int) -> list[dict]:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", PartialAudioWarning)
-            spans, duration = find_spans(path, segmentation_from_json(segmentation))
-            cut = [(span, wave) for span, wave in iter_passage_audio(path, spans, sample_rate) if wave.size >= MIN_WINDOW_SAMPLES]
+            duration, windows = cut_windows(path, segmentation_from_json(segmentation), sample_rate)
+            cut = list(windows)
     except AudioError as e:
         return error(e.reason)
     except Exception as e:  # noqa: BLE001 - one unreadable file must never end the run
         return error(f"could not be read ({type(e).__name__}: {e})")
     if not cut:
         return error(NO_SPEECH, duration)
-    partial = [w.message for w in caught if isinstance(w.message, PartialAudioWarning)]
-    warning = str(partial[0].reason) if partial else ""
+    warning = partial_warning(caught) or ""
     return [{"job": job, "w": i, "n": len(cut), "start": float(span.start), "end": float(span.end), "duration": float(duration),
              "warning": warning, "error": "", "wave": np.asarray(wave, dtype=np.float32)}
             for i, (span, wave) in enumerate(cut)]
