@@ -99,6 +99,16 @@ def _state(n: int):
     return DbState("ann-bench", n, n, n * (n + 1) // 2)  # ids 1..n, as SQLite numbers them
 
 
+def _graph_params(connectivity: int | None, expansion_add: int | None) -> None:
+    """A benchmark run may try other usearch build settings than the shipped ones."""
+    from clasp_cli import ann_usearch
+
+    if connectivity:
+        ann_usearch.CONNECTIVITY = connectivity
+    if expansion_add:
+        ann_usearch.EXPANSION_ADD = expansion_add
+
+
 def child_build(engine: str, vec: Path, out_dir: Path) -> dict:
     from clasp_cli.graph import new_graph, save_graph
 
@@ -162,7 +172,7 @@ def child_query(engine: str, vec: Path, qf: Path, gtf: Path, out_dir: Path) -> d
     if engine == "usearch":  # recall and time against the search breadth, for extrapolating to larger shards
         from clasp_cli import ann_usearch
 
-        for ef in (256, 512, 1024, 2048):
+        for ef in (128, 256, 512, 1024, 2048):
             ann_usearch.EXPANSION_BY_SIZE = ((None, ef),)
             r, t = [], []
             for i in range(min(200, len(q))):
@@ -177,9 +187,9 @@ def child_query(engine: str, vec: Path, qf: Path, gtf: Path, out_dir: Path) -> d
             "rss_file_bytes": rss_bytes()[1] - base_file}
 
 
-def _run_child(*args: str) -> dict:
+def _run_child(*args: str, params: tuple[str, ...] = ()) -> dict:
     env = dict(os.environ)
-    r = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, env=env)
+    r = subprocess.run([sys.executable, __file__, *params, "--child", *args], capture_output=True, text=True, env=env)
     if r.returncode:
         raise SystemExit(f"child {args[:2]} failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -192,8 +202,11 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=500)
     ap.add_argument("--work", default="/tmp/ann-work")
     ap.add_argument("--out", default="benchmarks/results/ann-scale.json")
+    ap.add_argument("--connectivity", type=int, help="usearch links per node (default: the shipped value)")
+    ap.add_argument("--expansion-add", type=int, help="usearch build breadth (default: the shipped value)")
     ap.add_argument("--child", nargs="+")
     a = ap.parse_args()
+    _graph_params(a.connectivity, a.expansion_add)
     if a.child:
         kind, engine, *paths = a.child
         fn = child_build if kind == "build" else child_query
@@ -206,16 +219,25 @@ def main() -> None:
     results.update({"machine": f"{platform.node()}: {os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}",
                     "dim": DIM, "queries": a.queries, "k": K,
                     "command": "python " + " ".join(sys.argv)})
-    done = {(r["engine"], r["n"]) for r in results["rows"]}
+    from clasp_cli import ann_usearch
+
+    built_with = {"connectivity": ann_usearch.CONNECTIVITY, "expansion_add": ann_usearch.EXPANSION_ADD}
+    params = tuple(f"--{k.replace('_', '-')}={v}" for k, v in built_with.items())
+
+    def key(r: dict) -> tuple:
+        # Rows from before the settings were recorded were built at 16 / 128.
+        return (r["engine"], r["n"]) + ((r.get("connectivity", 16), r.get("expansion_add", 128)) if r["engine"] == "usearch" else ())
+
+    done = {key(r) for r in results["rows"]}
     for n in (int(s) for s in a.sizes.split(",")):
         vec, qf, gtf = make_data(work, n, a.queries)
         for engine in ("usearch", "hnsw"):
-            if (engine, n) in done or (engine == "hnsw" and n > a.hnsw_up_to):
+            row = {"engine": engine, "n": n, **(built_with if engine == "usearch" else {})}
+            if key(row) in done or (engine == "hnsw" and n > a.hnsw_up_to):
                 continue
             gdir = work / f"{engine}-{n}"
-            row = {"engine": engine, "n": n}
-            row.update(_run_child("build", engine, str(vec), str(gdir)))
-            row.update(_run_child("query", engine, str(vec), str(qf), str(gtf), str(gdir)))
+            row.update(_run_child("build", engine, str(vec), str(gdir), params=params))
+            row.update(_run_child("query", engine, str(vec), str(qf), str(gtf), str(gdir), params=params))
             row["disk_bytes_per_window"] = round(row["disk_bytes"] / n, 1)
             row["rss_bytes_per_window"] = round(row["rss_graph_bytes"] / n, 1)
             print(json.dumps(row), flush=True)

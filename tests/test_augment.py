@@ -11,8 +11,11 @@ from clasp_cli.data.augment import (
     augment,
     babble_noise,
     codec,
+    draw_plan,
     reverb,
     snr_db,
+    speed,
+    telephone,
 )
 from clasp_cli.errors import UsageError
 
@@ -84,3 +87,44 @@ def test_probabilities_outside_zero_to_one_are_rejected():
         AugmentConfig(reverb_prob=1.5)
     with pytest.raises(UsageError):
         AugmentConfig(noise="pink")
+
+
+def _band_energy(x: np.ndarray, lo: float, hi: float) -> float:
+    spec = np.abs(np.fft.rfft(x)) ** 2
+    f = np.fft.rfftfreq(x.size, 1 / SR)
+    return float(spec[(f >= lo) & (f < hi)].sum())
+
+
+def test_telephone_keeps_the_voice_band_and_removes_what_a_phone_line_cannot_carry():
+    x = np.random.default_rng(5).standard_normal(SR).astype(np.float32) * 0.1  # flat spectrum
+    y = telephone(x, SR)
+    assert y.shape == x.shape and y.dtype == np.float32
+    assert _band_energy(y, 4000, 8000) < 1e-3 * _band_energy(x, 4000, 8000)  # above 8 kHz sampling's Nyquist
+    assert _band_energy(y, 0, 150) < 0.01 * _band_energy(x, 0, 150)
+    kept = _band_energy(y, 500, 3000) / _band_energy(x, 500, 3000)
+    assert 0.5 < kept < 1.5
+
+
+def test_speed_perturbation_changes_the_length_by_the_factor():
+    x = speechlike(seconds=2.0)
+    assert abs(speed(x, 1.1, SR).size - x.size / 1.1) <= 2
+    assert abs(speed(x, 0.9, SR).size - x.size / 0.9) <= 2
+    assert np.array_equal(speed(x, 1.0, SR), x)
+
+
+def test_plans_without_telephone_or_speed_are_the_plans_made_before_they_existed():
+    # The same draws and the same file-naming key as before: a corpus built then is not rebuilt.
+    plan = draw_plan(AugmentConfig(), 11)
+    assert set(plan.key()) == {"rt60", "noise", "snr_db", "codec", "bitrate_kbps", "seed"}
+    rng = np.random.default_rng(11)
+    u = rng.random(3)
+    assert plan.rt60 == (float(rng.uniform(0.2, 0.8)) if u[0] < 0.3 else None)
+
+
+def test_telephone_and_speed_are_drawn_recorded_and_applied():
+    cfg = AugmentConfig(noise="none", reverb_prob=0.0, codec_prob=0.0, phone_prob=1.0, speed_prob=1.0)
+    x = speechlike()
+    y, plan = augment(x, cfg, rng=3)
+    assert plan.phone and plan.speed in (0.9, 1.1)
+    assert "telephone" in plan.describe() and plan.key()["phone"] is True
+    assert abs(y.size - x.size / plan.speed) <= 2

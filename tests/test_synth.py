@@ -127,6 +127,24 @@ def test_same_seed_same_plan_other_seed_other_plan(tmp_path):
     assert [(i.text, i.voice.id, i.rate) for i in a] != [(i.text, i.voice.id, i.rate) for i in c]
 
 
+def test_excluded_texts_never_reach_train_or_val(tmp_path):
+    held = {" ".join(s.text.casefold().split()) for s in sentences(24)[:6]}
+    plan = plan_corpus(config(tmp_path, n_utterances=20, exclude=frozenset(held)))
+    spoken = {" ".join(i.text.casefold().split()) for i in plan.items if i.split in ("train", "val")}
+    assert spoken and not spoken & held
+    assert plan.skipped["held out (--exclude)"] > 0
+
+
+def test_a_corpus_built_in_chunks_ends_as_the_whole_build_and_keeps_each_chunks_audio(tmp_path):
+    first = build_synthetic_corpus(config(tmp_path, n_utterances=12, chunk=(1, 2)))
+    assert 0 < first.written < 12 and first.resumed == 0
+    assert len(load(tmp_path / "corpus", "train")) == first.by_split["train"]  # a chunk's manifests are usable
+    last = build_synthetic_corpus(config(tmp_path, n_utterances=12, chunk=(2, 2)))
+    assert last.resumed == first.written and last.written == 12
+    whole = plan_corpus(config(tmp_path, n_utterances=12))
+    assert {u.audio for g in ("train", "val", "test") for u in load(tmp_path / "corpus", g)} == {i.audio for i in whole.items}
+
+
 def test_rerun_repairs_deleted_corrupt_and_half_written_audio(tmp_path):
     cfg = config(tmp_path, n_utterances=10)
     first = build_synthetic_corpus(cfg)
@@ -229,6 +247,22 @@ def test_cli_tiny_build(tmp_path):
     assert len(read_manifest(out / "all.jsonl")) == 12
     assert not (out / "test_multilingual.jsonl").exists()
     assert get_voice(summary["voices"][0]).engine == "espeak-ng"
+
+
+def test_cli_exclude_reads_manifests_and_text_and_a_bad_chunk_is_a_usage_error(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("\n\n".join(s.text for s in sentences(20)), encoding="utf-8")
+    held = tmp_path / "held.jsonl"
+    held.write_text(json.dumps({"text": sentences(20)[0].text, "translations": {"de": "x"}}) + "\n", encoding="utf-8")
+    out = tmp_path / "tiny"
+    r = runner.invoke(app, ["dataset", "synth", "--out", str(out), "--n", "10", "--text", str(text), "--voices", ",".join(VOICES),
+                            "--jobs", "1", "--codec", "0", "--exclude", str(held), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["skipped"]["held out (--exclude)"] == 1
+    bad = runner.invoke(app, ["dataset", "synth", "--out", str(out), "--text", str(text), "--chunk", "3/2"])
+    assert bad.exit_code == 2 and "--chunk" in bad.output
+    missing = runner.invoke(app, ["dataset", "synth", "--out", str(out), "--text", str(text), "--exclude", str(tmp_path / "nope.jsonl")])
+    assert missing.exit_code == 2 and "nope.jsonl" in missing.output
 
 
 def test_babble_noise_comes_from_a_bank_of_training_voices(tmp_path):

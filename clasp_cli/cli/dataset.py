@@ -105,6 +105,46 @@ def _print_summary(summary) -> None:
         out.print(s)
 
 
+def _parse_chunk(value: str) -> tuple[int, int]:
+    from ..errors import UsageError
+
+    k, sep, n = value.partition("/")
+    try:
+        kn = (int(k), int(n)) if sep else None
+    except ValueError:
+        kn = None
+    if kn is None or not 1 <= kn[0] <= kn[1]:
+        raise UsageError(f"--chunk must be K/N with 1 <= K <= N, e.g. 1/4 (got {value!r})")
+    return kn
+
+
+def _excluded_texts(files: List[Path]) -> frozenset[str]:
+    """Every sentence of the files, normalised as the planner compares them: a manifest's texts and
+    translations, or a text file's non-empty lines."""
+    import json
+
+    from ..errors import UsageError
+
+    keys: set[str] = set()
+    for f in files:
+        try:
+            lines = f.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"--exclude {f}: cannot read it ({getattr(e, 'strerror', None) or e})") from None
+        for line in (x.strip() for x in lines):
+            if not line:
+                continue
+            texts = [line]
+            if f.suffix == ".jsonl":
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    raise UsageError(f"--exclude {f}: not a JSONL manifest (a line is not JSON)") from None
+                texts = [row.get("text") or "", *(row.get("translations") or {}).values()]
+            keys.update(" ".join(t.casefold().split()) for t in texts if isinstance(t, str) and t.strip())
+    return frozenset(keys)
+
+
 @app.command("synth", help=SYNTH_HELP, no_args_is_help=False)
 @friendly_errors
 def synth(
@@ -125,6 +165,15 @@ def synth(
     noise_prob: float = typer.Option(0.5, "--noise-prob", help="Share of utterances that get noise."),
     reverb: float = typer.Option(0.3, "--reverb", help="Share of utterances that get room reverberation."),
     codec: float = typer.Option(0.2, "--codec", help="Share of utterances passed through mp3/opus at 16-24 kbps."),
+    phone: float = typer.Option(0.0, "--phone", help="Share of utterances passed through a telephone line "
+                                "(8 kHz, 300-3400 Hz, mu-law)."),
+    speed: float = typer.Option(0.0, "--speed", help="Share of utterances played 0.9x or 1.1x as fast."),
+    exclude: Optional[List[Path]] = typer.Option(None, "--exclude", metavar="FILE", help="Manifest (JSONL) or text file "
+                                                 "whose sentences (and their translations) never go into train or val "
+                                                 "(repeatable): another corpus's or a benchmark's test text."),
+    chunk: Optional[str] = typer.Option(None, "--chunk", metavar="K/N", help="Make only the first K/N of every split "
+                                        "and write manifests of that much; run 1/N, 2/N, ... N/N to build a long "
+                                        "corpus in sittings, each keeping the audio of the last."),
     audio_format: str = typer.Option("flac", "--format", help="Audio files: flac (lossless, ~120 KB per "
                                      "utterance) or opus (OGG/Opus, ~5x smaller, lossy)."),
     langs: Optional[str] = typer.Option(None, "--langs", help="Build a non-English corpus instead: comma list of "
@@ -162,7 +211,8 @@ def synth(
 
     resolve_voices(voices)  # fail on a typo before loading the corpus
 
-    aug = AugmentConfig(noise=noise, noise_prob=noise_prob, snr_db=_parse_snr(snr), reverb_prob=reverb, codec_prob=codec)
+    aug = AugmentConfig(noise=noise, noise_prob=noise_prob, snr_db=_parse_snr(snr), reverb_prob=reverb, codec_prob=codec,
+                        phone_prob=phone, speed_prob=speed)
     sentences = test_sentences = None
     ml = None
     if text:
@@ -199,6 +249,8 @@ def synth(
         test_voices=[v.strip() for v in test_voices.split(",") if v.strip()] if test_voices else None,
         n_utterances=n, seed=seed, jobs=jobs, augment=aug, audio_format=audio_format,
         splits=tuple(x.strip() for x in splits.split(",") if x.strip()) if splits else None,
+        chunk=_parse_chunk(chunk) if chunk else None,
+        exclude=_excluded_texts(exclude or []),
         # A non-English corpus spreads its test split over many languages: 8% keeps each one measurable.
         **({"test_fraction": 0.08} if langs else {}),
     )

@@ -1,14 +1,15 @@
-"""Make clean synthetic speech sound more like real recordings: noise, a room, a lossy codec.
+"""Make clean synthetic speech sound more like real recordings: noise, a room, a lossy codec,
+a telephone line, another speaking rate.
 
 numpy does the signal processing; PyAV does the codec round trip. Every function takes an
 ``rng`` (a ``numpy.random.Generator`` or an int seed), so the same seed gives the same audio.
-All functions keep the length and the sample rate of their input.
+All functions keep the sample rate of their input, and all but `speed` its length.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
@@ -187,6 +188,61 @@ def codec(
     return y.astype(np.float32)
 
 
+# -- telephone line and speaking rate -------------------------------------------------------------
+
+PHONE_RATE = 8_000
+PHONE_BAND_HZ = (300.0, 3400.0)
+
+
+def _mu_law(x: np.ndarray, mu: float = 255.0) -> np.ndarray:
+    """G.711 mu-law at 8 bits: what a digital phone line does to each sample."""
+    x = np.clip(x, -1.0, 1.0)
+    y = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
+    y = np.round(y * 127.0) / 127.0
+    return np.sign(y) * np.expm1(np.abs(y) * np.log1p(mu)) / mu
+
+
+def telephone(x: np.ndarray, sample_rate: int = 16_000) -> np.ndarray:
+    """A narrowband phone channel: down to 8 kHz, the 300-3400 Hz band, mu-law, and back.
+
+    Recordings of phone calls, voicemail and IVR prompts (the Asterisk validation speech among
+    them) sound like this; a model that only heard wideband speech has never met it."""
+    import soxr
+
+    x = np.asarray(x, np.float32)
+    if x.size == 0:
+        return x.copy()
+    y = soxr.resample(x, sample_rate, PHONE_RATE).astype(np.float64) if sample_rate != PHONE_RATE else x.astype(np.float64)
+    spec = np.fft.rfft(y)
+    f = np.fft.rfftfreq(y.size, 1.0 / PHONE_RATE)
+    lo, hi = PHONE_BAND_HZ
+    # Raised-cosine skirts 100 Hz wide rather than a brick wall, which would ring.
+    gain = np.clip((f - (lo - 100.0)) / 100.0, 0.0, 1.0) * np.clip(((hi + 100.0) - f) / 100.0, 0.0, 1.0)
+    y = np.fft.irfft(spec * (0.5 - 0.5 * np.cos(np.pi * gain)), y.size)
+    peak = float(np.max(np.abs(y)))
+    if peak > 0.99:
+        y *= 0.99 / peak
+    y = _mu_law(y)
+    if sample_rate != PHONE_RATE:
+        y = soxr.resample(y.astype(np.float32), PHONE_RATE, sample_rate)
+    out = np.zeros(x.size, np.float32)
+    out[: min(x.size, y.size)] = y[: x.size]
+    return out
+
+
+SPEEDS = (0.9, 1.1)
+
+
+def speed(x: np.ndarray, factor: float, sample_rate: int = 16_000) -> np.ndarray:
+    """Play `factor` times faster, pitch and tempo together (Kaldi-style speed perturbation)."""
+    import soxr
+
+    x = np.asarray(x, np.float32)
+    if x.size == 0 or factor == 1.0:
+        return x.copy()
+    return soxr.resample(x, sample_rate, sample_rate / float(factor)).astype(np.float32)
+
+
 # -- the whole chain ------------------------------------------------------------------------------
 
 
@@ -202,11 +258,14 @@ class AugmentConfig:
     codec_prob: float = 0.2
     codecs: tuple[str, ...] = CODECS
     bitrates_kbps: tuple[int, ...] = (16, 24)
+    phone_prob: float = 0.0  # telephone line (8 kHz, 300-3400 Hz, mu-law)
+    speed_prob: float = 0.0  # speed perturbation by one of `speeds`
+    speeds: tuple[float, ...] = SPEEDS
 
     def __post_init__(self) -> None:
         if self.noise not in NOISE_KINDS:
             raise UsageError(f"unknown noise kind {self.noise!r} (choose from {', '.join(NOISE_KINDS)})")
-        for name in ("noise_prob", "reverb_prob", "codec_prob"):
+        for name in ("noise_prob", "reverb_prob", "codec_prob", "phone_prob", "speed_prob"):
             p = getattr(self, name)
             if not 0.0 <= p <= 1.0:
                 raise UsageError(f"{name.replace('_', ' ')} must be between 0 and 1 (got {p})")
@@ -218,7 +277,8 @@ class AugmentConfig:
 
     @property
     def active(self) -> bool:
-        return (self.noise != "none" and self.noise_prob > 0) or self.reverb_prob > 0 or self.codec_prob > 0
+        return ((self.noise != "none" and self.noise_prob > 0) or self.reverb_prob > 0 or self.codec_prob > 0
+                or self.phone_prob > 0 or self.speed_prob > 0)
 
 
 @dataclass(frozen=True)
@@ -231,20 +291,38 @@ class AugmentPlan:
     codec: str | None = None
     bitrate_kbps: int | None = None
     seed: int = 0
+    phone: bool = False
+    speed: float | None = None
+
+    def key(self) -> dict:
+        """What names this plan's audio. The telephone and speed fields appear only when used, so a
+        corpus planned before they existed keeps its file names and is not rebuilt."""
+        d = asdict(self)
+        if not self.phone:
+            del d["phone"]
+        if self.speed is None:
+            del d["speed"]
+        return d
 
     def describe(self) -> str:
         parts = []
+        if self.speed is not None:
+            parts.append(f"speed x{self.speed:g}")
         if self.rt60 is not None:
             parts.append(f"reverb rt60={self.rt60:.2f}s")
         if self.noise != "none":
             parts.append(f"{self.noise} noise {self.snr_db:.1f} dB")
+        if self.phone:
+            parts.append("telephone")
         if self.codec:
             parts.append(f"{self.codec} {self.bitrate_kbps} kbps")
         return ", ".join(parts) or "clean"
 
 
 def draw_plan(cfg: AugmentConfig, rng: np.random.Generator | int | None) -> AugmentPlan:
-    """Decide, from `rng`, which augmentations one utterance gets. Always consumes the same draws."""
+    """Decide, from `rng`, which augmentations one utterance gets. Always consumes the same draws
+    for one config; the telephone and speed draws are made only when they can happen, so the
+    plans of a config without them are what they were before they existed."""
     rng = _rng(rng)
     u = rng.random(3)
     rt60 = float(rng.uniform(*cfg.rt60))
@@ -254,6 +332,12 @@ def draw_plan(cfg: AugmentConfig, rng: np.random.Generator | int | None) -> Augm
     seed = int(rng.integers(2**31 - 1))
     use_noise = cfg.noise != "none" and u[1] < cfg.noise_prob
     use_codec = bool(cfg.codecs) and bool(cfg.bitrates_kbps) and u[2] < cfg.codec_prob
+    phone, factor = False, None
+    if cfg.phone_prob > 0 or cfg.speed_prob > 0:
+        v = rng.random(2)
+        si = int(rng.integers(len(cfg.speeds))) if cfg.speeds else 0
+        phone = bool(v[0] < cfg.phone_prob)
+        factor = float(cfg.speeds[si]) if cfg.speeds and v[1] < cfg.speed_prob else None
     return AugmentPlan(
         rt60=rt60 if u[0] < cfg.reverb_prob else None,
         noise=cfg.noise if use_noise else "none",
@@ -261,19 +345,25 @@ def draw_plan(cfg: AugmentConfig, rng: np.random.Generator | int | None) -> Augm
         codec=cfg.codecs[ci] if use_codec else None,
         bitrate_kbps=cfg.bitrates_kbps[bi] if use_codec else None,
         seed=seed,
+        phone=phone,
+        speed=factor,
     )
 
 
 def apply_plan(
     x: np.ndarray, plan: AugmentPlan, sample_rate: int = 16_000, babble_sources: Sequence[np.ndarray] | None = None
 ) -> np.ndarray:
-    """Room, then noise, then codec (the order a real recording goes through them)."""
+    """Speaking rate, room, noise, phone line, codec: the order a real recording goes through them."""
     rng = np.random.default_rng(plan.seed)
     y = np.asarray(x, np.float32)
+    if plan.speed is not None:
+        y = speed(y, plan.speed, sample_rate)
     if plan.rt60 is not None:
         y = reverb(y, sample_rate, rng, rt60=plan.rt60)
     if plan.noise != "none" and plan.snr_db is not None:
         y = add_noise(y, plan.snr_db, rng, kind=plan.noise, sources=babble_sources)
+    if plan.phone:
+        y = telephone(y, sample_rate)
     if plan.codec:
         y = codec(y, sample_rate, plan.codec, plan.bitrate_kbps or 16)
     peak = float(np.max(np.abs(y))) if y.size else 0.0

@@ -88,6 +88,13 @@ class SynthConfig:
     # a benchmark's held-out splits can be made without the hours training speech takes; a later
     # full build keeps them. None: all.
     splits: tuple[str, ...] | None = None
+    # (k, n): make only the first k/n of every split's plan, and write manifests of that much.
+    # A corpus too long for one sitting is built as 1/n, 2/n, ... n/n: each step keeps the audio
+    # of the one before (same plan, same file names), and each step's manifests can be trained on.
+    chunk: tuple[int, int] | None = None
+    # Texts (casefolded, whitespace-normalised) that must never be spoken in train or val: another
+    # corpus's test sentences, or a benchmark's, when this corpus draws from the same text.
+    exclude: frozenset[str] = frozenset()
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     engine_weights: dict[str, float] | None = None  # None: DEFAULT_ENGINE_WEIGHTS
     timeout: float | None = None  # per utterance; None: the voice's own (60 s)
@@ -316,6 +323,12 @@ def plan_corpus(cfg: SynthConfig) -> _Plan:
     carve = test_given is None
     test_pool = [] if carve else _clean(test_given, skipped, seen)
     pool = _clean(sentences, skipped, seen)  # drops texts already in the test pool
+    if cfg.exclude:
+        before = len(pool)
+        pool = [s for s in pool if _key(s.text) not in cfg.exclude
+                and not any(_key(t) in cfg.exclude for t in (s.translations or {}).values())]
+        if before > len(pool):
+            skipped["held out (--exclude)"] += before - len(pool)
     before = len(pool)
     pool = [s for s in pool if _key(s.text) not in ml_en_keys]
     if before > len(pool):
@@ -345,7 +358,7 @@ def plan_corpus(cfg: SynthConfig) -> _Plan:
         plan = draw_plan(aug_cfg, rng)
         prefix = "mtest" if group == "test_multilingual" else split
         uid = f"{prefix}-{idx:06d}"
-        digest = _digest(FORMAT_VERSION, s.text, v.id, v.engine, round(rate, 4), round(pitch, 4), asdict(plan))
+        digest = _digest(FORMAT_VERSION, s.text, v.id, v.engine, round(rate, 4), round(pitch, 4), plan.key())
         return _Item(
             id=uid, split=split, group=group, text=" ".join(s.text.split()), lang=s.lang, domain=s.domain,
             translations=tuple(sorted((s.translations or {}).items())), voice=v, rate=round(rate, 4),
@@ -573,6 +586,17 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
+def _chunk(items: list[_Item], k: int, n: int) -> list[_Item]:
+    """The first k/n of each group's items, in plan order."""
+    if not 1 <= k <= n:
+        raise UsageError(f"--chunk must be K/N with 1 <= K <= N (got {k}/{n})")
+    by_group: dict[str, list[_Item]] = {}
+    for it in items:
+        by_group.setdefault(it.group, []).append(it)
+    keep = {it.id + it.group for its in by_group.values() for it in its[: -(-len(its) * k // n)]}
+    return [it for it in items if it.id + it.group in keep]
+
+
 def build_synthetic_corpus(
     config: SynthConfig, progress: Callable[[SynthProgress], None] | None = None
 ) -> SynthSummary:
@@ -598,6 +622,8 @@ def build_synthetic_corpus(
             raise UsageError(f"--splits: no split {', '.join(sorted(unknown))} in this corpus (it has {', '.join(plan.groups)})")
         plan.items = [it for it in plan.items if it.group in config.splits]
         plan.groups = [g for g in plan.groups if g in config.splits]
+    if config.chunk is not None:
+        plan.items = _chunk(plan.items, *config.chunk)
 
     skipped: Counter = Counter(plan.skipped)
     errors: list[str] = []
@@ -663,7 +689,7 @@ def build_synthetic_corpus(
         write_manifest(p, [u for g in ("train", "val", "test") for u in groups.get(g, [])])
         manifests["all"] = str(p)
     _write_jsonl(out / "meta.jsonl", meta)
-    if config.splits is None:  # a partial build must not take the other splits' audio for stale
+    if config.splits is None and config.chunk is None:  # a partial build must not take the rest's audio for stale
         _prune_stale(out, {it.audio for it in plan.items})
 
     written = [u for utts in groups.values() for u in utts]
