@@ -1,5 +1,5 @@
-"""Training objectives: symmetric InfoNCE (CLASP), the pairwise sigmoid loss (SigLIP), and Huber
-regression (the paper's LASP variant)."""
+"""Training objectives: symmetric InfoNCE (CLASP), its bank-of-all-texts form, the pairwise sigmoid
+loss (SigLIP), Huber regression (the paper's LASP variant) and a cosine-regression term."""
 
 from __future__ import annotations
 
@@ -22,6 +22,31 @@ def info_nce(speech: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor
     same = (groups[:, None] == groups[None, :]).float()
     target = same / same.sum(1, keepdim=True)
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def bank_nce(speech: torch.Tensor, bank: torch.Tensor, positive: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """Speech -> text over the whole bank of frozen training-text embeddings, not just the batch.
+
+    With a few thousand sentences, a batch of 256 holds few hard negatives; the bank holds every
+    training text (and, with multi-positive targets, every translation) at every step, so each
+    speech vector learns to beat all of them. `positive` (batch x bank, bool) marks the rows any
+    of which counts as right: the utterance's own text, plus its translations when given."""
+    logits = logit_scale.exp().clamp(max=100.0) * speech @ bank.T
+    pos = logits.masked_fill(~positive, float("-inf"))
+    return (torch.logsumexp(logits, dim=1) - torch.logsumexp(pos, dim=1)).mean()
+
+
+def text_to_speech(speech: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """The query direction alone (each text ranks the batch's recordings), for pairing with bank_nce."""
+    logits = logit_scale.exp().clamp(max=100.0) * text @ speech.T
+    same = (groups[:, None] == groups[None, :]).float()
+    return F.cross_entropy(logits, same / same.sum(1, keepdim=True))
+
+
+def cosine_gap(speech: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    """1 - cosine to the target, averaged: pulls each vector onto its sentence, not just nearer
+    than the negatives (the contrastive losses stop pushing once a pair is ranked first)."""
+    return (1.0 - (speech * text).sum(-1)).mean()
 
 
 def sigmoid_pairs(

@@ -56,6 +56,13 @@ class TrainConfig:
     device: str = "auto"
     resume: bool = True
     calibrate: bool = True  # fit match-probability scores and the default --min-score on validation
+    # Start from a trained model's weights (registry name or directory) instead of a random head;
+    # its architecture is taken whole, so the architecture overrides above must stay unset.
+    init: str | None = None
+    negatives: str = "batch"  # batch (CLIP's in-batch negatives) | bank (every training text, every step)
+    positives: str = "own"  # own | translations: an utterance's translations count as right answers too
+    target: str = "own"  # own | mean: regress/contrast toward the mean of the text and its translations
+    cosine_weight: float = 0.0  # weight of the 1 - cosine regression term added to the loss
 
 
 @dataclass
@@ -136,6 +143,45 @@ def text_targets(model: ClaspModel, texts: Sequence[str], cache_root: Path) -> n
         cache.put({k: {"e": e} for (k, _), e in zip(part, emb)})
     got = cache.get(keys)
     out = np.stack([got[k]["e"] for k in keys]).astype(np.float32)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def _norm_text(t: str) -> str:
+    return " ".join(t.casefold().split())
+
+
+def _text_bank(
+    model: ClaspModel, utts: Sequence[Utterance], with_translations: bool, cache_root: Path,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Every distinct training text (and translation, when asked) embedded once: (bank, for each
+    utterance the bank rows that are right answers for it)."""
+    rows: dict[str, int] = {}
+    texts: list[str] = []
+
+    def row(t: str) -> int:
+        k = _norm_text(t)
+        if k not in rows:
+            rows[k] = len(texts)
+            texts.append(t)
+        return rows[k]
+
+    positives = []
+    for u in utts:
+        own = [row(u.text)]
+        if with_translations:
+            own += [row(t) for t in u.translations.values() if t and t.strip()]
+        positives.append(np.array(sorted(set(own)), dtype=np.int64))
+    return text_targets(model, texts, cache_root), positives
+
+
+def _mean_targets(model: ClaspModel, utts: Sequence[Utterance], own: np.ndarray, cache_root: Path) -> np.ndarray:
+    """Each utterance's target as the normalised mean of its text's and its translations'
+    embeddings: a point between the languages, so no language's query is favoured."""
+    pairs = [(k, t) for k, u in enumerate(utts) for t in u.translations.values() if t and t.strip()]
+    out = own.astype(np.float32).copy()
+    if pairs:
+        emb = text_targets(model, [t for _, t in pairs], cache_root)
+        np.add.at(out, np.array([k for k, _ in pairs]), emb)
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
@@ -283,12 +329,38 @@ def _load_checkpoint(dirpath: Path, head, optim) -> dict:
     return state
 
 
+NEGATIVES = ("batch", "bank")
+POSITIVES = ("own", "translations")
+TARGETS = ("own", "mean")
+_ARCHITECTURE = ("fusion", "pooling", "use_spectrogram", "norm", "frame_downsample", "speech_encoder")
+
+
+def _check(cfg: TrainConfig) -> None:
+    for name, allowed in (("negatives", NEGATIVES), ("positives", POSITIVES), ("target", TARGETS)):
+        if getattr(cfg, name) not in allowed:
+            raise UsageError(f"unknown {name} {getattr(cfg, name)!r}; choose one of {', '.join(allowed)}")
+    if cfg.negatives == "bank" and cfg.loss != "infonce":
+        raise UsageError("--negatives bank works with --loss infonce")
+    if cfg.positives == "translations" and cfg.negatives != "bank":
+        raise UsageError("--positives translations needs --negatives bank (the bank holds the translations)")
+    if cfg.cosine_weight < 0:
+        raise UsageError(f"--cosine-weight must be at least 0 (got {cfg.cosine_weight})")
+    if cfg.init:
+        given = [n for n in _ARCHITECTURE if getattr(cfg, n) is not None]
+        if given:
+            raise UsageError(f"--init takes the model's architecture whole; leave out {', '.join('--' + n.replace('_', '-') for n in given)}")
+
+
 def build_config(cfg: TrainConfig):
     from .config import ModelConfig
     from .registry import resolve_model_dir
 
-    p = Path(cfg.base)
-    base = ModelConfig.load(p if p.is_file() else resolve_model_dir(cfg.base) / "config.json")
+    if cfg.init:
+        base = ModelConfig.load(resolve_model_dir(cfg.init) / "config.json")
+        p = None
+    else:
+        p = Path(cfg.base)
+        base = ModelConfig.load(p if p.is_file() else resolve_model_dir(cfg.base) / "config.json")
     if cfg.fusion:
         base.head.fusion = cfg.fusion
     if cfg.pooling:
@@ -324,19 +396,25 @@ def train(cfg: TrainConfig, on_event: Event = _noop) -> TrainResult:
     require("train", "clasp train")
     import torch
 
-    from .loss import LOSSES, huber, info_nce, sigmoid_pairs
+    from .loss import LOSSES, bank_nce, cosine_gap, huber, info_nce, sigmoid_pairs, text_to_speech
     from .model import collate
     from .paths import cache_dir
     from .registry import create_model
 
     if cfg.loss not in LOSSES:
         raise UsageError(f"unknown loss {cfg.loss!r}; choose one of {', '.join(LOSSES)}")
+    _check(cfg)
     t0 = time.perf_counter()
     out = Path(cfg.out)
     ckpt = out / "checkpoint"
     cache_root = Path(cfg.cache) if cfg.cache else cache_dir() / "features"
     model_cfg = build_config(cfg)
     model = create_model(model_cfg, device=cfg.device, seed=cfg.seed)
+    if cfg.init:
+        from .model import WEIGHTS, load_head_weights
+        from .registry import resolve_model_dir
+
+        load_head_weights(model.head, resolve_model_dir(cfg.init) / WEIGHTS)
     device = model.device
 
     train_utts, tr_feats, tr_idx = _featurize_manifests(model, _as_list(cfg.manifest), cache_root, on_event, cfg.limit)
@@ -345,6 +423,12 @@ def train(cfg: TrainConfig, on_event: Event = _noop) -> TrainResult:
         raise ManifestError("training needs at least 2 training and 2 validation utterances")
     train_texts = [train_utts[i].text for i in tr_idx]
     tr_text = text_targets(model, train_texts, cache_root)
+    if cfg.target == "mean":
+        tr_text = _mean_targets(model, [train_utts[i] for i in tr_idx], tr_text, cache_root)
+    bank = positives = None
+    if cfg.negatives == "bank":
+        bank, positives = _text_bank(model, [train_utts[i] for i in tr_idx], cfg.positives == "translations", cache_root)
+        bank = torch.from_numpy(bank).to(model.device)
     va_text = text_targets(model, [val_utts[i].text for i in va_idx], cache_root)
     _, groups = np.unique([t.strip().lower() for t in train_texts], return_inverse=True)
 
@@ -377,12 +461,20 @@ def train(cfg: TrainConfig, on_event: Event = _noop) -> TrainResult:
                 g["lr"] = _lr_at(state["step"], total_steps, cfg)
             speech = head(*collate(batch, device, model_cfg.head.mel_multiple))
             text = torch.from_numpy(tr_text[idx]).to(device)
-            if cfg.loss == "infonce":
+            if cfg.loss == "infonce" and bank is not None:
+                mask = torch.zeros((len(idx), bank.shape[0]), dtype=torch.bool, device=device)
+                for j, i in enumerate(idx):
+                    mask[j, positives[i]] = True
+                loss = 0.5 * (bank_nce(speech, bank, mask, head.logit_scale)
+                              + text_to_speech(speech, text, head.logit_scale, torch.from_numpy(groups[idx]).to(device)))
+            elif cfg.loss == "infonce":
                 loss = info_nce(speech, text, head.logit_scale, torch.from_numpy(groups[idx]).to(device))
             elif cfg.loss == "sigmoid":
                 loss = sigmoid_pairs(speech, text, head.logit_scale, head.logit_bias, torch.from_numpy(groups[idx]).to(device))
             else:
                 loss = huber(speech, text)
+            if cfg.cosine_weight:
+                loss = loss + cfg.cosine_weight * cosine_gap(speech, text)
             optim.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 5.0)
@@ -502,6 +594,9 @@ def _provenance(cfg: TrainConfig, n_train: int, best: dict) -> dict:
         "lr": cfg.lr,
         "seed": cfg.seed,
         "augment": cfg.augment,
+        **({"init": cfg.init} if cfg.init else {}),
+        **({k: getattr(cfg, k) for k in ("negatives", "positives", "target", "cosine_weight")
+            if getattr(cfg, k) != getattr(TrainConfig, k)}),
         "best_epoch": best["epoch"],
         "val": {k: best[k] for k in ("n", "hits@1", "mrr", "meanr")},
     }

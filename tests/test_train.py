@@ -166,3 +166,41 @@ def test_augmentation_of_large_float16_frames_stays_finite():
     frames = (np.random.default_rng(0).normal(size=(200, 512)) * 300).astype(np.float16)  # squares overflow float16
     out = _augment(AudioFeatures(frames, None), np.random.default_rng(1))
     assert out.frames.dtype == np.float16 and np.isfinite(out.frames).all()
+
+
+def test_bank_negatives_with_translations_as_positives_and_a_cosine_term_train(tiny_corpus, tmp_path):
+    # The training sentences get German versions, which the bank holds as extra right answers.
+    rows = [json.loads(x) for x in (tiny_corpus / "train.jsonl").read_text().splitlines()]
+    for r in rows:
+        r["translations"] = {"de": "Auf Deutsch: " + r["text"]}
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for r in rows:
+        r["audio"] = str(tiny_corpus / r["audio"])
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    losses = []
+    train(_cfg(tiny_corpus, tmp_path / "bank", manifest=str(tmp_path / "train.jsonl"), negatives="bank",
+               positives="translations", cosine_weight=0.5, target="mean"),
+          on_event=lambda k, **d: losses.append(d["loss"]) if k == "step" else None)
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+    meta = json.loads((tmp_path / "bank" / "config.json").read_text())["training"]
+    assert meta["negatives"] == "bank" and meta["positives"] == "translations" and meta["cosine_weight"] == 0.5
+
+
+def test_a_run_started_from_a_model_with_no_learning_rate_keeps_its_vectors(tiny_corpus, tmp_path):
+    train(_cfg(tiny_corpus, tmp_path / "first", epochs=2, norm="layer", use_spectrogram=False))  # BatchNorm would move its statistics
+    train(_cfg(tiny_corpus, tmp_path / "again", epochs=1, lr=0.0, init=str(tmp_path / "first"), calibrate=False))
+    a, b = load_model(tmp_path / "first", device="cpu"), load_model(tmp_path / "again", device="cpu")
+    from clasp_cli.manifest import read_manifest
+
+    utts = read_manifest(tiny_corpus / "val.jsonl")
+    feats, _ = featurize(a, utts, tiny_corpus, tiny_corpus / "cache")
+    assert np.allclose(a.embed_features(feats), b.embed_features(feats), atol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [{"positives": "translations"}, {"negatives": "bank", "loss": "huber"},
+                                 {"init": "clasp-base", "pooling": "mean"}, {"target": "median"}])
+def test_contradictory_training_options_are_usage_errors(tiny_corpus, tmp_path, bad):
+    from clasp_cli.errors import UsageError
+
+    with pytest.raises(UsageError):
+        train(_cfg(tiny_corpus, tmp_path / "x", **bad))

@@ -46,6 +46,15 @@ def register(app: typer.Typer) -> None:
         calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate", help="Fit match-probability scores and the "
                                        "default --min-score on the validation set after training."),
         device: str = typer.Option("auto", help=DEVICE_HELP),
+        init: Optional[str] = typer.Option(None, "--init", help="Start from this trained model's weights (registry name "
+                                           "or directory) and its architecture, e.g. to fine-tune the shipped model."),
+        negatives: str = typer.Option("batch", help="batch (the batch's other texts) or bank (every training text at "
+                                      "every step, frozen)."),
+        positives: str = typer.Option("own", help="own, or translations: an utterance's translations are right answers "
+                                      "too (needs --negatives bank)."),
+        target: str = typer.Option("own", help="own text, or mean: the mean of the text's and its translations' embeddings."),
+        cosine_weight: float = typer.Option(0.0, "--cosine-weight", min=0.0, help="Add this much of a 1 - cosine "
+                                            "regression term toward the target."),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
         """Train the CLASP fusion head contrastively on a manifest.
@@ -58,6 +67,8 @@ def register(app: typer.Typer) -> None:
           clasp train -m data/synth/train.jsonl --val data/synth/val.jsonl -o runs/concat-mean
 
           clasp train -m train.jsonl --val val.jsonl -o runs/gating --fusion gating --pooling attention
+
+          clasp train --init clasp-base -m kokoro/train.jsonl --val kokoro/val.jsonl -o runs/ft --negatives bank
         """
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -69,6 +80,7 @@ def register(app: typer.Typer) -> None:
             use_spectrogram=spectrogram, loss=loss, learnable_temperature=learnable_temperature, epochs=epochs, stop_after=stop_after,
             batch_size=batch_size, lr=lr, patience=patience, seed=seed, augment=augment, limit=limit,
             cache=str(cache) if cache else None, resume=resume, device=device, calibrate=calibrate,
+            init=init, negatives=negatives, positives=positives, target=target, cosine_weight=cosine_weight,
         )
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                             TextColumn("{task.fields[info]}"), console=err, transient=False)
