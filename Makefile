@@ -80,8 +80,9 @@ dataset-kokoro-prompts: kokoro
 	$(VENV)/bin/clasp dataset synth --out data/kokoro-prompts-en --text data/prompts-en.txt --voices kokoro \
 	  --test-voices kokoro:af_heart,kokoro:am_michael,kokoro:bf_emma,kokoro:bm_george --n 6000 --jobs 2 --seed 0 --splits val
 
-# Natural voices for the next model: Kokoro English (4 speakers held out for test) and Kokoro
-# es/fr/it/pt (one speaker per language held out; French has only one, so it is test-only), with
+# Natural voices for the next model: Kokoro English (4 speakers held out for test), Kokoro
+# es/fr/it/pt (one speaker per language held out; French has only one, so it is test-only) and
+# Japanese (gettext messages; one of five speakers held out), with
 # babble noise, rooms, codecs, a telephone line and speed perturbation drawn per utterance. Never
 # a sentence of the synthetic test splits or of the Asterisk prompts in train or val. About 15 h of
 # audio at 0.35-0.4x real time per core: built in KOKORO_CHUNKS sittings, English and the other
@@ -97,7 +98,9 @@ dataset-kokoro: kokoro dataset-heldout dataset-asterisk
 	  $(VENV)/bin/clasp dataset synth --out data/kokoro-en --voices kokoro --test-voices $(KOKORO_EN_TEST) --no-multilingual \
 	    --n 8000 $(KOKORO_AUG) $(KOKORO_HELD) --chunk $$k/$(KOKORO_CHUNKS) && \
 	  $(VENV)/bin/clasp dataset synth --out data/kokoro-ml --langs es,fr,it,pt --voices kokoro --test-voices $(KOKORO_ML_TEST) \
-	    --n 4000 $(KOKORO_AUG) $(KOKORO_HELD) --chunk $$k/$(KOKORO_CHUNKS) || exit 1; \
+	    --n 4000 $(KOKORO_AUG) $(KOKORO_HELD) --chunk $$k/$(KOKORO_CHUNKS) && \
+	  $(VENV)/bin/clasp dataset synth --out data/kokoro-ja --langs ja --voices kokoro --test-voices kokoro:jf_nezumi \
+	    --n 1500 $(KOKORO_AUG) $(KOKORO_HELD) --chunk $$k/$(KOKORO_CHUNKS) || exit 1; \
 	done
 
 # The synthetic corpus's held-out splits alone (about 6 minutes): what benchmarks and --exclude read.

@@ -75,3 +75,15 @@ def test_fortunes_in_cyrillic_are_split_into_sentences(tmp_path):
     )
     texts = [s.text for s in fortune_sentences("ru", fortune_dir=tmp_path)]
     assert texts == ["В жизни надо либо копить деньги, либо их тратить.", "Третьего не дано никому."]
+
+
+def test_japanese_messages_are_measured_in_characters_and_keep_their_own_full_stop(tmp_path):
+    write_mo(tmp_path / "ja" / "LC_MESSAGES" / "demo.mo", {
+        "Compare two files byte by byte.": "2つのファイルをバイトごとに比較します。",
+        "The file could not be opened.": "ファイルを開けませんでした",  # no full stop: one is added
+        "Use the option for verbose output.": "Use the verbose option for this.",  # untranslated Latin text
+        "Quit now.": "終了。",  # too short to be a sentence
+    })
+    got = {s.translations["en"]: s.text for s in gettext_pairs("ja", tmp_path)}
+    assert got == {"Compare two files byte by byte.": "2つのファイルをバイトごとに比較します。",
+                   "The file could not be opened.": "ファイルを開けませんでした。"}

@@ -138,7 +138,7 @@ def test_all_leaves_kokoro_out_and_kokoro_by_name_selects_its_voices(monkeypatch
     assert every and not any(v.engine == "kokoro" for v in every)
     kokoro = resolve_voices("kokoro")
     assert len(kokoro) >= 30 and all(v.engine == "kokoro" for v in kokoro)
-    assert {v.lang for v in kokoro} == {"en", "es", "fr", "it", "pt"}
+    assert {v.lang for v in kokoro} == {"en", "es", "fr", "it", "pt", "ja"}
     assert len({v.speaker_id for v in kokoro}) == len(kokoro)  # each voice its own speaker, held out alone
 
 

