@@ -357,7 +357,6 @@ def build_config(cfg: TrainConfig):
 
     if cfg.init:
         base = ModelConfig.load(resolve_model_dir(cfg.init) / "config.json")
-        p = None
     else:
         p = Path(cfg.base)
         base = ModelConfig.load(p if p.is_file() else resolve_model_dir(cfg.base) / "config.json")
