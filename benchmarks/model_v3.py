@@ -60,6 +60,8 @@ def main() -> None:
     ap.add_argument("--val", default=",".join(VAL), help="comma list of validation manifests for early stopping")
     ap.add_argument("--only", default=None, help="comma list of variant names")
     ap.add_argument("--test", default=None, help="score this model on the test sets instead of training")
+    ap.add_argument("--featurize", action="store_true", help="only fill the feature cache for the training and "
+                    "validation manifests (while other corpora are still being built), then stop")
     args = ap.parse_args()
 
     results = json.loads(args.results.read_text()) if args.results.exists() else {"rows": []}
@@ -68,6 +70,17 @@ def main() -> None:
     train_m = [m for m in args.train.split(",") if Path(m).exists()]
     val_m = [m for m in args.val.split(",") if Path(m).exists()]
     results["train"], results["val"] = train_m, val_m
+
+    if args.featurize:
+        from clasp_cli.paths import cache_dir
+        from clasp_cli.train import featurize
+        from clasp_cli.manifest import read_manifest
+
+        model = load_model("clasp-base")
+        for m in [*train_m, *val_m, *(p for p in VAL_SETS.values() if Path(p).exists())]:
+            featurize(model, read_manifest(m), Path(m).resolve().parent, cache_dir() / "features")
+            print(f"featurized {m}", flush=True)
+        return
 
     def save() -> None:
         args.results.parent.mkdir(parents=True, exist_ok=True)

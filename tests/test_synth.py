@@ -141,6 +141,10 @@ def test_a_corpus_built_in_chunks_ends_as_the_whole_build_and_keeps_each_chunks_
     assert len(load(tmp_path / "corpus", "train")) == first.by_split["train"]  # a chunk's manifests are usable
     last = build_synthetic_corpus(config(tmp_path, n_utterances=12, chunk=(2, 2)))
     assert last.resumed == first.written and last.written == 12
+    meta = [json.loads(x) for x in (tmp_path / "corpus" / "meta.jsonl").read_text().splitlines()]
+    assert len(meta) == 12
+    build_synthetic_corpus(config(tmp_path, n_utterances=12, splits=("train",)))
+    assert len((tmp_path / "corpus" / "meta.jsonl").read_text().splitlines()) == 12  # val and test rows kept
     whole = plan_corpus(config(tmp_path, n_utterances=12))
     assert {u.audio for g in ("train", "val", "test") for u in load(tmp_path / "corpus", g)} == {i.audio for i in whole.items}
 

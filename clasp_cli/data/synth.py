@@ -586,6 +586,21 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
+def _kept_meta(path: Path, rebuilt: set[str]) -> list[dict]:
+    """The rows of an earlier meta.jsonl whose split this build did not make."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a torn line from an older, non-atomic write
+        if isinstance(row, dict) and row.get("group") not in rebuilt:
+            rows.append(row)
+    return rows
+
+
 def _chunk(items: list[_Item], k: int, n: int) -> list[_Item]:
     """The first k/n of each group's items, in plan order."""
     if not 1 <= k <= n:
@@ -688,6 +703,8 @@ def build_synthetic_corpus(
         p = out / "all.jsonl"
         write_manifest(p, [u for g in ("train", "val", "test") for u in groups.get(g, [])])
         manifests["all"] = str(p)
+    if config.splits is not None or config.chunk is not None:
+        meta = _kept_meta(out / "meta.jsonl", set(plan.groups)) + meta  # the other splits' rows stay
     _write_jsonl(out / "meta.jsonl", meta)
     if config.splits is None and config.chunk is None:  # a partial build must not take the rest's audio for stale
         _prune_stale(out, {it.audio for it in plan.items})
