@@ -40,6 +40,8 @@ VARIANTS = {
     "ft-multi": dict(negatives="bank", positives="translations"),
     "ft-mean": dict(target="mean"),
     "ft-bank-cos-multi": dict(negatives="bank", positives="translations", cosine_weight=0.5),
+    # The same, on a schedule two and a half times as long: does more passes over the data help?
+    "ft-bank-cos-multi-long": dict(negatives="bank", positives="translations", cosine_weight=0.5, epochs=15, patience=4),
 }
 
 
