@@ -61,17 +61,29 @@ def main() -> None:
     ap.add_argument("--train", default=",".join(TRAIN), help="comma list of training manifests (missing ones are left out)")
     ap.add_argument("--val", default=",".join(VAL), help="comma list of validation manifests for early stopping")
     ap.add_argument("--only", default=None, help="comma list of variant names")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a training setting of every variant (e.g. warmup_steps=20 when the training "
+                    "set is small enough that the default warm-up outlasts the schedule)")
     ap.add_argument("--test", default=None, help="score this model on the test sets instead of training")
     ap.add_argument("--featurize", action="store_true", help="only fill the feature cache for the training and "
                     "validation manifests (while other corpora are still being built), then stop")
     args = ap.parse_args()
 
+    common = dict(COMMON)
+    for kv in args.set:
+        key, _, value = kv.partition("=")
+        if key not in TrainConfig.__dataclass_fields__:
+            ap.error(f"--set: no training setting {key!r}")
+        try:
+            common[key] = json.loads(value)  # numbers, true/false, lists
+        except ValueError:
+            common[key] = value
     results = json.loads(args.results.read_text()) if args.results.exists() else {"rows": []}
     results.update(machine=f"{platform.node()}: {os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}",
                    command="python " + " ".join(sys.argv))
     train_m = [m for m in args.train.split(",") if Path(m).exists()]
     val_m = [m for m in args.val.split(",") if Path(m).exists()]
-    results["train"], results["val"] = train_m, val_m
+    results["train"], results["val"], results["common"] = train_m, val_m, common
 
     if args.featurize:
         from clasp_cli.paths import cache_dir
@@ -106,7 +118,7 @@ def main() -> None:
         if over is None:
             ref = "clasp-base"
         else:
-            res = train(TrainConfig(manifest=train_m, val=val_m, out=str(args.out / name), **{**COMMON, **over}))
+            res = train(TrainConfig(manifest=train_m, val=val_m, out=str(args.out / name), **{**common, **over}))
             ref = str(args.out / name)
             row.update(best_epoch=res.best_epoch, val_mrr=round(res.best.get("mrr", 0.0), 4), train_s=round(res.seconds, 1))
         row["sets"] = score(ref, VAL_SETS)
