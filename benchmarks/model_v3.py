@@ -51,6 +51,24 @@ def summarise(ev: dict) -> dict:
             for k, v in ev.items() if isinstance(v, dict) and "hits@1" in v}
 
 
+# The table's columns: (set, query kind), the validation rows a choice is made on.
+COLUMNS = [("asterisk-it", "native"), ("asterisk-ru", "native"), ("asterisk-it", "en"), ("asterisk-ru", "en"),
+           ("kokoro-en-val", "en"), ("kokoro-ml-val", "native"), ("kokoro-ml-val", "en"), ("synth-val", "en")]
+
+
+def table(results: dict) -> str:
+    """HITS@1 of every row on the validation columns, as Markdown."""
+    head = ["variant", "best epoch", *(f"{s} {q}" for s, q in COLUMNS)]
+    lines = ["| " + " | ".join(head) + " |", "|---|---:|" + "---:|" * len(COLUMNS)]
+    for r in results["rows"]:
+        cells = [r.get("variant") or r.get("model", "?"), str(r.get("best_epoch", ""))]
+        for s, q in COLUMNS:
+            v = r["sets"].get(s, {}).get(q)
+            cells.append(f"{v['hits@1']:.3f}" if v else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     from clasp_cli.registry import load_model
     from clasp_cli.train import TrainConfig, evaluate_manifest, train
@@ -65,10 +83,14 @@ def main() -> None:
                     help="override a training setting of every variant (e.g. warmup_steps=20 when the training "
                     "set is small enough that the default warm-up outlasts the schedule)")
     ap.add_argument("--test", default=None, help="score this model on the test sets instead of training")
+    ap.add_argument("--table", action="store_true", help="print the results file as a Markdown table of HITS@1, then stop")
     ap.add_argument("--featurize", action="store_true", help="only fill the feature cache for the training and "
                     "validation manifests (while other corpora are still being built), then stop")
     args = ap.parse_args()
 
+    if args.table:
+        print(table(json.loads(args.results.read_text())))
+        return
     common = dict(COMMON)
     for kv in args.set:
         key, _, value = kv.partition("=")
