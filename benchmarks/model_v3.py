@@ -40,7 +40,7 @@ VARIANTS = {
     "ft-multi": dict(negatives="bank", positives="translations"),
     "ft-mean": dict(target="mean"),
     "ft-bank-cos-multi": dict(negatives="bank", positives="translations", cosine_weight=0.5),
-    # The same, on a schedule two and a half times as long: does more passes over the data help?
+    # The same, on a schedule two and a half times as long: do more passes over the data help?
     "ft-bank-cos-multi-long": dict(negatives="bank", positives="translations", cosine_weight=0.5, epochs=15, patience=4),
 }
 
@@ -89,6 +89,8 @@ def main() -> None:
     args = ap.parse_args()
 
     if args.table:
+        if not args.results.exists():
+            ap.error(f"--table: no results file {args.results}")
         print(table(json.loads(args.results.read_text())))
         return
     common = dict(COMMON)
