@@ -28,30 +28,32 @@ def main() -> None:
     from clasp_cli.manifest import read_manifest, write_manifest
     from clasp_cli.registry import load_model
     from clasp_cli.train import evaluate_manifest
+    from model_v3 import summarise  # the sibling script's HITS@1/MRR rows, so both results files read alike
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-m", "--manifest", type=Path, required=True)
     ap.add_argument("--n", type=int, default=400)
     ap.add_argument("--model", action="append", default=None, help="registry name or model directory (repeat)")
-    ap.add_argument("--out", type=Path, default=Path("data/channel-gap"), help="where the two copies are written")
+    ap.add_argument("--out", type=Path, default=Path("data/channel-gap"), help="where the phone copies and both manifests are written")
     ap.add_argument("--results", type=Path, default=Path("benchmarks/results/channel-gap.json"))
     args = ap.parse_args()
+    if not args.manifest.is_file():
+        ap.error(f"{args.manifest}: no such manifest")
 
     utts = read_manifest(args.manifest)[: args.n]
     root = args.manifest.resolve().parent
-    copies = {}
-    for kind in ("clean", "phone"):
-        folder = args.out / kind
-        folder.mkdir(parents=True, exist_ok=True)
-        rows = []
-        for u in utts:
-            dst = folder / f"{u.id}.flac"
-            if not dst.exists():  # resumable: a copy is written once
-                x = load_audio(u.audio_path(root))
-                sf.write(dst, telephone(x) if kind == "phone" else x, 16_000)
-            rows.append(dataclasses.replace(u, audio=dst.name))
-        write_manifest(folder / "manifest.jsonl", rows)
-        copies[kind] = folder / "manifest.jsonl"
+    args.out.mkdir(parents=True, exist_ok=True)
+    # The clean side reads the original recordings; only the phone side is written.
+    clean = [dataclasses.replace(u, audio=str(u.audio_path(root).resolve())) for u in utts]
+    phone = []
+    for u in utts:
+        dst = args.out / f"{u.id}.phone.flac"
+        if not dst.exists():  # resumable: a copy is written once
+            sf.write(dst, telephone(load_audio(u.audio_path(root))), 16_000)
+        phone.append(dataclasses.replace(u, audio=dst.name))
+    copies = {"clean": args.out / "clean.jsonl", "phone": args.out / "phone.jsonl"}
+    write_manifest(copies["clean"], clean)
+    write_manifest(copies["phone"], phone)
 
     results = {"machine": f"{platform.node()}: {os.cpu_count()} CPU cores", "command": "python " + " ".join(sys.argv),
                "manifest": str(args.manifest), "n": len(utts), "rows": []}
@@ -59,9 +61,7 @@ def main() -> None:
         model = load_model(ref)
         row = {"model": ref}
         for kind, path in copies.items():
-            ev = evaluate_manifest(model, path, nonsense=0)
-            row[kind] = {k: {"n": v["n"], "hits@1": round(v["hits@1"], 4), "mrr": round(v["mrr"], 4)}
-                         for k, v in ev.items() if isinstance(v, dict) and "hits@1" in v}
+            row[kind] = summarise(evaluate_manifest(model, path, nonsense=0))
         print(json.dumps(row), flush=True)
         results["rows"].append(row)
     args.results.parent.mkdir(parents=True, exist_ok=True)
