@@ -27,9 +27,9 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--out", default="benchmarks/results/ann-rescore-sweep-3m.json")
     a = ap.parse_args()
-    from usearch.index import Index
-
     from clasp_cli import ann_usearch as au
+
+    Index = au.index_class()  # never a bare usearch import: it must come after onnxruntime
 
     work = Path(a.work)
     mm = np.load(work / f"vectors-{a.n}.f16", mmap_mode="r")

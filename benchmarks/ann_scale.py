@@ -151,7 +151,10 @@ def child_query(engine: str, vec: Path, qf: Path, gtf: Path, out_dir: Path) -> d
 
     q, gt = np.load(qf), np.load(gtf) + 1
     import hnswlib  # noqa: F401  (both libraries loaded before the baseline: only the graph is counted)
-    import usearch.index  # noqa: F401
+
+    from clasp_cli.ann_usearch import index_class
+
+    index_class()  # usearch, after onnxruntime (never a bare import: see index_class)
 
     base_anon, base_file = rss_bytes()
     t0 = time.perf_counter()

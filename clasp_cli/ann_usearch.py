@@ -71,9 +71,23 @@ def expansion_for(windows: int) -> int:
     return EXPANSION_BY_SIZE[-1][1]
 
 
-def _new_index(dim: int):
+def index_class():
+    """usearch's Index class, always imported after onnxruntime.
+
+    usearch's extension links its own copy of libstdc++, and that copy's locale ids are unique
+    symbols, which bind process-wide: every C++ library loaded after it (onnxruntime's VAD, Ray's
+    core) then finds facets it never built. `import usearch.index; import onnxruntime` dies with
+    SIGSEGV and `ray.init()` aborts with std::regex_error, while the other order works (usearch
+    2.26.6, onnxruntime 1.32). So usearch is imported here and nowhere else in clasp.
+    """
+    import onnxruntime  # noqa: F401  (first: it must own the locale ids; about 0.1 s, and the VAD needs it anyway)
     from usearch.index import Index
 
+    return Index
+
+
+def _new_index(dim: int):
+    Index = index_class()
     return Index(ndim=dim, metric="cos", dtype=DTYPE, connectivity=CONNECTIVITY, expansion_add=EXPANSION_ADD,
                  expansion_search=EXPANSION_SEARCH)
 
@@ -188,7 +202,7 @@ class ShardedUsearch:
                    vectors: Callable[[Sequence[int]], np.ndarray] | None) -> "ShardedUsearch":
         """Shards named by a stamp, already checked against its sizes and checksums. view: map every
         shard (a reader); else map the full ones and load the last into memory, to keep adding."""
-        from usearch.index import Index
+        Index = index_class()
 
         g = cls(dim, vectors)
         for n, e in enumerate(entries):

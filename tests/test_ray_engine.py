@@ -143,3 +143,20 @@ def test_a_killed_driver_leaves_finished_files_and_a_rerun_completes(tmp_path, c
     subprocess.run(cmd, check=True, capture_output=True)
     a, b = windows(local_index), windows(tmp_path / "idx")
     assert set(a) == set(b) and min_cosine(a, b) >= 0.999
+
+
+def test_the_ray_engine_adds_a_file_to_an_existing_usearch_index(tmp_path, cluster, shipped_model):
+    # In a fresh driver process: one that maps usearch shards before Ray loads used to abort in
+    # ray.init (std::regex_error), because usearch's libstdc++ took over the locale ids.
+    root = tmp_path / "rec"
+    root.mkdir()
+    shutil.copy(EXAMPLES / "voice-notes" / "directions.wav", root)
+    index_paths([root], tmp_path / "idx", model=shipped_model, transcribe=False, ann="usearch")
+    shutil.copy(EXAMPLES / "radio" / "weather-forecast.mp3", root)
+    r = subprocess.run([sys.executable, "-m", "clasp_cli", "index", str(root), "--index", str(tmp_path / "idx"),
+                        "--no-transcribe", "--engine", "ray", "--ray-address", cluster, "--device", "cpu"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    with Store.open(tmp_path / "idx") as st:
+        assert st.ann_engine() == "usearch" and st.check() == []
+        assert sorted(Path(f.path).name for f in st.files()) == ["directions.wav", "weather-forecast.mp3"]
