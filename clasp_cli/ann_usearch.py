@@ -165,12 +165,15 @@ class ShardedUsearch:
         while True:
             found = self._candidates(q, count, filter)
             if len(found) >= want or count >= self.get_current_count():
-                break
-            count *= 4  # a filter that refuses most ids: widen the net
-        if len(found) < k or live < k:
-            raise RuntimeError("contiguous 2D array: cannot return the results, fewer matches than k")
-        ids = np.fromiter(found, dtype=np.int64)
-        dist = self.exact_distances(q, ids) if self.vectors is not None else np.fromiter(found.values(), dtype=np.float32)
+                if len(found) < k or live < k:
+                    raise RuntimeError("contiguous 2D array: cannot return the results, fewer matches than k")
+                ids = np.fromiter(found, dtype=np.int64)
+                dist = self.exact_distances(q, ids) if self.vectors is not None else np.fromiter(found.values(), dtype=np.float32)
+                kept = np.isfinite(dist)  # inf: removed by another process since this graph was read
+                if kept.sum() >= k or count >= self.get_current_count():
+                    ids, dist = ids[kept], dist[kept]
+                    break
+            count *= 4  # a filter that refuses most ids, or windows pruned meanwhile: widen the net
         order = np.argsort(dist, kind="stable")[:k]
         return ids[order].reshape(1, -1), dist[order].astype(np.float32).reshape(1, -1)
 
@@ -249,10 +252,12 @@ class ShardedUsearch:
         return found
 
     def exact_distances(self, q: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """1 - cosine of q with each id's exact vector (from SQLite)."""
+        """1 - cosine of q with each id's exact vector (from SQLite); inf for an id whose vector
+        came back as NaN (the database no longer holds it)."""
         v = np.asarray(self.vectors(ids), dtype=np.float32)
         v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        return 1.0 - v @ (q / max(float(np.linalg.norm(q)), 1e-12))
+        d = 1.0 - v @ (q / max(float(np.linalg.norm(q)), 1e-12))
+        return np.where(np.isnan(d), np.inf, d)
 
     def _compact(self) -> None:
         """Rebuild each shard more than COMPACT_AT dead from its live vectors (exact, from SQLite)."""

@@ -27,6 +27,7 @@ import numpy as np
 
 from .errors import ClaspError
 from .names import rekey
+from .ann_usearch import ShardedUsearch
 from .graph import (  # noqa: F401  (GRAPH*, HNSW_* and new_graph are re-exported for serve and benchmarks)
     ENGINES, GRAPH, GRAPH_META, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, PASSAGE_GRAPH, TRANSCRIPT_GRAPH, DbState,
     auto_engine, ensure_capacity, graph_file_problems, graph_files, has_graph_files, load_graph, mark_deleted, new_graph,
@@ -487,7 +488,7 @@ class Store:
             ids = self._db_ids()
             loaded = load_graph(self.dir, dim, self.db_state(), ids, self._vectors, engine=self.ann_engine(len(ids)),
                                 view=not self.write)
-            self._graph, self._live, self.graph_notes = loaded.graph, loaded.live, loaded.reasons
+            self._graph, self._live, self.graph_notes = self._for_reading(loaded.graph, self.passage_vectors), loaded.live, loaded.reasons
             if loaded.changed and self.write:
                 self.save_graph()
         return self._graph
@@ -525,13 +526,25 @@ class Store:
     def _vectors(self, ids: Sequence[int]) -> np.ndarray:
         return self._dense(self.passage_vectors(ids), ids, "passage {} has no vector")
 
-    def _dense(self, got: dict[int, np.ndarray], ids: Sequence[int], missing: str) -> np.ndarray:
+    def _for_reading(self, graph, held: Callable[[Sequence[int]], dict]):
+        """A loaded graph, made to rescore as a reader must. A writer holds the lock, so an id its
+        graph holds and the database lacks is damage. A reader's graph was read before another
+        process may have pruned: an id gone from the database since is a removed window (a NaN
+        row, which the usearch graph skips), never a reason to call a healthy index damaged."""
+        if not self.write and isinstance(graph, ShardedUsearch):
+            graph.vectors = lambda ids: self._dense(held(ids), ids, None)
+        return graph
+
+    def _dense(self, got: dict[int, np.ndarray], ids: Sequence[int], missing: str | None) -> np.ndarray:
         """[len(ids), dim] of the vectors in `got`, in `ids` order; a missing one is damage (a
-        truncated file reads back as holes)."""
+        truncated file reads back as holes), or with `missing` None a row of NaN."""
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
         for j, i in enumerate(ids):
             v = got.get(int(i))
             if v is None:
+                if missing is None:
+                    out[j] = np.nan
+                    continue
                 raise IndexDamagedError(f"{self.dir / DB}: the index database is damaged ({missing.format(int(i))}); "
                                         f"rebuild it with `clasp index --rebuild --index {self.dir}`")
             out[j] = v
@@ -628,6 +641,7 @@ class Store:
             ids = np.fromiter(allowed, dtype=np.int64, count=len(allowed))
             dists = graph.exact_distances(np.asarray(query, dtype=np.float32).reshape(-1), ids)
             order = np.argsort(dists, kind="stable")[:k]
+            order = order[np.isfinite(dists[order])]  # pruned by another process since `allowed` was read
             labels, dists = ids[order].reshape(1, -1), dists[order].reshape(1, -1)
         else:
             graph.set_ef(max(HNSW_EF_SEARCH, k * 2))
@@ -784,7 +798,7 @@ class Store:
             ids = self._tdb_ids()
             loaded = load_graph(self.dir, self.dim, self.tdb_state(), ids, self._tvectors, name=TRANSCRIPT_GRAPH,
                                 engine=self.ann_engine(), view=not self.write)
-            self._tgraph, self._tlabels = loaded.graph, {int(i) for i in ids}
+            self._tgraph, self._tlabels = self._for_reading(loaded.graph, self.transcript_vectors), {int(i) for i in ids}
             self.graph_notes += loaded.reasons
             if loaded.changed and self.write and (len(ids) or has_graph_files(self.dir, TRANSCRIPT_GRAPH)):
                 self.save_transcript_graph()

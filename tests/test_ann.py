@@ -208,3 +208,37 @@ def test_auto_does_not_flip_back_just_under_its_threshold(tmp_path, monkeypatch)
         st.remove_files(["/a/000.wav", "/a/001.wav"])  # 40: under 50, above 25
     with Store.open(tmp_path / "idx") as st:
         assert st.ann_engine() == "usearch" and st.graph_notes == []
+
+
+def _fill_read(index: Path, files: int = 12, per_file: int = 8) -> dict[str, np.ndarray]:
+    """Like _fill, with a transcript and its text vector for every window (what hybrid search reads)."""
+    rng = np.random.default_rng(3)
+    made = {}
+    with Store.open(index, write=True, model_id="m", dim=DIM) as st:
+        st.set_ann_engine("usearch")
+        for f in range(files):
+            v, t = _unit(rng, per_file), _unit(rng, per_file)
+            st.replace_file(f"/a/{f:03d}.wav", 1, 1.0, f"h{f}", float(per_file), [(i, i + 1) for i in range(per_file)], v,
+                            texts=[f"line {i} of file {f}" for i in range(per_file)], text_vectors=t)
+            made[f"/a/{f:03d}.wav"] = v
+    return made
+
+
+def test_a_reader_kept_open_skips_windows_another_process_pruned(tmp_path):
+    made = _fill_read(tmp_path / "idx")
+    gone = [f"/a/{f:03d}.wav" for f in range(0, 12, 2)]
+    with Store.open(tmp_path / "idx") as reader:
+        q = made[gone[1]][2]
+        assert reader.search(q, 5)[0].path == gone[1]  # the graph is mapped now, and holds those windows
+        assert reader.transcript_search(q, 5)
+        with Store.open(tmp_path / "idx", write=True) as writer:  # another process's `clasp index --prune`
+            assert writer.remove_files(gone) == len(gone)
+            writer.save_graphs()
+        for query in [q, made["/a/003.wav"][0], *_unit(np.random.default_rng(5), 20)]:
+            hits = reader.search(query, 10)
+            assert hits and not {h.path for h in hits} & set(gone)
+            assert not {h.path for h in reader.transcript_search(query, 10)} & set(gone)
+        assert reader.search(made["/a/003.wav"][0], 1)[0].path == "/a/003.wav"
+        assert reader.search(q, 50, path_glob="/a/00[0-3].wav")  # the exact path for a narrow --path too
+    with Store.open(tmp_path / "idx", write=True) as st:
+        assert st.check() == []

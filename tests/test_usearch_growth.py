@@ -108,3 +108,25 @@ def test_a_watched_usearch_index_takes_in_a_new_file(usearch_index):
         rest, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, "".join(seen) + rest  # Ctrl-C: stopped watching, never a crash
     assert set(consistent(index)) == {display_path(root / FIRST.name), display_path(root / SECOND.name)}
+
+
+def test_a_searcher_kept_open_answers_after_another_process_prunes(tmp_path, shipped_model):
+    from clasp_cli.indexer import index_paths
+    from clasp_cli.search import Searcher
+
+    root = tmp_path / "rec"
+    for folder in ("voice-notes", "radio"):
+        shutil.copytree(EXAMPLES / folder, root / folder)
+    index_paths([root], tmp_path / "idx", model=shipped_model, transcribe=True, ann="usearch")
+    s = Searcher(tmp_path / "idx", model=shipped_model, device="cpu")
+    try:
+        assert "radio" in s.search("rain at the weekend", mode="vector").results[0].path
+        shutil.rmtree(root / "radio")
+        clasp("index", str(root), "--index", str(tmp_path / "idx"), "--prune")
+        for mode in ("vector", "hybrid"):
+            for q in ("rain at the weekend", "the goal in the second half", "turn left at the station"):
+                found = s.search(q, mode=mode, top_k=10).results
+                assert found and all("radio" not in r.path for r in found)
+    finally:
+        s.store.close()
+    assert set(consistent(tmp_path / "idx")) == {display_path(root / "voice-notes" / n) for n in ("directions.wav", "recipe.mp3")}
