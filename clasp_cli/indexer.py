@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
+from .aliases import own_name
 from .errors import AudioError, PartialAudioWarning, UsageError
 from .feature_cache import file_key
 from .names import display_path, raw_name
@@ -299,9 +300,10 @@ def finish_run(store: Store, run: IndexRun, files: Sequence[Path], paths: Sequen
     roots = [display_path(os.path.abspath(p)) for p in paths]
     seen = {display_path(f) for f in files}
     if prune:
-        # A recording replaced by a folder of its name is gone too (the folder's files are indexed anew).
+        # A recording replaced by a folder of its name is gone too (the folder's files are indexed
+        # anew), and so is a second name of a recording indexed under its own (a link beside it).
         gone = [f.path for f in store.files() if _under(f.path, roots)
-                and (not os.path.lexists(f.fs_path) or os.path.isdir(f.fs_path))]
+                and (not os.path.lexists(f.fs_path) or os.path.isdir(f.fs_path) or own_name(f.fs_path, paths) is not None)]
         summary.removed += store.remove_files(gone)
         for g in gone:
             on_event("removed", path=g)

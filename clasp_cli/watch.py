@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from .errors import MissingDependencyError, UsageError
+from .aliases import distinct
 from .indexer import AUDIO_EXTENSIONS, IndexSummary, index_files, prepare_run, scan
 from .passages import PassageConfig, WindowConfig
 from .store import Store
@@ -218,7 +219,8 @@ class Watcher:
             return
         gone, self._gone = self._gone, False
         batch = IndexSummary()
-        index_files(store, run, ready, self.roots, gone, batch)
+        # A link to a recording indexed under its own name is that recording, as scan() has it.
+        index_files(store, run, distinct(ready, self.roots), self.roots, gone, batch)
         store.save_graphs()  # readers see the batch now, not at the next minute's save
         summary.indexed += batch.indexed
         summary.removed += batch.removed

@@ -123,6 +123,34 @@ def test_a_changed_file_is_embedded_again(watching):
     w.wait("file", path=display_path(root / "recipe.mp3"), status="updated")
 
 
+def test_a_link_to_a_watched_recording_is_not_indexed_as_a_second_one(watching):
+    w, root, index = watching
+    os.symlink("recipe.mp3", root / "link-to-recipe.mp3")
+    (root / "sub").mkdir()
+    os.symlink("../recipe.mp3", root / "sub" / "recipe-link.mp3")
+    # A real recording after the links: once it is in, the links (settled first) have been seen.
+    shutil.copy(EXAMPLES / "radio" / "weather-forecast.mp3", root / "forecast.mp3")
+    w.wait("file", path=display_path(root / "forecast.mp3"), status="added")
+    w.wait("batch")
+    with Store.open(index) as st:
+        assert sorted(f.path for f in st.files()) == [display_path(root / "forecast.mp3"), display_path(root / "recipe.mp3")]
+        assert st.check() == []
+
+
+def test_prune_forgets_a_second_name_of_a_recording_indexed_under_its_own(tmp_path, model):
+    from clasp_cli.indexer import index_paths
+
+    root = tmp_path / "w1"
+    root.mkdir()
+    shutil.copy(WAV, root / WAV.name)
+    os.symlink(WAV.name, root / "link-to-budget.wav")
+    index_paths([root / "link-to-budget.wav"], tmp_path / "idx", model=model)  # named alone, a link is indexed as itself
+    index_paths([root], tmp_path / "idx", model=model, prune=True)
+    with Store.open(tmp_path / "idx") as st:
+        assert [f.path for f in st.files()] == [display_path(root / WAV.name)]
+        assert st.check() == []
+
+
 # -- the CLI, as a separate process --------------------------------------------------------------------
 
 
