@@ -27,8 +27,9 @@ class Cue:
 @dataclass(frozen=True)
 class Exported:
     recording: str  # the path as the index shows it
-    written: Path | None  # None when written to a stream
+    written: Path | None  # None when written to a stream, or when skipped
     cues: int
+    skipped: str | None = None  # why its file could not be written (the others still were)
 
 
 def cues(spoken: list[tuple[float, float, str]]) -> list[Cue]:
@@ -101,6 +102,7 @@ def export(index_dir: str | Path, fmt: str, out_dir: Path | None = None, path_gl
         (path, items), = said.items()
         stream.write(subtitles(items, fmt))
         return [Exported(path, None, len(items))]
+    _check_out_dir(out_dir)
     root = os.path.commonpath([os.path.dirname(p) for p in said]) if len(said) > 1 else os.path.dirname(next(iter(said)))
     done = []
     for path, items in sorted(said.items()):
@@ -108,7 +110,31 @@ def export(index_dir: str | Path, fmt: str, out_dir: Path | None = None, path_gl
         try:
             atomic_write_text(target, subtitles(items, fmt))  # a reader never sees half a file
         except OSError as e:
-            raise UsageError(f"{target}: cannot write the subtitles ({e.strerror or e}); "
-                             f"{len(done)} file{'s' * (len(done) != 1)} written before it") from None
+            # Say why, go on: one name that clashes with a folder must not cost every file after it.
+            why = _in_the_way(target, out_dir) or e.strerror or str(e)
+            done.append(Exported(path, None, len(items), f"{target}: cannot write the subtitles ({why})"))
+            continue
         done.append(Exported(path, target, len(items)))
     return done
+
+
+def _in_the_way(target: Path, out_dir: Path) -> str | None:
+    """What blocks writing `target`: a folder where the file goes, or a file where a folder must be."""
+    if target.is_dir():
+        return "a folder of that name is in the way"
+    for parent in target.parents:
+        if parent == out_dir:
+            break
+        if parent.exists() and not parent.is_dir():
+            return f"{parent} is a file, where its folder would go"
+    return None
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """`--out` must be a folder this process can create or write into: anything else is a usage error."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out must be a folder: {out_dir} is a file")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"{out_dir}: cannot write the subtitles there ({e.strerror or e})") from None

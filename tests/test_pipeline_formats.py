@@ -131,3 +131,29 @@ def test_exported_srt_parses_back_with_monotone_times_and_the_indexed_words(exam
         got = parse_srt(srt)
         assert [w for _, _, w in got] == [" ".join(t.split()) for _, _, t in windows if t.strip()]
         assert all(a < b for a, b, _ in got) and all(b1 <= a2 for (_, b1, _), (a2, _, _) in zip(got, got[1:]))
+
+
+def test_export_skips_a_recording_whose_subtitle_name_is_a_folder_and_writes_the_rest(tmp_path, shipped_model):
+    import shutil
+
+    from clasp_cli.indexer import index_paths
+
+    rec = tmp_path / "rec"
+    shutil.copytree(EXAMPLES / "voice-notes", rec / "notes")
+    shutil.copy(EXAMPLES / "radio" / "weather-forecast.mp3", rec / "a.wav.mp3")
+    (rec / "a.wav.mp3.srt").mkdir()  # its recording's subtitles go where a.wav.mp3's would
+    shutil.copy(EXAMPLES / "voice-notes" / "directions.wav", rec / "a.wav.mp3.srt" / "inside.wav")
+    index_paths([rec], tmp_path / "idx", model=shipped_model, transcribe=True)
+    r = runner.invoke(app, ["export", "--index", str(tmp_path / "idx"), "--out", str(tmp_path / "ex")])
+    assert r.exit_code == 9, r.output
+    skipped = [line for line in r.output.splitlines() if line.startswith("skipped ")]
+    assert len(skipped) == 1 and "a.wav.mp3.srt" in skipped[0]
+    written = sorted(str(p.relative_to(tmp_path / "ex")) for p in (tmp_path / "ex").rglob("*.srt") if p.is_file())
+    assert len(written) == 3 and {"notes/directions.wav.srt", "notes/recipe.mp3.srt"} <= set(written)
+
+
+def test_export_out_naming_a_file_is_a_usage_error(examples_transcribed, tmp_path):
+    (tmp_path / "exfile").write_text("x")
+    r = runner.invoke(app, ["export", "--index", str(examples_transcribed), "--out", str(tmp_path / "exfile")])
+    assert r.exit_code == 2 and "--out must be a folder" in r.output and len(r.output.strip().splitlines()) == 1
+    assert (tmp_path / "exfile").read_text() == "x"
