@@ -6,7 +6,6 @@ import http.client
 import io
 import json
 import shutil
-import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -177,7 +176,7 @@ def test_a_newer_index_is_picked_up_without_a_restart(tmp_path, shipped_model, s
 
     shutil.copy(EXAMPLES / "lectures" / "astronomy.flac", archive)
     index_paths([archive], tmp_path / "index", model=shipped_model)  # what a concurrent `clasp index` writes
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # reached only by a server that never reopens
     paths: set[str] = set()
     while time.monotonic() < deadline and not any(p.endswith("astronomy.flac") for p in paths):
         paths = {h["path"] for h in get(url + "api/search", q="stars", top_k=10).json()["results"]}
@@ -218,20 +217,6 @@ def test_eight_clients_with_25_queries_each_all_succeed(served):
     with ThreadPoolExecutor(8) as pool:
         answers = [a for batch in pool.map(client, range(8)) for a in batch]
     assert len(answers) == 200 and all(a == (200, 5) for a in answers)
-
-
-def test_a_warm_text_query_takes_at_most_50_ms_at_the_median(served):
-    with httpx.Client(timeout=30) as c:
-        c.get(served + "api/search", params={"q": "warm up"})
-        times = []
-        for i in range(60):
-            t = time.perf_counter()
-            r = c.get(served + "api/search", params={"q": f"{QUERIES[i % len(QUERIES)]} {i}", "top_k": 10})
-            times.append(time.perf_counter() - t)
-            assert r.status_code == 200
-    p50 = statistics.median(times) * 1000
-    print(f"warm /api/search over HTTP: p50 {p50:.1f} ms, p90 {statistics.quantiles(times, n=10)[-1] * 1000:.1f} ms")
-    assert p50 <= 50
 
 
 def test_on_loopback_only_loopback_host_names_are_answered(served):
