@@ -250,7 +250,7 @@ def test_clasp_serve_finds_a_file_the_watch_just_indexed(tmp_path, model, start_
         # has; only a server that never notices reaches the timeout.
         while display_path(root / "forecast.mp3") not in found:
             assert time.monotonic() - indexed_at < TIMEOUT, found
-            r = httpx.get(base + "api/search", params={"q": "rain", "top_k": 50}, timeout=10)
+            r = httpx.get(base + "api/search", params={"q": "rain", "top_k": 50}, timeout=60)
             found = {x["path"] for x in r.json()["results"]}
     finally:
         w.close()
