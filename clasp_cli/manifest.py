@@ -31,6 +31,9 @@ class Utterance:
     duration: float = 0.0
     split: str = ""
     translations: dict[str, str] = field(default_factory=dict)
+    # The longer recording this utterance belongs to, in order (a game level's dialogue): what
+    # `clasp benchmark --archive` joins into one episode. Empty: stands alone.
+    episode: str = ""
 
     def audio_path(self, root: str | Path) -> Path:
         """Absolute path of the audio, resolving a relative one against the manifest folder."""
@@ -41,6 +44,8 @@ class Utterance:
         d = asdict(self)
         if not d["translations"]:
             del d["translations"]
+        if not d["episode"]:
+            del d["episode"]
         return json.dumps(d, ensure_ascii=False)
 
     @classmethod

@@ -303,3 +303,47 @@ def test_a_failed_import_leaves_an_existing_manifest_untouched(tmp_path):
     with pytest.raises(ManifestError):
         import_corpus("jsonl", src, out)
     assert out.read_text() == "previous\n"
+
+
+# ---------------------------------------------------------------- Fish Fillets
+
+
+def fillets(root: Path, levels: dict[str, list[tuple[str, str, str, str]]]) -> Path:
+    """A Fish Fillets tree: per level, lines of (id, font, English, Czech), each with a Czech clip."""
+    game = root / "usr/share/games/fillets-ng"
+    for level, lines in levels.items():
+        cs = "".join(f'dialogId("{i}", "font_{font}", "{en}")\ndialogStr("{cz}")\n\n' for i, font, en, cz in lines)
+        de = "".join(f'dialogId("{i}", "font_{font}", "{en}")\ndialogStr("DE {en}")\n\n' for i, font, en, _ in lines)
+        write(game / "script" / level / "dialogs_cs.lua", cs)
+        write(game / "script" / level / "dialogs_de.lua", de)
+        write(game / "script" / level / "dialogs_de_CH.lua", de.replace("DE ", "CH "))
+        for i, *_ in lines:
+            tone(game / "sound" / level / "cs" / f"{i}.ogg", fmt="OGG")
+    return root
+
+
+def test_fillets_lines_carry_every_translation_their_speaker_and_level(tmp_path):
+    src = fillets(tmp_path / "src", {"barrel": [("bar-v-co", "big", "What do we do?", 'Co s \\"tím\\"?'),
+                                                ("bar-m-no", "small", "Well.", "No.")]})
+    import_corpus("fillets", src, tmp_path / "m.jsonl")
+    u = by_id(tmp_path / "m.jsonl")["fillets-barrel-bar-v-co"]
+    assert (u.text, u.lang, u.voice, u.episode) == ('Co s "tím"?', "cs", "fillets:big", "barrel")
+    assert u.translations == {"en": "What do we do?", "de": "DE What do we do?"}  # de_CH, a regional copy, is not read
+    assert [x.id for x in read_manifest(tmp_path / "m.jsonl")] == ["fillets-barrel-bar-v-co", "fillets-barrel-bar-m-no"]
+
+
+def test_fillets_reserved_levels_are_never_read(tmp_path):
+    line = [("x-1", "big", "One.", "Jedna.")]
+    src = fillets(tmp_path / "src", {"library": line, "wc": line, "barrel": line})
+    import_corpus("fillets", src, tmp_path / "m.jsonl")
+    assert {u.episode for u in read_manifest(tmp_path / "m.jsonl")} == {"barrel"}
+
+
+def test_fillets_splits_by_level_so_no_level_is_in_both(tmp_path):
+    levels = {f"level{n:02d}": [(f"l{n}-a", "big", "A line.", "Řádek."), (f"l{n}-b", "small", "B line.", "Jiný.")] for n in range(8)}
+    import_corpus("fillets", fillets(tmp_path / "src", levels), tmp_path / "m.jsonl")
+    split_of: dict[str, set[str]] = {}
+    for u in read_manifest(tmp_path / "m.jsonl"):
+        split_of.setdefault(u.episode, set()).add(u.split)
+    assert all(len(s) == 1 for s in split_of.values())
+    assert sorted(lv for lv, s in split_of.items() if s == {"val"}) == ["level03", "level07"]

@@ -290,14 +290,19 @@ IMPORT_HELP = """Import a real speech corpus into a manifest (one JSON object pe
 
   apt-get download asterisk-core-sounds-fr asterisk-core-sounds-fr-wav && for f in *.deb; do dpkg-deb -x $f asterisk; done
   clasp dataset import asterisk asterisk --lang fr --out asterisk-fr.jsonl   # real voices, with translations
+
+  apt-get download fillets-ng-data fillets-ng-data-cs && for f in fillets*.deb; do dpkg-deb -x $f fillets; done
+  clasp dataset import fillets fillets --out fillets.jsonl   # Czech voice acting: speakers, levels, 11 languages
 """
 
 
 @app.command("import", help=IMPORT_HELP)
 @friendly_errors
 def import_(
-    fmt: str = typer.Argument(..., metavar="FORMAT", help="jsonl, csv, librispeech, commonvoice, fleurs, speechbrown or "
-                              "asterisk (Debian's asterisk-core-sounds-LANG packages unpacked with dpkg-deb -x)."),
+    fmt: str = typer.Argument(..., metavar="FORMAT", help="jsonl, csv, librispeech, commonvoice, fleurs, speechbrown, "
+                              "asterisk (Debian's asterisk-core-sounds-LANG packages unpacked with dpkg-deb -x) or fillets "
+                              "(Debian's fillets-ng-data and fillets-ng-data-cs unpacked: Czech voice acting; its reserved "
+                              "levels are never read, the others split into train and val by level)."),
     src: Path = typer.Argument(..., metavar="SRC", help="The corpus folder or file."),
     manifest: Path = typer.Option(..., "--out", "-o", help="Manifest file to write (.jsonl)."),
     no_duration: bool = typer.Option(False, "--no-duration", help="Do not open each audio file to read its duration (faster)."),

@@ -19,7 +19,7 @@ from ..audio import audio_info
 from ..errors import AudioError, ManifestError, UsageError
 from ..manifest import Utterance, json_objects, relative_audio, write_manifest
 
-FORMATS = ("jsonl", "csv", "librispeech", "commonvoice", "fleurs", "speechbrown", "asterisk")
+FORMATS = ("jsonl", "csv", "librispeech", "commonvoice", "fleurs", "speechbrown", "asterisk", "fillets")
 
 
 @dataclass
@@ -312,6 +312,79 @@ def _read_asterisk(src: Path) -> Iterator[_Candidate]:
                             translations=others)
 
 
+# Fish Fillets levels kept out of every training, validation and tuning choice, in any language
+# (../shared/reference/offline-stack.md): the held-out test of whoever measures clasp.
+FILLETS_RESERVED = frozenset(
+    "atlantis bathroom broom cancan cave city corals creatures electromagnet elk engine floppy grail hole keys "
+    "library map nowall pavement puzzle reef society steel tetris viking1 wc".split())
+# Every FILLETS_VAL_EVERY-th other level (in name order) is validation; the rest train.
+FILLETS_VAL_EVERY = 4
+
+
+def _lua_strings(text: str) -> Iterator[tuple[str, list[str]]]:
+    """(call, its string arguments) for each dialogId(...) / dialogStr(...) in a Fish Fillets script."""
+    import re
+
+    call = re.compile(r'\b(dialogId|dialogStr)\(\s*((?:"(?:[^"\\]|\\.)*"\s*,?\s*)+)\)')
+    arg = re.compile(r'"((?:[^"\\]|\\.)*)"')
+    for m in call.finditer(text):
+        yield m.group(1), [re.sub(r"\\(.)", lambda e: {"n": " ", "t": " "}.get(e.group(1), e.group(1)), a)
+                           for a in arg.findall(m.group(2))]
+
+
+def fillets_levels(src: Path) -> dict[str, str]:
+    """Level name -> "train" or "val" for every level with Czech speech, the reserved ones left out."""
+    levels = sorted(d.parent.name for d in (src.rglob("sound/*/cs")) if d.is_dir() and d.parent.name not in FILLETS_RESERVED)
+    return {lv: "val" if n % FILLETS_VAL_EVERY == FILLETS_VAL_EVERY - 1 else "train" for n, lv in enumerate(levels)}
+
+
+def _read_fillets(src: Path) -> Iterator[_Candidate]:
+    """Fish Fillets' Czech voice acting (Debian fillets-ng-data-cs and fillets-ng-data unpacked
+    under src with dpkg-deb -x). Each clip is one line of a level's dialogue; its Czech text is
+    the original, the script gives the English and every other translation, and the font names
+    the character who speaks it. The reserved levels are never read."""
+    scripts = {d.parent.name: d.parent for d in src.rglob("script/*/dialogs_cs.lua")}
+    sounds = {d.parent.name: d for d in src.rglob("sound/*/cs") if d.is_dir()}
+    if not scripts or not sounds:
+        raise ManifestError(f"{src}: no Fish Fillets script/LEVEL/dialogs_cs.lua or sound/LEVEL/cs/ found "
+                            "(unpack fillets-ng-data and fillets-ng-data-cs there with dpkg-deb -x)")
+    for level, split in fillets_levels(src).items():
+        if level not in scripts:
+            continue
+        texts: dict[str, dict[str, str]] = {}  # id -> lang -> text
+        speaker: dict[str, str] = {}
+        order: list[str] = []
+        for f in sorted(scripts[level].glob("dialogs_*.lua")):
+            lang = f.stem.removeprefix("dialogs_")
+            if "_" in lang:  # de_CH and the like: a regional copy of a language already read
+                continue
+            current = None
+            for fn, args in _lua_strings(f.read_text(encoding="utf-8", errors="replace")):
+                if fn == "dialogId" and len(args) >= 3:
+                    current = args[0]
+                    if lang == "cs":
+                        speaker[current] = args[1].removeprefix("font_")
+                        order.append(current)
+                    if args[2].strip():
+                        texts.setdefault(current, {}).setdefault("en", " ".join(args[2].split()))
+                elif fn == "dialogStr" and current is not None and args and args[0].strip():
+                    texts.setdefault(current, {})[lang] = " ".join(args[0].split())
+        for line in order:
+            key = f"{level}/{line}"
+            said = texts.get(line, {})
+            audio = sounds.get(level, Path("/nonexistent")) / f"{line}.ogg"
+            if not said.get("cs"):
+                yield _Skip(key, "no Czech text", "cs")
+            elif not audio.is_file():
+                yield _Skip(key, "audio file not found", "cs")
+            elif said["cs"].startswith("mplayer "):
+                yield _Skip(key, "not speech (a stage direction)", "cs")
+            else:
+                yield Utterance(id=f"fillets-{level}-{line}", audio=str(audio), text=said["cs"], lang="cs",
+                                voice=f"fillets:{speaker.get(line) or 'unknown'}", engine="human", domain="game-dialogue",
+                                split=split, translations={lg: t for lg, t in said.items() if lg != "cs"}, episode=level)
+
+
 _READERS: dict[str, Callable[[Path], Iterator[_Candidate]]] = {
     "jsonl": _read_jsonl,
     "csv": _read_csv,
@@ -320,6 +393,7 @@ _READERS: dict[str, Callable[[Path], Iterator[_Candidate]]] = {
     "fleurs": _read_fleurs,
     "speechbrown": _read_speechbrown,
     "asterisk": _read_asterisk,
+    "fillets": _read_fillets,
 }
 
 
