@@ -60,7 +60,10 @@ def main() -> None:
     ap.add_argument("--batches", default="8,32,64")
     ap.add_argument("--out", default="gpu-throughput.json")
     a = ap.parse_args()
-    from clasp_cli.indexer import _embed
+    import numpy as np
+
+    from clasp_cli.reading.reader import ChunkReader
+    from clasp_cli.reading.recording import read_recording, wave_audio
     from clasp_cli.registry import load_model
     from clasp_cli.transcribe import shared_transcriber, whisper_for
 
@@ -69,17 +72,27 @@ def main() -> None:
     transcriber = shared_transcriber(whisper_for(model.config.speech_encoder), model.device)
     waves = windows(a.minutes, model.config.sample_rate)
     audio_s = sum(w.size for w in waves) / model.config.sample_rate
+    # The same windows as one recording, half a second apart: what the reader reads in chunks.
+    sr, gap = model.config.sample_rate, np.zeros(model.config.sample_rate // 2, dtype=np.float32)
+    joined, spans, t = [], [], 0.0
+    for w in waves:
+        joined += [w, gap]
+        spans.append((t, t + w.size / sr))
+        t += (w.size + gap.size) / sr
+    recording = np.concatenate(joined)
     peak, stop = gpu_memory_sampler() if a.device == "cuda" else ([0], threading.Event())
     speech = model.speech
     encode = speech.encode
     rows = []
-    _embed(model, None, waves[:8])  # warm-up: kernels, allocator
+    model.embed_audio(waves[:8])  # warm-up: kernels, allocator
     for b in (int(x) for x in a.batches.split(",")):
         speech.encode = lambda w, batch_size=8, keep_outputs=False, _b=b: encode(w, batch_size=_b, keep_outputs=keep_outputs)
-        for mode, tr in (("encode", None), ("encode+decode", transcriber)):
+        for mode in ("encode", "encode+read"):
             t = time.perf_counter()
             for s in range(0, len(waves), 64):  # the indexer's batch of windows
-                _embed(model, tr, waves[s : s + 64])
+                model.embed_audio(waves[s : s + 64])
+            if mode == "encode+read":
+                read_recording(ChunkReader(transcriber, batch_size=b), spans, wave_audio(recording))
             wall = time.perf_counter() - t
             rows.append({"batch": b, "mode": mode, "audio_s": round(audio_s, 1), "wall_s": round(wall, 2),
                          "x_realtime": round(audio_s / wall, 1), "audio_hours_per_device_hour": round(audio_s / wall, 1)})

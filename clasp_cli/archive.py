@@ -1,7 +1,9 @@
 """A test archive of long recordings, and passage-level scoring: how search does on whole programs.
 
 `build_archive` joins a manifest's utterances (normally the held-out test split) into programs:
-one voice each, sentences in a row with natural pauses, like a radio segment or a lecture. It
+one voice each, sentences in a row with natural pauses, like a radio segment or a lecture; or,
+where every utterance names its episode (a game level's dialogue), one program per episode with
+its lines in script order. It
 records where each sentence lies. Every sentence is then a query (its text and each of its
 translations), and a search answers it when a hit lies in the right program and covers at
 least half of that sentence (`hit_rank`). Nothing here tunes anything: the test split is only
@@ -88,15 +90,18 @@ def build_archive(cfg: ArchiveConfig, progress: Callable[[int, int], None] | Non
 
     manifest = Path(cfg.manifest)
     utts = read_manifest(manifest)
-    by_voice: dict[str, list] = {}
-    for u in utts:
-        by_voice.setdefault(u.voice or "unknown", []).append(u)
     rng = np.random.default_rng(cfg.seed)
-    groups = []
-    for voice in sorted(by_voice):
-        us = by_voice[voice]
-        us = [us[int(i)] for i in rng.permutation(len(us))]
-        groups += [(voice, us[i : i + cfg.per_program]) for i in range(0, len(us), cfg.per_program)]
+    if utts and all(u.episode for u in utts):
+        groups = _episodes(utts)
+    else:
+        by_voice: dict[str, list] = {}
+        for u in utts:
+            by_voice.setdefault(u.voice or "unknown", []).append(u)
+        groups = []
+        for voice in sorted(by_voice):
+            us = by_voice[voice]
+            us = [us[int(i)] for i in rng.permutation(len(us))]
+            groups += [(voice, us[i : i + cfg.per_program]) for i in range(0, len(us), cfg.per_program)]
     (cfg.out / "programs").mkdir(parents=True, exist_ok=True)
     programs = []
     for n, (voice, parts) in enumerate(groups):
@@ -116,6 +121,15 @@ def build_archive(cfg: ArchiveConfig, progress: Callable[[int, int], None] | Non
             progress(n + 1, len(groups))
     atomic_write_text(cfg.out / ARCHIVE_JSON, json.dumps([_program_dict(p) for p in programs], ensure_ascii=False, indent=1) + "\n")
     return programs
+
+
+def _episodes(utts: Sequence) -> list[tuple[str, list]]:
+    """One program per episode (a game level's dialogue), its lines in manifest (script) order and
+    its voices all in it, as a recorded scene has them."""
+    groups: dict[str, list] = {}
+    for u in utts:
+        groups.setdefault(u.episode, []).append(u)
+    return [("+".join(sorted({u.voice or "unknown" for u in us})), us) for us in groups.values()]
 
 
 def _program_dict(p: Program) -> dict:

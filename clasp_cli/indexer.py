@@ -13,6 +13,7 @@ import stat
 import threading
 import time
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
@@ -22,8 +23,8 @@ from .errors import AudioError, PartialAudioWarning, UsageError
 from .feature_cache import file_key
 from .names import display_path, raw_name
 from .passages import (
-    DEFAULT_SEGMENTATION, SEGMENTATIONS, PassageConfig, WindowConfig, find_spans, iter_passage_audio, segmentation_from_json,
-    segmentation_name, segmentation_to_json,
+    DEFAULT_SEGMENTATION, SEGMENTATIONS, PassageConfig, Span, WindowConfig, find_spans, iter_passage_audio,
+    segmentation_from_json, segmentation_name, segmentation_to_json,
 )
 from .store import LOCK, Store, index_file_names
 
@@ -148,6 +149,7 @@ def index_paths(
     ann: str | None = None,
     engine: str = "local",
     ray: "RayConfig | None" = None,
+    language: str | None = None,
 ) -> IndexSummary:
     """Index recordings under `paths` into the index at `index_dir`.
 
@@ -163,7 +165,8 @@ def index_paths(
     engine, recorded in the index ("hnsw", "usearch", or "auto": by size); None keeps the
     recorded one. engine: "local" (this process) or "ray" (a Ray cluster, as `ray`, an
     engines.ray_engine.RayConfig, says: by default RAY_ADDRESS or a local cluster started for the
-    run): the same windows and vectors either way."""
+    run): the same windows and vectors either way. language: read every recording of this run in
+    this language (a Whisper code) instead of the one detected for it."""
     from .registry import DEFAULT_MODEL, load_model
 
     if not paths:
@@ -177,7 +180,7 @@ def index_paths(
     created = not Path(index_dir).expanduser().exists()
     try:
         return _index_into(index_dir, model, model_ref, files, summary, paths, passages, prune, batch_size, on_event,
-                           transcribe, t0, read_stall_s, ann, engine, ray)
+                           transcribe, t0, read_stall_s, ann, engine, ray, language)
     except BaseException:
         if created:
             _remove_if_empty(Path(index_dir).expanduser())
@@ -201,7 +204,7 @@ def _remove_if_empty(index_dir: Path) -> None:
 
 
 def _index_into(index_dir, model, model_ref, files, summary, paths, passages, prune, batch_size, on_event, transcribe,
-                t0, read_stall_s, ann=None, engine="local", ray=None) -> IndexSummary:
+                t0, read_stall_s, ann=None, engine="local", ray=None, language=None) -> IndexSummary:
     if engine not in ENGINES:
         raise UsageError(f"unknown --engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine == "ray":
@@ -210,7 +213,7 @@ def _index_into(index_dir, model, model_ref, files, summary, paths, passages, pr
         require("ray", "--engine ray")
     # quick_check reads every page once: a damaged database is found here, not skipped as "unchanged".
     with Store.open(index_dir, write=True, model_id=model.id, dim=model.dim, check=True) as store:
-        run = prepare_run(store, model, model_ref, passages, transcribe, on_event, batch_size, read_stall_s, ann)
+        run = prepare_run(store, model, model_ref, passages, transcribe, on_event, batch_size, read_stall_s, ann, language)
         if engine == "ray":
             from dataclasses import replace
 
@@ -234,11 +237,19 @@ class IndexRun:
     batch_size: int
     read_stall_s: float
     on_event: Event
-    pool: object | None = None  # TranscriptPool: windows whose transcripts wait for a full decoder batch
+    reader: object | None = None  # reading.ChunkReader: what was said, read a recording at a time
+    language: str | None = None  # `--language`: every recording read in it
+    languages: Counter = field(default_factory=Counter)  # recordings per language: the prior of a short one
+
+    @property
+    def prior(self) -> str | None:
+        """The language most of the index is read in."""
+        return self.languages.most_common(1)[0][0] if self.languages else None
 
 
 def prepare_run(store: Store, model, model_ref: str, passages: PassageConfig | WindowConfig | None, transcribe: bool | None,
-                on_event: Event = _noop, batch_size: int = 64, read_stall_s: float = 120.0, ann: str | None = None) -> IndexRun:
+                on_event: Event = _noop, batch_size: int = 64, read_stall_s: float = 120.0, ann: str | None = None,
+                language: str | None = None) -> IndexRun:
     """Record (or check) the index's model, segmentation, transcription setting and ANN engine,
     and repair its graphs, before the first file of a run; `clasp index --watch` does this once."""
     passages = segmentation_for(store, passages)
@@ -261,17 +272,33 @@ def prepare_run(store: Store, model, model_ref: str, passages: PassageConfig | W
     store.graph()  # a graph left stale or damaged by an earlier run is repaired and written back now
     store.transcript_graph()  # likewise; loaded now, so what this run adds goes into it
     fill_transcript_vectors(store, model, on_event)  # an index transcribed by an older clasp
-    transcriber = None
+    transcriber = reader = None
     if store.transcribed():
+        from .reading.reader import ChunkReader
         from .transcribe import shared_transcriber, whisper_for
 
         transcriber = shared_transcriber(whisper_for(model.config.speech_encoder), model.device)
-    pool = None
-    if transcriber is not None and model.can_share_encoder(transcriber.model):
-        from .transcript_pool import TranscriptPool
+        reader = ChunkReader(transcriber)
+        if store.meta("reader") != transcriber.model:
+            with store.transaction():
+                store.set_meta("reader", transcriber.model)  # the Whisper that reads (`clasp info`)
+    language = check_language(language, transcriber)
+    return IndexRun(model, passages, transcriber, batch_size, read_stall_s, on_event, reader, language,
+                    Counter(store.languages()))
 
-        pool = TranscriptPool(store, model, transcriber, on_event)
-    return IndexRun(model, passages, transcriber, batch_size, read_stall_s, on_event, pool)
+
+def check_language(code: str | None, transcriber=None) -> str | None:
+    """`--language`, checked against Whisper's own list (and the reader: tiny.en reads only English)."""
+    if code is None:
+        return None
+    from .reading.language import WHISPER_LANGUAGES
+
+    code = code.strip().lower()
+    if code not in WHISPER_LANGUAGES:
+        raise UsageError(f"--language {code!r} is not a language Whisper reads; use a code such as en, de, cs, ja")
+    if transcriber is not None and not transcriber.multilingual and code != "en":
+        raise UsageError(f"--language {code}: the reader {transcriber.model} reads English only")
+    return code
 
 
 def index_files(store: Store, run: IndexRun, files: Sequence[Path], paths: Sequence[str | Path], prune: bool,
@@ -282,8 +309,7 @@ def index_files(store: Store, run: IndexRun, files: Sequence[Path], paths: Seque
     last_save = time.monotonic()
     try:
         for path in files:
-            _index_one(store, run.model, path, run.passages, run.batch_size, summary, run.on_event, run.transcriber,
-                       run.read_stall_s, run.pool)
+            _index_one(store, run, path, summary)
             if time.monotonic() - last_save > GRAPH_SAVE_S:  # bound what a kill -9 makes the next open rebuild
                 store.save_graphs()
                 last_save = time.monotonic()
@@ -313,10 +339,8 @@ def finish_run(store: Store, run: IndexRun, files: Sequence[Path], paths: Sequen
     for f in store.files():  # failures this run could not retry stay in the summary until pruned
         if f.status == "failed" and f.path not in seen and _under(f.path, roots):
             summary.failed.append((f.path, f"{f.error} (earlier run; the file is gone: --prune forgets it)"))
-    if run.pool is not None:
-        summary.transcribed += run.pool.flush()
-    if run.transcriber is not None:
-        summary.transcribed += transcribe_missing(store, run.model, on_event)
+    if run.reader is not None:
+        summary.transcribed += transcribe_missing(store, run.model, on_event, run=run)
 
 
 def segmentation_for(store: Store, requested: PassageConfig | WindowConfig | None) -> PassageConfig | WindowConfig:
@@ -352,56 +376,72 @@ def fill_transcript_vectors(store: Store, model, on_event: Event = _noop, chunk:
     return done
 
 
-def transcribe_missing(store: Store, model, on_event: Event = _noop, chunk: int = 64) -> int:
-    """Transcribe every passage that has no transcript yet, committing every `chunk` windows.
+def transcribe_missing(store: Store, model, on_event: Event = _noop, run: IndexRun | None = None) -> int:
+    """Read every passage that has no transcript yet, a recording at a time, in chunks with its
+    recording's context and language (read_into_store), committing each recording's transcripts
+    at once.
 
     This is how an index embedded without transcripts gets them: the index stays searchable
     throughout (each commit is a short transaction beside the readers), searches use each
     transcript as soon as it lands, and a killed run keeps what it committed, so a rerun does
-    only the rest. Events: "transcribe_start" (passages, seconds), then "transcribed" per chunk.
+    only the rest. Events: "transcribe_start" (passages, seconds), then "transcribed" per recording.
     """
-    from .passages import Span
-    from .transcribe import shared_transcriber, whisper_for
-
     rows = store.db.execute(
         "SELECT p.id, f.path, p.start, p.end FROM passages p JOIN files f ON p.file_id=f.id "
         "WHERE NOT EXISTS (SELECT 1 FROM transcripts t WHERE t.passage_id=p.id) ORDER BY f.path, p.start").fetchall()
     if not rows:
         return 0
-    by_file: dict[str, list[tuple[int, float, float]]] = {}
-    for pid, path, start, end in rows:
-        by_file.setdefault(path, []).append((pid, start, end))
+    missing: dict[str, set[int]] = {}
+    for pid, path, _, _ in rows:
+        missing.setdefault(path, set()).add(int(pid))
     on_event("transcribe_start", passages=len(rows), seconds=sum(e - s for _, _, s, e in rows))
-    transcriber = shared_transcriber(whisper_for(model.config.speech_encoder), model.device)
+    if run is None or run.reader is None:
+        from .reading.reader import ChunkReader
+        from .transcribe import shared_transcriber, whisper_for
+
+        transcriber = shared_transcriber(whisper_for(model.config.speech_encoder), model.device)
+        run = IndexRun(model, WindowConfig(), transcriber, 64, 120.0, on_event, ChunkReader(transcriber), None,
+                       Counter(store.languages()))
     done = 0
-    for path, items in by_file.items():
+    for path, ids in missing.items():
         rec = store.file(path)
+        if rec is None:
+            continue
         try:
-            audio = iter_passage_audio(rec.fs_path if rec else path, [Span(s, e) for _, s, e in items], model.config.sample_rate)
-            batch: list[tuple[int, object]] = []
-            for (pid, s, e), (_, wave) in zip(items, audio):
-                batch.append((pid, wave))
-                if len(batch) == chunk:
-                    done += _store_transcripts(store, model, transcriber, batch, path, on_event)
-                    batch = []
-            if batch:
-                done += _store_transcripts(store, model, transcriber, batch, path, on_event)
+            done += read_into_store(store, run, rec.id, path, rec.fs_path, ids)
         except AudioError as e:  # gone or changed since it was embedded: the next run re-embeds it
             on_event("transcribe_failed", path=path, reason=e.reason)
-            continue
     return done
 
 
-def _store_transcripts(store: Store, model, transcriber, batch: list[tuple[int, object]], path: str, on_event: Event) -> int:
-    waves = [w for _, w in batch]
-    texts = transcriber.transcribe_batch(waves)
-    vecs = _text_vectors(model, texts)
-    store.put_transcripts({pid: t for (pid, _), t in zip(batch, texts)}, {pid: v for (pid, _), v in zip(batch, vecs)})
-    on_event("transcribed", path=path, passages=len(batch), seconds=sum(len(w) for w in waves) / model.config.sample_rate)
-    return len(batch)
+def read_into_store(store: Store, run: IndexRun, file_id: int, key: str, fs_path: str, wanted: set[int] | None = None) -> int:
+    """Read one recording's windows (those in `wanted`, or all) in chunks and store what was said in
+    each, its language and its text vector, in one transaction. Returns windows stored."""
+    from .reading.recording import read_recording
+
+    items = store.file_passages(file_id)
+    if not items:
+        return 0
+    spans = [(a, b) for _, a, b in items]
+    sr = run.model.config.sample_rate
+
+    def audio_of(sp):
+        return (w for _, w in iter_passage_audio(fs_path, [Span(a, b) for a, b in sp], sr))
+
+    want = None if wanted is None else {n for n, (pid, _, _) in enumerate(items) if pid in wanted}
+    r = read_recording(run.reader, spans, audio_of, run.prior, run.language, want)
+    keep = [n for n in range(len(items)) if want is None or n in want]
+    texts = {items[n][0]: r.texts[n] for n in keep}
+    vecs = text_vectors(run.model, [r.texts[n] for n in keep])
+    code = r.language.code if r.language else "en"  # an English-only reader reads English
+    store.put_transcripts(texts, {items[n][0]: v for n, v in zip(keep, vecs)},
+                          langs={items[n][0]: r.langs[n] or code for n in keep}, file_language=(file_id, code))
+    run.languages[code] += 1
+    run.on_event("transcribed", path=key, passages=len(keep), seconds=r.seconds, language=code)
+    return len(keep)
 
 
-def _text_vectors(model, texts: Sequence[str]):
+def text_vectors(model, texts: Sequence[str]):
     """The text encoder's vector of each transcript (zeros for an empty one, which is not stored)."""
     import numpy as np
 
@@ -459,24 +499,6 @@ def _kind(mode: int) -> str:
         if test(mode):
             return name
     return "not a file"
-
-
-def _embed(model, transcriber, waves: list, pool=None) -> tuple:
-    """CLASP vectors of a batch of windows and, when transcribing, their transcripts: from one
-    pass of the Whisper encoder where the model's speech encoder is the transcriber's Whisper.
-    With a pool, the encoder output is returned for it instead of transcripts (vectors, texts, encoded)."""
-    if transcriber is None:
-        return model.embed_audio(waves), None, None
-    if model.can_share_encoder(transcriber.model):
-        feats = model.audio_features(waves, keep_encoded=True)
-        encoded = [f.encoded for f in feats]
-        for f in feats:
-            f.encoded = None  # the head needs only the valid frames
-        vectors = model.embed_features(feats)
-        if pool is not None:
-            return vectors, None, encoded
-        return vectors, transcriber.transcribe_encoded(encoded), None
-    return model.embed_audio(waves), transcriber.transcribe_batch(waves), None
 
 
 @dataclass
@@ -567,40 +589,38 @@ def partial_warning(caught: Sequence[warnings.WarningMessage]) -> str | None:
     return str(partial[0].reason) if partial else None
 
 
-def _index_one(store: Store, model, path: Path, cfg: PassageConfig | WindowConfig, batch_size: int, summary: IndexSummary,
-               on_event: Event, transcriber=None, read_stall_s: float = 120.0, pool=None) -> None:
-    job = check_file(store, path, summary, on_event, read_stall_s)
+def _index_one(store: Store, run: IndexRun, path: Path, summary: IndexSummary) -> None:
+    """Embed one file's windows and commit them; then, in an index that transcribes, read the
+    recording whole (read_into_store). A kill between the two leaves windows without transcripts,
+    which the next run reads (transcribe_missing)."""
+    model, on_event = run.model, run.on_event
+    job = check_file(store, path, summary, on_event, run.read_stall_s)
     if job is None:
         return
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", PartialAudioWarning)
-            duration, windows = cut_windows(path, cfg, model.config.sample_rate)
-            vectors, kept, texts, encoded = [], [], [], []
+            duration, windows = cut_windows(path, run.passages, model.config.sample_rate)
+            vectors, kept = [], []
             batch: list = []
             for span, wave in windows:
                 batch.append(wave)
                 kept.append((span.start, span.end))
-                if len(batch) == batch_size:
-                    v, t, e = _embed(model, transcriber, batch, pool)
-                    vectors.append(v)
-                    texts += t or []
-                    encoded += e or []
+                if len(batch) == run.batch_size:
+                    vectors.append(model.embed_audio(batch))
                     batch = []
             if batch:
-                v, t, e = _embed(model, transcriber, batch, pool)
-                vectors.append(v)
-                texts += t or []
-                encoded += e or []
+                vectors.append(model.embed_audio(batch))
         if not kept:
             raise AudioError(path, NO_SPEECH)
     except AudioError as e:
         return fail_file(store, job.key, job.raw, e.reason, summary, on_event, job.size, job.mtime, job.digest)
-    warning = partial_warning(caught)
     import numpy as np
 
-    said = texts if transcriber is not None and pool is None else None
-    ids = commit_file(store, job, kept, np.concatenate(vectors), duration, warning, summary, on_event, said,
-                      _text_vectors(model, said) if said is not None else None)
-    if pool is not None:
-        pool.add(ids, encoded)  # transcribed with other files' windows of the same length
+    commit_file(store, job, kept, np.concatenate(vectors), duration, partial_warning(caught), summary, on_event)
+    if run.reader is not None:
+        rec = store.file(job.key)
+        try:
+            summary.transcribed += read_into_store(store, run, rec.id, job.key, str(path))
+        except AudioError as e:  # changed or gone since it was embedded: the next run reads it
+            on_event("transcribe_failed", path=job.key, reason=e.reason)

@@ -33,26 +33,23 @@ class Candidate:
 def read(
     candidates: Sequence[Candidate],
     cache: TranscriptCache,
-    load_audio: Callable[[list[Candidate]], list[np.ndarray | None]],
-    transcribe: Callable[[list[np.ndarray]], list[str]],
+    transcribe: Callable[[list[Candidate]], dict[int, str]],
     embed_text: Callable[[list[str]], np.ndarray] | None = None,
 ) -> tuple[dict[int, str], dict[int, np.ndarray]]:
     """(transcript of every candidate that has or now gets one, text vectors of the new ones).
 
-    `load_audio` gets every candidate not yet transcribed, at once, and returns their waves in
-    that order, so a caller can read each file in one pass; None for a window it cannot read (its
-    file changed or went away since indexing): it stays without a transcript. New transcripts are
-    committed (with their vectors, from `embed_text`) before they are used, so a kill after this
-    never transcribes them again."""
+    `transcribe` gets every candidate not yet transcribed, at once, so a caller can read each
+    file in one pass (with its context and language), and returns their transcripts by id; a
+    window it cannot read (its file changed or went away since indexing) is left out and stays
+    without a transcript. New transcripts are committed (with their vectors, from `embed_text`)
+    before they are used, so a kill after this never transcribes them again."""
     if not candidates:
         return {}, {}
     known = cache.transcripts([c.id for c in candidates])
     todo = [c for c in candidates if c.id not in known]
     vectors: dict[int, np.ndarray] = {}
     if todo:
-        waves = load_audio(todo)
-        readable = [(c, w) for c, w in zip(todo, waves) if w is not None]
-        new = dict(zip((c.id for c, _ in readable), transcribe([w for _, w in readable]))) if readable else {}
+        new = transcribe(todo)
         if new:
             spoken = [i for i, t in new.items() if t.strip()]
             if embed_text is not None and spoken:

@@ -28,12 +28,15 @@ class Result:
     # Not part of the JSON schema: the server uses it to address the passage's audio.
     passage_id: int = field(default=0, repr=False, compare=False)
     text: str | None = None  # what was said in the best window, when it has been transcribed
+    language: str | None = None  # the language it was read in, once read
 
     def to_json(self) -> dict:
         row = {"rank": self.rank, "score": self.score, "path": self.path, "start": self.start, "end": self.end,
                "passage_start": self.passage_start, "passage_end": self.passage_end}
         if self.text is not None:
             row["text"] = self.text
+        if self.language is not None:
+            row["language"] = self.language
         return row
 
 
@@ -129,6 +132,7 @@ class Searcher:
         # read before then costs one text embedding (the query's), not one per window.
         self._transcript_vecs: OrderedDict[str, np.ndarray] = OrderedDict()
         self._noise: dict[str, float] = {}
+        self._reader = None  # reading.ChunkReader, made on the first --rerank
 
     def _embed_transcripts(self, texts: list[str]) -> np.ndarray:
         todo = list(dict.fromkeys(t for t in texts if t not in self._transcript_vecs))
@@ -167,6 +171,7 @@ class Searcher:
         mode: str | None = None,
         rerank: int | bool = 0,
         weak_level: bool = False,
+        language: str | None = None,
     ) -> SearchResponse:
         """Search by text in any language the model's text encoder knows, or by an example recording.
 
@@ -179,7 +184,8 @@ class Searcher:
         that the window says the query. min_score: hide results below it; "auto" is the calibrated
         threshold of the mode in use: this index's noise level (see noise_level). weak_level: also
         report that level (SearchResponse.auto_min_score) when min_score is not "auto". Audio queries
-        score by cosine (speech against speech).
+        score by cosine (speech against speech). language: only recordings read in this language
+        (a Whisper code, as `clasp info` lists them).
         """
         if query is None and audio is None:
             raise UsageError("give a text query, or a recording with --audio FILE")
@@ -227,12 +233,13 @@ class Searcher:
         path_glob = path_pattern(path_glob)
         fetch = top_k * FETCH_FACTOR
         per_list = max(fetch, CANDIDATES)
-        where, clasp_cos = self._clasp_list(vec, mode, max(per_list, rerank), path_glob)
+        language = language.strip().lower() if language else None
+        where, clasp_cos = self._clasp_list(vec, mode, max(per_list, rerank), path_glob, language)
         if audio is not None:
             hits = sorted(((p, s, e, round(clasp_cos[i], 4), i) for i, (p, s, e) in where.items()), key=lambda h: -h[3])
             return SearchResponse(label, self._results(hits, top_k, min_score, {}))
         auto = min_score if auto_asked else self._threshold(AUTO_MIN_SCORE, False, fused, fusion) if weak_level else None
-        cands = self._gather(query, vec, where, clasp_cos, mode, per_list, rerank, path_glob, fused)
+        cands = self._gather(query, vec, where, clasp_cos, mode, per_list, rerank, path_glob, fused, language)
         if not cands.ids:
             return SearchResponse(label, [], auto)
         prob = (fuse(cands.clasp_prob, cands.text_cos, cands.share, cands.agree, cands.has_text, fusion) if fused
@@ -250,32 +257,34 @@ class Searcher:
         where, clasp_cos = self._clasp_list(vec, mode, max(per_list, rerank), path_glob)
         return self._gather(query, vec, where, clasp_cos, mode, per_list, rerank, path_glob, True)
 
-    def _clasp_list(self, vec: np.ndarray, mode: str, k: int, path_glob: str | None) -> tuple[dict, dict]:
+    def _clasp_list(self, vec: np.ndarray, mode: str, k: int, path_glob: str | None,
+                    language: str | None = None) -> tuple[dict, dict]:
         """The CLASP graph's candidates: passage id -> (path, start, end), and -> cosine (none in keyword mode)."""
         where: dict[int, tuple[str, float, float]] = {}
         clasp_cos: dict[int, float] = {}
         if mode != "keyword":
-            for h in self.store.search(vec, k=k, path_glob=path_glob):
+            for h in self.store.search(vec, k=k, path_glob=path_glob, language=language):
                 where[h.passage_id] = (h.path, h.start, h.end)
                 clasp_cos[h.passage_id] = h.score
         return where, clasp_cos
 
     def _gather(self, query: str, vec: np.ndarray, where: dict, clasp_cos: dict, mode: str, per_list: int, rerank: int,
-                path_glob: str | None, fused: bool) -> "Candidates":
+                path_glob: str | None, fused: bool, language: str | None = None) -> "Candidates":
         texts: dict[int, str] = {}
         tvecs: dict[int, np.ndarray] = {}
         if rerank:
             head = sorted(clasp_cos, key=lambda i: -clasp_cos[i])[:rerank]
             texts, tvecs = self._read(head, where)
         if mode == "hybrid":
-            for h in self.store.transcript_search(vec, k=per_list, path_glob=path_glob):
+            for h in self.store.transcript_search(vec, k=per_list, path_glob=path_glob, language=language):
                 where.setdefault(h.passage_id, (h.path, h.start, h.end))
         if mode != "vector":
             if mode == "hybrid":
                 words = " OR ".join(self.store.selective_terms(fts_terms(query), KEYWORD_ROWS))
             else:
                 words = fts_query(query)
-            found = self.store.keyword_search(words, k=per_list if mode == "hybrid" else max(per_list, 200), path_glob=path_glob)
+            found = self.store.keyword_search(words, k=per_list if mode == "hybrid" else max(per_list, 200), path_glob=path_glob,
+                                              language=language)
             for h in found:
                 where.setdefault(h.passage_id, (h.path, h.start, h.end))
         ids = list(where)
@@ -354,34 +363,51 @@ class Searcher:
         groups = group_hits(hits)[:top_k]
         missing = [g.passage_id for g in groups if g.passage_id not in texts]
         texts = {**texts, **self.store.transcripts(missing)}
+        langs = self.store.passage_languages([g.passage_id for g in groups])
         return [Result(i + 1, round(g.score, 4), g.path, g.start, g.end, g.passage_start, g.passage_end, g.passage_id,
-                       texts.get(g.passage_id))
+                       texts.get(g.passage_id), langs.get(g.passage_id))
                 for i, g in enumerate(groups) if min_score is None or g.score >= min_score]
 
     def _read(self, ids: list[int], where: dict[int, tuple[str, float, float]]) -> tuple[dict[int, str], dict[int, np.ndarray]]:
         """`--rerank`: transcripts (and text vectors) of these windows, transcribing the ones without."""
         from .rerank import Candidate, read
 
-        def windows_audio(todo: list[Candidate]) -> list:
-            # One pass per file, with the reader indexing used, so Whisper hears exactly the indexed samples.
+        def transcribe(todo: list[Candidate]) -> dict[int, str]:
+            # Each file read once, the windows asked for with their chunks' context and in the
+            # recording's language (as indexing reads them), from the samples indexing cut.
             from .passages import Span, iter_passage_audio
+            from .reading.recording import read_recording
 
-            waves: dict[int, object] = {}
+            said: dict[int, str] = {}
+            sr = self.model.config.sample_rate
             for path in {c.path for c in todo}:
-                mine = sorted((c for c in todo if c.path == path), key=lambda c: c.start)
                 rec = self.store.file(path)
+                if rec is None:
+                    continue
+                items = self.store.file_passages(rec.id)
+                mine = {c.id for c in todo if c.path == path}
+                wanted = {n for n, (pid, _, _) in enumerate(items) if pid in mine}
+
+                def audio_of(sp, fs_path=rec.fs_path):
+                    return (w for _, w in iter_passage_audio(fs_path, [Span(a, b) for a, b in sp], sr))
+
                 try:
-                    for c, (_, wave) in zip(mine, iter_passage_audio(rec.fs_path if rec else path,
-                                                                      [Span(c.start, c.end) for c in mine],
-                                                                      self.model.config.sample_rate)):
-                        waves[c.id] = wave
+                    r = read_recording(self._chunk_reader(), [(a, b) for _, a, b in items], audio_of,
+                                       self.store.prevailing_language(), rec.language, wanted)
                 except AudioError:  # changed or gone since indexing: its windows keep their CLASP score
                     continue
-            return [waves.get(c.id) for c in todo]
+                said.update({items[n][0]: r.texts[n] for n in wanted})
+            return said
 
         cands = [Candidate(i, 0.0, *where[i]) for i in ids]
-        return read(cands, self.store, windows_audio, lambda waves: self.transcriber().transcribe_batch(waves),
-                    self._embed_transcripts)
+        return read(cands, self.store, transcribe, self._embed_transcripts)
+
+    def _chunk_reader(self):
+        from .reading.reader import ChunkReader
+
+        if self._reader is None:
+            self._reader = ChunkReader(self.transcriber())
+        return self._reader
 
 
 def default_rerank(model) -> int:
@@ -461,7 +487,9 @@ def search(
     device: str = "auto",
     mode: str | None = None,
     rerank: int | bool = 0,
+    language: str | None = None,
 ) -> SearchResponse:
     """One query against an index (opens and closes it). Keep a Searcher open for many queries."""
     with Searcher(index_dir, model, device) as s:
-        return s.search(query, audio=audio, top_k=top_k, min_score=min_score, path_glob=path_glob, mode=mode, rerank=rerank)
+        return s.search(query, audio=audio, top_k=top_k, min_score=min_score, path_glob=path_glob, mode=mode, rerank=rerank,
+                        language=language)

@@ -115,12 +115,22 @@ MIGRATIONS = [
     """,
     # 5: one key per distinct file name (a literal backslash is doubled; clasp_cli.names).
     rekey,
+    """
+    -- The language a recording is read in (Whisper's code: en, cs, ...), decided once for the
+    -- whole recording (clasp_cli.reading.language); NULL until it is read.
+    ALTER TABLE files ADD COLUMN language TEXT;
+    -- The language each window was read in: its recording's, or another where the speaker
+    -- changed language; NULL for transcripts read before this existed.
+    ALTER TABLE transcripts ADD COLUMN language TEXT;
+    CREATE INDEX files_language ON files(language);
+    """,
 ]
 # Readers can search indexes this old: what came later (transcripts) only adds to search, and a
 # read-only archive indexed by an older clasp must stay searchable without a rewrite.
 READABLE_FROM = 2
 TRANSCRIPTS_FROM = 3
 TRANSCRIPT_VECTORS_FROM = 4
+LANGUAGES_FROM = 6
 EXACT_FILTERED = 50_000  # a --path that leaves at most this many windows is scored exactly (usearch)
 
 
@@ -156,6 +166,7 @@ class FileRecord:
     error: str | None
     path_bytes: bytes | None = None
     warning: str | None = None
+    language: str | None = None  # the language it is read in, once read
 
     @property
     def fs_path(self) -> str:
@@ -164,6 +175,7 @@ class FileRecord:
 
 
 _FILE_COLUMNS = "id, path, size, mtime, hash, duration, status, error, path_bytes, warning"
+_FILE_COLUMNS_V6 = _FILE_COLUMNS + ", language"
 
 
 @dataclass
@@ -395,19 +407,48 @@ class Store:
         return _Transaction(self)
 
     # -- files and passages ---------------------------------------------------------------------
+    @property
+    def has_languages(self) -> bool:
+        """Whether this index records languages (a reader of an index from an older clasp may not)."""
+        return self.db.execute("PRAGMA user_version").fetchone()[0] >= LANGUAGES_FROM
+
+    def _file_columns(self) -> str:
+        return _FILE_COLUMNS_V6 if self.has_languages else _FILE_COLUMNS
+
     @_translated
     def file(self, path: str) -> FileRecord | None:
-        row = self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE path=?", (path,)).fetchone()
+        row = self.db.execute(f"SELECT {self._file_columns()} FROM files WHERE path=?", (path,)).fetchone()
         return FileRecord(*row) if row else None
 
     @_translated
     def files(self, path_glob: str | None = None) -> list[FileRecord]:
         """Every file the index records, or those whose path matches a GLOB (as search filters)."""
+        cols = self._file_columns()
         if path_glob:
-            rows = self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE path GLOB ? ORDER BY path", (path_glob,)).fetchall()
+            rows = self.db.execute(f"SELECT {cols} FROM files WHERE path GLOB ? ORDER BY path", (path_glob,)).fetchall()
         else:
-            rows = self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files ORDER BY path").fetchall()
+            rows = self.db.execute(f"SELECT {cols} FROM files ORDER BY path").fetchall()
         return [FileRecord(*r) for r in rows]
+
+    @_translated
+    def languages(self) -> dict[str, int]:
+        """Recordings per language they are read in, most first (recordings not read yet are left out)."""
+        if not self.has_languages:
+            return {}
+        rows = self.db.execute("SELECT language, COUNT(*) FROM files WHERE language IS NOT NULL "
+                               "GROUP BY language ORDER BY COUNT(*) DESC, language").fetchall()
+        return {str(code): int(n) for code, n in rows}
+
+    def prevailing_language(self) -> str | None:
+        """The language most of the index's recordings are read in: the prior of a recording too
+        short to tell (clasp_cli.reading.language)."""
+        return next(iter(self.languages()), None)
+
+    @_translated
+    def file_passages(self, file_id: int) -> list[tuple[int, float, float]]:
+        """(passage id, start, end) of a recording's windows, in time order."""
+        return [(int(i), float(a), float(b)) for i, a, b in self.db.execute(
+            "SELECT id, start, end FROM passages WHERE file_id=? ORDER BY start, id", (file_id,))]
 
     @_translated
     def touch_file(self, file_id: int, mtime: float) -> None:
@@ -617,17 +658,31 @@ class Store:
             db.execute("INSERT INTO transcripts_fts(transcripts_fts) VALUES('rebuild')")
 
     @_translated
-    def search(self, query: np.ndarray, k: int = 10, path_glob: str | None = None) -> list[Hit]:
-        """Nearest passages by cosine similarity (score = 1 - cosine distance)."""
+    def search(self, query: np.ndarray, k: int = 10, path_glob: str | None = None, language: str | None = None) -> list[Hit]:
+        """Nearest passages by cosine similarity (score = 1 - cosine distance); path_glob and
+        language keep only recordings whose path matches and that are read in that language."""
         graph = self.graph()
         if self._live <= 0:
             return []
-        return self._knn(graph, self._live, query, k, path_glob)
+        return self._knn(graph, self._live, query, k, path_glob, language=language)
 
-    def _knn(self, graph, n: int, query: np.ndarray, k: int, path_glob: str | None, labels: set[int] | None = None) -> list[Hit]:
-        allowed = None
+    def _file_filter(self, path_glob: str | None, language: str | None) -> tuple[str, tuple]:
+        """SQL conditions on files `f` (and their arguments) for a path GLOB and a language."""
+        conds, args = [], []
         if path_glob:
-            rows = self.db.execute("SELECT p.id FROM passages p JOIN files f ON p.file_id=f.id WHERE f.path GLOB ?", (path_glob,)).fetchall()
+            conds.append("f.path GLOB ?")
+            args.append(path_glob)
+        if language:
+            conds.append("f.language = ?" if self.has_languages else "0")
+            args += [language] if self.has_languages else []
+        return " AND ".join(conds), tuple(args)
+
+    def _knn(self, graph, n: int, query: np.ndarray, k: int, path_glob: str | None, labels: set[int] | None = None,
+             language: str | None = None) -> list[Hit]:
+        allowed = None
+        where, args = self._file_filter(path_glob, language)
+        if where:
+            rows = self.db.execute(f"SELECT p.id FROM passages p JOIN files f ON p.file_id=f.id WHERE {where}", args).fetchall()
             allowed = {r[0] for r in rows}
             if labels is not None:
                 allowed &= labels
@@ -671,6 +726,15 @@ class Store:
         return self.db.execute("PRAGMA user_version").fetchone()[0] >= TRANSCRIPTS_FROM
 
     @_translated
+    def passage_languages(self, ids: Sequence[int]) -> dict[int, str]:
+        """The language each passage was read in (its recording's where the window has none)."""
+        if not self.has_languages:
+            return {}
+        return {int(i): str(code) for i, code in self._rows_in(
+            "SELECT p.id, COALESCE(t.language, f.language) FROM passages p JOIN files f ON p.file_id=f.id "
+            "LEFT JOIN transcripts t ON t.passage_id=p.id WHERE COALESCE(t.language, f.language) IS NOT NULL AND p.id IN ", ids)}
+
+    @_translated
     def transcripts(self, ids: Sequence[int]) -> dict[int, str]:
         """The cached transcript of each passage in `ids` that has one."""
         if not self.has_transcript_table:
@@ -687,7 +751,8 @@ class Store:
                                "WHERE p.file_id=? ORDER BY p.start, p.id", (file_id,)).fetchall()
         return [(float(a), float(b), str(t)) for a, b, t in rows]
 
-    def put_transcripts(self, items: dict[int, str], vectors: dict[int, np.ndarray] | None = None) -> bool:
+    def put_transcripts(self, items: dict[int, str], vectors: dict[int, np.ndarray] | None = None,
+                        langs: dict[int, str | None] | None = None, file_language: tuple[int, str] | None = None) -> bool:
         """Store transcripts (and, when given, their text vectors), committed at once in their own
         transaction. Returns whether they were stored.
 
@@ -714,6 +779,12 @@ class Store:
                                "ON CONFLICT(passage_id) DO UPDATE SET text=excluded.text WHERE text IS NOT excluded.text", rows)
                 if vectors is not None and self.has_transcript_vectors(db):
                     self._insert_text_vectors(db, items, vectors)
+                if (langs or file_language) and db.execute("PRAGMA user_version").fetchone()[0] >= LANGUAGES_FROM:
+                    if langs:
+                        db.executemany("UPDATE transcripts SET language=? WHERE passage_id=?",
+                                       [(code, int(k)) for k, code in langs.items()])
+                    if file_language:
+                        db.execute("UPDATE files SET language=? WHERE id=?", (file_language[1], int(file_language[0])))
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -830,12 +901,13 @@ class Store:
         return len(ids)
 
     @_translated
-    def transcript_search(self, query: np.ndarray, k: int = 10, path_glob: str | None = None) -> list[Hit]:
+    def transcript_search(self, query: np.ndarray, k: int = 10, path_glob: str | None = None,
+                          language: str | None = None) -> list[Hit]:
         """Passages whose transcripts' text vectors are nearest the query (score = cosine)."""
         graph = self.transcript_graph()
         if graph is None or not self._tlabels:
             return []
-        return self._knn(graph, len(self._tlabels), query, k, path_glob, self._tlabels)
+        return self._knn(graph, len(self._tlabels), query, k, path_glob, self._tlabels, language)
 
     @_translated
     def transcript_vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
@@ -882,16 +954,18 @@ class Store:
         return self.has_transcript_table and self.meta("transcribe") == "1"
 
     @_translated
-    def keyword_search(self, fts_query: str, k: int = 10, path_glob: str | None = None) -> list[Hit]:
+    def keyword_search(self, fts_query: str, k: int = 10, path_glob: str | None = None,
+                       language: str | None = None) -> list[Hit]:
         """Passages whose transcripts match an FTS5 query (see search.fts_query), best BM25 first;
         score is the BM25 relevance (higher is better)."""
         if not self.has_transcript_table or not fts_query:
             return []
-        if path_glob:
+        where, wargs = self._file_filter(path_glob, language)
+        if where:
             sql = ("SELECT p.id, -bm25(transcripts_fts), f.path, p.start, p.end FROM transcripts_fts "
                    "JOIN passages p ON p.id = transcripts_fts.rowid JOIN files f ON p.file_id = f.id "
-                   "WHERE transcripts_fts MATCH ? AND f.path GLOB ? ORDER BY bm25(transcripts_fts) LIMIT ?")
-            args: tuple = (fts_query, path_glob, k)
+                   f"WHERE transcripts_fts MATCH ? AND {where} ORDER BY bm25(transcripts_fts) LIMIT ?")
+            args: tuple = (fts_query, *wargs, k)
         else:
             # The best k from the full-text index alone, then their passages: joining first reads a
             # passage and file row for every match, which costs more than the ranking itself.
@@ -952,6 +1026,9 @@ class Store:
             # Windows with a transcript: all of them once `clasp index` (or a fill-in) has finished.
             "transcribed": q("SELECT COUNT(*) FROM transcripts").fetchone()[0] if self.has_transcript_table else 0,
             "hours": files_ok[1] / 3600.0,
+            # Recordings per language they were read in ({} before any was read).
+            "languages": self.languages(),
+            "reader": self.meta("reader"),
             "size_bytes": size,
             "updated": float(updated) if updated else None,
         }

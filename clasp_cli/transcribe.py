@@ -187,7 +187,8 @@ def _sentences(text: str) -> list[str]:
     return [x for x in _SENTENCE_END.split(text.strip()) if x]
 
 
-def _norm(sentence: str) -> str:
+def segment_key(sentence: str) -> str:
+    """A sentence as loop checks compare it: its words, case-folded, punctuation gone."""
     return " ".join(re.findall(r"\w+", sentence.casefold()))
 
 
@@ -196,11 +197,11 @@ def looped(text: str) -> bool:
     order, a phrase of 3-4 words three times in a row, or text that compresses like a loop (zlib
     ratio above 2.4, Whisper's own test). Windows are a sentence or two long, where people seldom
     say five words over again."""
-    said = [_norm(x) for x in _sentences(text)]
+    said = [segment_key(x) for x in _sentences(text)]
     said = [x for x in said if len(x.split()) >= 3]
     if len(said) != len(set(said)):
         return True
-    words = _norm(text).split()
+    words = segment_key(text).split()
     grams = [tuple(words[i : i + 5]) for i in range(len(words) - 4)]
     if len(grams) != len(set(grams)):
         return True
@@ -233,7 +234,7 @@ def cut_loop(text: str) -> str:
     # the second time round may glue words ("kilo-ofripe") that the first kept apart.
     tokens, origin = [], []
     for i, w in enumerate(raw):
-        for t in _norm(w).split():
+        for t in segment_key(w).split():
             tokens.append(t)
             origin.append(i)
     at = _restart(tokens)
@@ -246,7 +247,7 @@ def drop_repeats(text: str) -> str:
     seen: list[str] = []
     kept = []
     for x in _sentences(text):
-        key = _norm(x)
+        key = segment_key(x)
         if key and len(key.split()) >= 3 and any(k == key or k.startswith(key + " ") for k in seen):
             continue
         seen.append(key)

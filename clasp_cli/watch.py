@@ -81,7 +81,8 @@ class Watcher:
 
     def __init__(self, paths: Sequence[str | Path], index_dir: str | Path, model, model_ref: str,
                  passages: PassageConfig | WindowConfig | None = None, transcribe: bool | None = None,
-                 batch_size: int = 64, cfg: WatchConfig = WatchConfig(), on_event: Event = _noop) -> None:
+                 batch_size: int = 64, cfg: WatchConfig = WatchConfig(), on_event: Event = _noop,
+                 language: str | None = None) -> None:
         try:
             import watchfiles  # noqa: F401
         except ImportError:
@@ -92,7 +93,7 @@ class Watcher:
                 raise UsageError(f"{r}: cannot watch a path that does not exist")
         self.index_dir = Path(index_dir).expanduser()
         self.model, self.model_ref, self.passages, self.transcribe = model, model_ref, passages, transcribe
-        self.batch_size, self.cfg, self.on_event = batch_size, cfg, on_event
+        self.batch_size, self.cfg, self.on_event, self.language = batch_size, cfg, on_event, language
         self._stop = threading.Event()
         self._pending: dict[Path, _Pending] = {}
         self._gone = False  # something was deleted or moved away since the last batch
@@ -112,7 +113,7 @@ class Watcher:
             model = self.model
             with Store.open(self.index_dir, write=True, model_id=model.id, dim=model.dim, check=True) as store:
                 run = prepare_run(store, model, self.model_ref, self.passages, self.transcribe, self.on_event,
-                                  self.batch_size)
+                                  self.batch_size, language=self.language)
                 index_files(store, run, files, self.roots, True, first)  # catch up, forgetting what went away meanwhile
                 first.elapsed = time.perf_counter() - t0
                 store.save_graphs()

@@ -241,3 +241,12 @@ def read_only():
     ro = ReadOnly()
     yield ro
     ro.undo()
+
+
+def drop_languages(db) -> None:
+    """Undo migration 6 (recordings' and windows' languages) on an open sqlite3 connection, so a
+    test can turn an index into what an older clasp wrote before lowering its user_version."""
+    db.execute("DROP INDEX IF EXISTS files_language")
+    db.execute("ALTER TABLE files DROP COLUMN language")
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name='transcripts'").fetchone():
+        db.execute("ALTER TABLE transcripts DROP COLUMN language")

@@ -15,6 +15,8 @@ from clasp_cli.search import Searcher
 from clasp_cli.store import MIGRATIONS, Store
 from clasp_cli.transcribe import looped
 
+from conftest import drop_languages
+
 EXAMPLES = Path(__file__).parents[1] / "examples"
 QUESTIONS = json.loads((EXAMPLES / "questions.json").read_text())
 
@@ -128,6 +130,7 @@ def test_a_window_whose_transcript_has_not_landed_yet_is_still_found(tmp_path, e
 def _as_previous_version(index: Path) -> None:
     """Turn an index into what the previous clasp wrote: transcripts without text vectors."""
     db = sqlite3.connect(index / "index.sqlite")
+    drop_languages(db)
     db.executescript("DROP TRIGGER transcripts_au_vector; DROP TABLE transcript_vectors; PRAGMA user_version=3;")
     db.close()
     for name in ("transcripts.hnsw", "transcripts.json"):
@@ -144,8 +147,11 @@ def test_an_index_transcribed_by_the_previous_version_gains_text_vectors_without
     def refuse(*_a, **_k):
         raise AssertionError("transcribed again")
 
+    from clasp_cli.reading.reader import ChunkReader
+
     monkeypatch.setattr(Transcriber, "transcribe_batch", refuse)
     monkeypatch.setattr(Transcriber, "transcribe_encoded", refuse)
+    monkeypatch.setattr(ChunkReader, "read", refuse)
     index_paths([recordings], d, model=model)
     with Store.open(d) as st:
         spoken = st.db.execute("SELECT COUNT(*) FROM transcripts WHERE trim(text) != ''").fetchone()[0]
@@ -193,7 +199,7 @@ def test_the_json_schema_keeps_its_keys(examples_transcribed, shipped_model):
         doc = s.search("how are stars born", top_k=2).to_json()
     assert set(doc) == {"query", "results"}
     for row in doc["results"]:
-        assert set(row) == {"rank", "score", "path", "start", "end", "passage_start", "passage_end", "text"}
+        assert set(row) == {"rank", "score", "path", "start", "end", "passage_start", "passage_end", "text", "language"}
 
 
 KILL_DURING_FILL_IN = """
@@ -201,6 +207,7 @@ import os, signal, sys
 from clasp_cli.indexer import index_paths
 from clasp_cli.registry import load_model
 from clasp_cli.store import Store
+
 
 real_put = Store.put_transcripts
 def put_then_die(self, *args, **kwargs):

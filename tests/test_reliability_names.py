@@ -15,6 +15,9 @@ from clasp_cli.display import printable
 from clasp_cli.indexer import index_paths
 from clasp_cli.store import Store
 
+from conftest import drop_languages
+
+
 ROOT = Path(__file__).parents[1]
 EVIL = "evil\x1b[2J\x1b[31mred.wav"
 
@@ -164,6 +167,7 @@ def test_an_index_keyed_the_old_way_is_migrated_without_re_embedding(tmp_path, a
     index_paths([archive], idx, model=model)
     db = sqlite3.connect(idx / "index.sqlite")
     db.execute("UPDATE files SET path = ?, path_bytes = NULL WHERE path LIKE '%slash.wav'", (str(archive / "back\\slash.wav"),))
+    drop_languages(db)
     db.execute("PRAGMA user_version=4")
     db.commit()
     db.close()

@@ -41,29 +41,29 @@ def test_each_window_is_transcribed_once_and_kept_with_its_text_vector(spoken, a
     text = build_text_encoder("use-multilingual")
     calls = []
 
-    def transcribe(waves):
-        calls.append(len(waves))
-        return asr.transcribe(waves)
+    def transcribe(cs):
+        calls.append(len(cs))
+        return dict(zip((c.id for c in cs), asr.transcribe([spoken[c.id] for c in cs])))
 
     cands = [Candidate(0, 0.5, "/a", 0, 1), Candidate(2, 0.45, "/a", 2, 3), Candidate(1, 0.4, "/a", 1, 2)]
     cache = DictCache()
-    texts, vectors = read(cands, cache, lambda cs: [spoken[c.id] for c in cs], transcribe, text.encode)
+    texts, vectors = read(cands, cache, transcribe, text.encode)
     assert "Berlin" in texts[1] and set(vectors) == {0, 1, 2} and set(cache.vectors) == {0, 1, 2}
     assert calls == [3]
     q = text.encode(["When does the train to Berlin leave?"])[0]
     assert max(vectors, key=lambda i: float(vectors[i] @ q)) == 1  # what was said points at the right window
-    again, new = read(cands, cache, lambda cs: [spoken[c.id] for c in cs], transcribe, text.encode)
+    again, new = read(cands, cache, transcribe, text.encode)
     assert calls == [3] and again == texts and new == {}
 
 
 def test_a_window_that_cannot_be_read_stays_without_a_transcript(spoken, asr):
     cands = [Candidate(0, 0.5, "/a", 0, 1), Candidate(1, 0.4, "/gone", 1, 2)]
-    texts, _ = read(cands, DictCache(), lambda cs: [spoken[0] if c.id == 0 else None for c in cs], asr.transcribe)
+    texts, _ = read(cands, DictCache(), lambda cs: {c.id: asr.transcribe([spoken[0]])[0] for c in cs if c.id == 0})
     assert set(texts) == {0}
 
 
 def test_nothing_to_read_reads_nothing():
-    assert read([], DictCache(), None, None) == ({}, {})
+    assert read([], DictCache(), None) == ({}, {})
 
 
 def test_batched_reading_hears_the_same_words_as_one_clip_at_a_time(spoken, asr):

@@ -53,6 +53,9 @@ def register(app: typer.Typer) -> None:
         ann: Optional[str] = typer.Option(None, "--ann", help="Nearest-neighbour engine, recorded in the index: hnsw "
                                           "(float32 in RAM), usearch (int8 shards that searches memory-map, about 30% of "
                                           "the RAM), or auto (usearch from 1M windows). Changing it rebuilds the graphs."),
+        language: Optional[str] = typer.Option(None, "--language", help="Read every recording of this run in this language "
+                                               "(a Whisper code: en, de, cs, ja, ...). Default: each recording's own, "
+                                               "detected over all of its speech."),
     ) -> None:
         """Index recordings: cut them into passages at pauses, embed them, store them.
 
@@ -76,6 +79,8 @@ def register(app: typer.Typer) -> None:
           clasp index /mnt/archive --ann usearch   # an index of millions of windows in little RAM
 
           clasp index ~/recordings --transcribe   # fill in transcripts of an index built without
+
+          clasp index ~/czech-radio --language cs   # every recording read as Czech
 
           clasp index --repair                 # after a crash or a copied graph file
 
@@ -171,9 +176,10 @@ def register(app: typer.Typer) -> None:
                     progress.console.print(f"[yellow]partly indexed[/] {shown(d['path'])}: {shown(d['warning'])}")
 
         if watch:
-            return _watch(paths, target, clasp_model, ref, spans_cfg, transcribe, batch_size, settle, poll, progress, on_event, state)
+            return _watch(paths, target, clasp_model, ref, spans_cfg, transcribe, batch_size, settle, poll, progress, on_event, state,
+                          language)
         args = dict(model=clasp_model, model_ref=ref, passages=spans_cfg, prune=prune, batch_size=batch_size, on_event=on_event,
-                    transcribe=transcribe, ann=ann, engine=engine)
+                    transcribe=transcribe, ann=ann, engine=engine, language=language)
         if engine == "ray":
             from ..engines.ray_engine import RayConfig
 
@@ -242,7 +248,10 @@ def register(app: typer.Typer) -> None:
         t = Table(title=f"clasp index {st['index']}", show_header=False)
         updated = datetime.datetime.fromtimestamp(st["updated"]).isoformat(sep=" ", timespec="seconds") if st["updated"] else "never"
         for k, v in (("model", st["model"]), ("files", st["files"]), ("passages", st["passages"]),
-                     ("transcribed", f"{st['transcribed']} of {st['passages']} passages"), ("audio", hms(st["hours"] * 3600)),
+                     ("transcribed", f"{st['transcribed']} of {st['passages']} passages"),
+                     *((("reader", st["reader"]),) if st.get("reader") else ()),
+                     *((("languages", ", ".join(f"{c} ({n})" for c, n in st["languages"].items())),) if st.get("languages") else ()),
+                     ("audio", hms(st["hours"] * 3600)),
                      ("size on disk", f"{st['size_bytes'] / 2**20:.1f} MB"), ("last update", updated),
                      ("failed files", len(st["failed_files"]))):
             t.add_row(k, str(v))
@@ -253,7 +262,8 @@ def register(app: typer.Typer) -> None:
             err.print(Text.assemble(("partly indexed ", "yellow"), printable(f"{f['path']}: {f['warning']}")))
 
 
-def _watch(paths, target, model, ref, spans_cfg, transcribe, batch_size, settle, poll, progress, on_index, state) -> None:
+def _watch(paths, target, model, ref, spans_cfg, transcribe, batch_size, settle, poll, progress, on_index, state,
+           language=None) -> None:
     """`clasp index --watch`: the catch-up run with its progress bar, then one line per change until Ctrl-C (130)."""
     from ..watch import Watcher, WatchConfig
 
@@ -280,7 +290,7 @@ def _watch(paths, target, model, ref, spans_cfg, transcribe, batch_size, settle,
             progress.console.print(Text.assemble(("not transcribed ", "yellow"), printable(f"{d['path']}: {d['reason']}")))
 
     watcher = Watcher(paths, target, model, ref, passages=spans_cfg, transcribe=transcribe, batch_size=batch_size,
-                      cfg=WatchConfig(settle=settle, poll=poll), on_event=on_event)
+                      cfg=WatchConfig(settle=settle, poll=poll), on_event=on_event, language=language)
     with progress:
         summary = watcher.run()
     first = summary.first

@@ -34,6 +34,8 @@ def register(app: typer.Typer) -> None:
                                                 "auto: the calibrated threshold of the mode in use, which keeps nonsense queries "
                                                 "out but can also hide paraphrased matches."),
         path: Optional[str] = typer.Option(None, "--path", help="Only files whose path matches this glob (or contains this text)."),
+        language: Optional[str] = typer.Option(None, "--language", help="Only recordings read in this language (a Whisper "
+                                               "code such as en, de, cs; `clasp info` lists the index's)."),
         mode: Optional[str] = typer.Option(None, "--mode", help="vector: the CLASP speech vector alone; keyword: only "
                                            'passages whose transcripts hold the words, "quoted phrases" exactly; hybrid: the '
                                            "CLASP vector, the transcript's meaning and its words in one fused score. "
@@ -44,7 +46,8 @@ def register(app: typer.Typer) -> None:
                                              "Default N: the model's (clasp-base 10)."),
         device: str = typer.Option("auto", help=DEVICE_HELP),
         as_json: bool = typer.Option(False, "--json", help='Print {"query", "results": [{"rank","score","path","start","end",'
-                                     '"passage_start","passage_end"}]}, plus "text" where a window was transcribed.'),
+                                     '"passage_start","passage_end"}]}, plus "text" and "language" where a window was '
+                                     'transcribed.'),
         fmt: Optional[str] = typer.Option(None, "--format", "-f", metavar="FORMAT",
                                           help="table (default), json (as --json), jsonl (one result per line, with "
                                           '"query"), or tsv: path, start, end, score, text, tab-separated, no header.'),
@@ -58,6 +61,8 @@ def register(app: typer.Typer) -> None:
           clasp search "das Budget für nächstes Jahr" --top-k 5
 
           clasp search "rain tomorrow" --path "*/radio/*" --json
+
+          clasp search "rozpočet na příští rok" --language cs   # only recordings read as Czech
 
           clasp search --audio question.wav
 
@@ -79,7 +84,7 @@ def register(app: typer.Typer) -> None:
         check_device(device)
         with Searcher(index_dir(index), device=device) as searcher:
             resp = search_json(searcher, query, audio=audio, top_k=top_k, min_score=_min_score(min_score), path_glob=path,
-                               mode=mode, rerank=_rerank(rerank))
+                               mode=mode, rerank=_rerank(rerank), language=language)
         if fmt == "json":
             out.print(json.dumps(resp, ensure_ascii=False), soft_wrap=True, markup=False)
         elif fmt == "table" and resp["results"]:

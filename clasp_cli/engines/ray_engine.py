@@ -4,8 +4,9 @@ Data flow. The driver (this process, the index's only writer) lists the files an
 unchanged ones exactly as the local engine does (indexer.check_file). Ray Data then receives
 the paths of the files to embed, never their bytes: CPU tasks decode each file, run the VAD and
 cut it into windows (`_cut_file`); an actor pool embeds them (`Embedder`, one model per actor,
-a GPU each where the cluster has them), transcribing too when the index is transcribed. Only
-window ids, times, vectors and transcripts come back.
+a GPU each where the cluster has them). Only window ids, times and vectors come back. In an
+index that transcribes, the driver then reads each new recording whole, in chunks with its
+context and language (indexer.transcribe_missing), as the local engine does.
 
 One writer. The driver consumes the stream (`iter_batches`) and commits each file in its own
 transaction as soon as all its windows have arrived, as the local engine does. Staged Parquet
@@ -40,8 +41,8 @@ import numpy as np
 
 from ..errors import AudioError, ClusterError, PartialAudioWarning, UsageError
 from ..indexer import (
-    GRAPH_SAVE_S, NO_SPEECH, FileJob, IndexRun, IndexSummary, _embed, _text_vectors, check_file, commit_file, cut_windows,
-    fail_file, finish_run, partial_warning,
+    GRAPH_SAVE_S, NO_SPEECH, FileJob, IndexRun, IndexSummary, check_file, commit_file, cut_windows, fail_file, finish_run,
+    partial_warning,
 )
 from ..passages import segmentation_from_json, segmentation_to_json
 from ..store import Store
@@ -93,18 +94,14 @@ def _cut_file(row: dict, segmentation: str, sample_rate: int) -> list[dict]:
 
 
 class Embedder:
-    """The actor: one model loaded once, embedding (and transcribing) batches of windows."""
+    """The actor: one model loaded once, embedding batches of windows. What was said is read
+    afterwards, a recording at a time with its context (indexer.transcribe_missing)."""
 
-    def __init__(self, model_ref: str, device: str, transcribe: bool):
+    def __init__(self, model_ref: str, device: str):
         from ..registry import load_model
 
         self.model = load_model(model_ref, device=device)
         self.model.ready()
-        self.transcriber = None
-        if transcribe:
-            from ..transcribe import shared_transcriber, whisper_for
-
-            self.transcriber = shared_transcriber(whisper_for(self.model.config.speech_encoder), self.model.device)
 
     def __call__(self, batch: dict) -> dict:
         n = len(batch["job"])
@@ -113,19 +110,10 @@ class Embedder:
         # Longest first, so each encoder call holds clips of one padded length (the encoder groups them).
         ok.sort(key=lambda i: -len(waves[i]))
         vectors = np.zeros((n, self.model.dim), dtype=np.float32)
-        texts = [""] * n
-        text_vectors = np.zeros((n, self.model.dim), dtype=np.float32)
         if ok:
-            v, said, _ = _embed(self.model, self.transcriber, [waves[i] for i in ok])
-            vectors[ok] = v
-            if said is not None:
-                text_vectors[ok] = _text_vectors(self.model, said)
-                for i, t in zip(ok, said):
-                    texts[i] = t
+            vectors[ok] = self.model.embed_audio([waves[i] for i in ok])
         out = {k: np.asarray(batch[k]) for k in ("job", "w", "n", "start", "end", "duration", "warning", "error")}
         out["vector"] = vectors
-        out["text"] = np.asarray(texts, dtype=object)
-        out["text_vector"] = text_vectors
         return out
 
 
@@ -211,8 +199,7 @@ def _embed_on_ray(store: Store, run: IndexRun, jobs: list[FileJob], summary: Ind
     ds = (ray.data.from_items(items, override_num_blocks=max(1, min(len(items), MAX_BLOCKS)))
           .flat_map(_cut_file, fn_kwargs={"segmentation": segmentation_to_json(run.passages),
                                           "sample_rate": run.model.config.sample_rate}, num_cpus=cfg.cut_cpus)
-          .map_batches(Embedder, fn_constructor_kwargs={"model_ref": cfg.model_ref or str(run.model.path),
-                                                        "device": device, "transcribe": run.transcriber is not None},
+          .map_batches(Embedder, fn_constructor_kwargs={"model_ref": cfg.model_ref or str(run.model.path), "device": device},
                        batch_size=run.batch_size, compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=cpus,
                        num_gpus=gpus or None, batch_format="numpy"))
     # Ray Data restarts a dead actor and retries its batch by default (max_restarts=-1,
@@ -234,8 +221,7 @@ def _embed_on_ray(store: Store, run: IndexRun, jobs: list[FileJob], summary: Ind
                     continue
                 got = pending.setdefault(j, {})
                 got[int(batch["w"][r])] = (float(batch["start"][r]), float(batch["end"][r]), batch["vector"][r],
-                                           str(batch["text"][r]), batch["text_vector"][r], float(batch["duration"][r]),
-                                           str(batch["warning"][r]) or None)
+                                           float(batch["duration"][r]), str(batch["warning"][r]) or None)
                 if len(got) == int(batch["n"][r]):
                     _commit(store, run, job, [got[w] for w in sorted(got)], summary)
                     del pending[j]
@@ -256,6 +242,4 @@ def _embed_on_ray(store: Store, run: IndexRun, jobs: list[FileJob], summary: Ind
 def _commit(store: Store, run: IndexRun, job: FileJob, rows: list[tuple], summary: IndexSummary) -> None:
     spans = [(s, e) for s, e, *_ in rows]
     vectors = np.stack([r[2] for r in rows]).astype(np.float32)
-    texts = [r[3] for r in rows] if run.transcriber is not None else None
-    text_vectors = np.stack([r[4] for r in rows]).astype(np.float32) if texts is not None else None
-    commit_file(store, job, spans, vectors, rows[0][5], rows[0][6], summary, run.on_event, texts, text_vectors)
+    commit_file(store, job, spans, vectors, rows[0][3], rows[0][4], summary, run.on_event)

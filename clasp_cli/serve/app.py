@@ -47,6 +47,7 @@ SEARCH_PARAMS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "path": ("path_glob", str),
     "mode": ("mode", str),
     "rerank": ("rerank", int),
+    "language": ("language", str),
 }
 
 # The header a request that makes the server transcribe (rerank) must carry; see api_search.
