@@ -184,8 +184,8 @@ class Searcher:
         that the window says the query. min_score: hide results below it; "auto" is the calibrated
         threshold of the mode in use: this index's noise level (see noise_level). weak_level: also
         report that level (SearchResponse.auto_min_score) when min_score is not "auto". Audio queries
-        score by cosine (speech against speech). language: only recordings read in this language
-        (a Whisper code, as `clasp info` lists them).
+        score by cosine (speech against speech). language: only windows read in this language (a
+        Whisper code, as `clasp info` lists them; a window not read yet counts as its recording's).
         """
         if query is None and audio is None:
             raise UsageError("give a text query, or a recording with --audio FILE")

@@ -659,30 +659,34 @@ class Store:
 
     @_translated
     def search(self, query: np.ndarray, k: int = 10, path_glob: str | None = None, language: str | None = None) -> list[Hit]:
-        """Nearest passages by cosine similarity (score = 1 - cosine distance); path_glob and
-        language keep only recordings whose path matches and that are read in that language."""
+        """Nearest passages by cosine similarity (score = 1 - cosine distance); path_glob keeps
+        recordings whose path matches, language the windows read in it."""
         graph = self.graph()
         if self._live <= 0:
             return []
         return self._knn(graph, self._live, query, k, path_glob, language=language)
 
-    def _file_filter(self, path_glob: str | None, language: str | None) -> tuple[str, tuple]:
-        """SQL conditions on files `f` (and their arguments) for a path GLOB and a language."""
-        conds, args = [], []
+    def _scope(self, path_glob: str | None, language: str | None) -> tuple[str, str, tuple]:
+        """(a join, SQL conditions, their arguments) on passages `p` of files `f` for a path GLOB
+        and a language: the one a window was read in, else its recording's."""
+        conds, args, join = [], [], ""
         if path_glob:
             conds.append("f.path GLOB ?")
             args.append(path_glob)
-        if language:
-            conds.append("f.language = ?" if self.has_languages else "0")
-            args += [language] if self.has_languages else []
-        return " AND ".join(conds), tuple(args)
+        if language and not self.has_languages:
+            conds.append("0")  # an index from before languages: nothing was read in any
+        elif language:
+            join = " LEFT JOIN transcripts tl ON tl.passage_id = p.id"
+            conds.append("COALESCE(tl.language, f.language) = ?")
+            args.append(language)
+        return join, " AND ".join(conds), tuple(args)
 
     def _knn(self, graph, n: int, query: np.ndarray, k: int, path_glob: str | None, labels: set[int] | None = None,
              language: str | None = None) -> list[Hit]:
         allowed = None
-        where, args = self._file_filter(path_glob, language)
+        join, where, args = self._scope(path_glob, language)
         if where:
-            rows = self.db.execute(f"SELECT p.id FROM passages p JOIN files f ON p.file_id=f.id WHERE {where}", args).fetchall()
+            rows = self.db.execute(f"SELECT p.id FROM passages p JOIN files f ON p.file_id=f.id{join} WHERE {where}", args).fetchall()
             allowed = {r[0] for r in rows}
             if labels is not None:
                 allowed &= labels
@@ -960,10 +964,10 @@ class Store:
         score is the BM25 relevance (higher is better)."""
         if not self.has_transcript_table or not fts_query:
             return []
-        where, wargs = self._file_filter(path_glob, language)
+        join, where, wargs = self._scope(path_glob, language)
         if where:
             sql = ("SELECT p.id, -bm25(transcripts_fts), f.path, p.start, p.end FROM transcripts_fts "
-                   "JOIN passages p ON p.id = transcripts_fts.rowid JOIN files f ON p.file_id = f.id "
+                   f"JOIN passages p ON p.id = transcripts_fts.rowid JOIN files f ON p.file_id = f.id{join} "
                    f"WHERE transcripts_fts MATCH ? AND {where} ORDER BY bm25(transcripts_fts) LIMIT ?")
             args: tuple = (fts_query, *wargs, k)
         else:

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from clasp_cli.cli import app
 from clasp_cli.indexer import index_paths
+from clasp_cli.store import Store
 
 from conftest import EXAMPLES
 
@@ -77,7 +78,8 @@ def test_reranked_search_is_exactly_clasp_search_json_rerank_plus_an_audio_url(t
     shutil.copytree(examples_index, index)  # reranking caches transcripts in it
     query = "rain at the weekend"
     expected = cli_json("search", query, "--index", str(index), "--device", "cpu", "--rerank", "2")
-    assert any("text" in r for r in expected["results"])  # the reranked windows are among the hits
+    with Store.open(index) as st:  # the CLI's rerank read two windows and kept them; the server reuses them
+        assert st.db.execute("SELECT COUNT(*) FROM transcripts").fetchone()[0] == 2
     url = start_server(index)
     r = httpx.get(url + "api/search", params={"q": query, "rerank": 2}, headers={"X-Clasp-Request": "1"}, timeout=120)
     assert without_audio_url(r.json()) == expected

@@ -107,7 +107,7 @@ def test_a_watched_usearch_index_takes_in_a_new_file(usearch_index):
         assert any(line.startswith("added ") for line in seen), "".join(seen)[-2000:]
     finally:
         proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=120)
+        rest, _ = proc.communicate(timeout=300)  # reached only by a failure
     assert proc.returncode == 130, "".join(seen) + rest  # Ctrl-C: stopped watching, never a crash
     assert set(consistent(index)) == {display_path(root / FIRST.name), display_path(root / SECOND.name)}
 

@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
                                                 "auto: the calibrated threshold of the mode in use, which keeps nonsense queries "
                                                 "out but can also hide paraphrased matches."),
         path: Optional[str] = typer.Option(None, "--path", help="Only files whose path matches this glob (or contains this text)."),
-        language: Optional[str] = typer.Option(None, "--language", help="Only recordings read in this language (a Whisper "
+        language: Optional[str] = typer.Option(None, "--language", help="Only what was read in this language (a Whisper "
                                                "code such as en, de, cs; `clasp info` lists the index's)."),
         mode: Optional[str] = typer.Option(None, "--mode", help="vector: the CLASP speech vector alone; keyword: only "
                                            'passages whose transcripts hold the words, "quoted phrases" exactly; hybrid: the '
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
 
           clasp search "rain tomorrow" --path "*/radio/*" --json
 
-          clasp search "rozpočet na příští rok" --language cs   # only recordings read as Czech
+          clasp search "rozpočet na příští rok" --language cs   # only what was read as Czech
 
           clasp search --audio question.wav
 
