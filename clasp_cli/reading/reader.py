@@ -27,14 +27,27 @@ class Segment:
     start: float  # seconds from the start of the audio read
     end: float
     text: str
+    tokens: tuple[int, ...] = ()  # its text tokens, for word timing
+
+
+# Clips are padded to a multiple of this many seconds (half a second of silence at least), so a
+# recording's chunks fall into a few lengths and are decoded in batches: decoding one clip at a
+# time costs several times more per clip on a CPU.
+PAD_STEP = 5
+
+
+def padded_seconds(seconds: float) -> int:
+    """The length a clip of `seconds` is encoded at."""
+    return int(min(MAX_SECONDS, PAD_STEP * math.ceil((seconds + 0.5) / PAD_STEP)))
 
 
 class ChunkReader:
     """Reads 16 kHz mono clips of at most 30 s with a loaded `transcribe.Transcriber`."""
 
-    def __init__(self, transcriber, batch_size: int = 8) -> None:
+    def __init__(self, transcriber, batch_size: int = 16, words: bool = False) -> None:
         self.transcriber = transcriber
         self.batch_size = batch_size
+        self.words = words  # time each word (a cross-attention alignment pass), not only each segment
         self.multilingual = transcriber.multilingual
         tok = transcriber.whisper.hf_tokenizer
         self._tok = tok
@@ -43,13 +56,12 @@ class ChunkReader:
         self._ts_begin = tok.token_to_id("<|notimestamps|>") + 1
 
     def encode(self, waves: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Encoder output ([frames, dim]) per clip, each padded to whole seconds plus half a second
-        (as `transcribe_batch` pads windows), batched by length."""
+        """Encoder output ([frames, dim]) per clip, each padded to `padded_seconds`, batched by length."""
         import ctranslate2
 
         model, fe = self.transcriber.whisper.model, self.transcriber.whisper.feature_extractor
         out: list[np.ndarray | None] = [None] * len(waves)
-        padded = [min(MAX_SECONDS, math.ceil(max(w.size, 1) / SAMPLE_RATE + 0.5)) * SAMPLE_RATE for w in waves]
+        padded = [padded_seconds(w.size / SAMPLE_RATE) * SAMPLE_RATE for w in waves]
         by_len: dict[int, list[int]] = {}
         for k, n in enumerate(padded):
             by_len.setdefault(n, []).append(k)
@@ -102,9 +114,35 @@ class ChunkReader:
             for k, s in zip(group, segs):
                 if seconds is not None:
                     end = seconds[k]
-                    s = [Segment(x.start, min(x.end, end), x.text) for x in s if x.start < end - 0.1]
+                    s = [Segment(x.start, min(x.end, end), x.text, x.tokens) for x in s if x.start < end - 0.1]
                 out[k] = s
+            if self.words:
+                self._time_words(enc, group, [langs[k] for k in group], out, seconds)
         return out
+
+    def _time_words(self, enc, group: list[int], langs: list[str | None], out: list[list[Segment]],
+                    seconds: Sequence[float] | None) -> None:
+        """Replace each clip's segments by its words, timed by Whisper's cross-attention alignment
+        (faster-whisper's find_alignment, the pass its word_timestamps make)."""
+        import ctranslate2
+        from faster_whisper.tokenizer import Tokenizer
+
+        whisper = self.transcriber.whisper
+        by_lang: dict[str | None, list[int]] = {}
+        for j, (k, lang) in enumerate(zip(group, langs)):
+            if any(x.tokens for x in out[k]):
+                by_lang.setdefault(lang, []).append(j)
+        for lang, js in by_lang.items():
+            tok = Tokenizer(self._tok, self.multilingual, task="transcribe", language=(lang or "en") if self.multilingual else None)
+            sub = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.asarray(enc)[js]))
+            frames = np.asarray(enc).shape[1] * 2
+            tokens = [[t for x in out[group[j]] for t in x.tokens] for j in js]
+            num = frames if seconds is None else min(frames, max(int(seconds[group[j]] * 100) for j in js))
+            for j, words in zip(js, whisper.find_alignment(tok, tokens, sub, num)):
+                k = group[j]
+                timed = [Segment(float(w["start"]), float(w["end"]), w["word"].strip()) for w in words if w["word"].strip()]
+                if timed:
+                    out[k] = timed
 
     def _prompt(self, lang: str | None) -> list[int]:
         tok = self._tok
@@ -123,7 +161,8 @@ class ChunkReader:
             if t >= self._ts_begin:
                 at = min(seconds, (t - self._ts_begin) * SECONDS_PER_FRAME)
                 if words:
-                    segs.append(Segment(start if start is not None else last, max(at, start or last), self._text(words)))
+                    segs.append(Segment(start if start is not None else last, max(at, start or last), self._text(words),
+                                        tuple(words)))
                     words, start = [], None
                 else:
                     start = at
@@ -131,7 +170,7 @@ class ChunkReader:
             elif t < self._eot:
                 words.append(t)
         if words:
-            segs.append(Segment(start if start is not None else last, seconds, self._text(words)))
+            segs.append(Segment(start if start is not None else last, seconds, self._text(words), tuple(words)))
         return [s for s in segs if s.text]
 
     def _text(self, ids: Sequence[int]) -> str:

@@ -12,9 +12,10 @@ from .chunks import MAX_SECONDS, reading_chunks
 from .language import Language, chunk_language, recording_language
 from .reader import SAMPLE_RATE, ChunkReader
 
-# Chunks whose probabilities decide a recording's language: its first few minutes of speech, so
-# a recording of hours never holds more than this many chunks' encoder output at once.
-LANGUAGE_CHUNKS = 8
+# Chunks whose probabilities decide a recording's language: its first few minutes of speech. A
+# recording is read this many chunks at a time, so one of hours never holds more than this many
+# chunks' encoder output (about 50 MB) at once.
+LANGUAGE_CHUNKS = 16
 
 
 @dataclass
