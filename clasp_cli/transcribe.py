@@ -207,6 +207,13 @@ def looped(text: str) -> bool:
         return True
     if _restart(words) is not None:
         return True
+    return stutters(text)
+
+
+def stutters(text: str) -> bool:
+    """The loop signs of any length of text: a phrase of 3-4 words three times in a row, or text
+    that compresses like a loop (zlib ratio above 2.4, Whisper's own test)."""
+    words = segment_key(text).split()
     for n in range(3, 5):
         for i in range(0, len(words) - 3 * n + 1):
             if words[i : i + n] == words[i + n : i + 2 * n] == words[i + 2 * n : i + 3 * n]:

@@ -109,3 +109,11 @@ def test_unspaced_languages_time_each_character():
 @pytest.mark.parametrize("text", ["", "   "])
 def test_an_empty_segment_gives_no_words(text):
     assert timed_words([Segment(0.0, 1.0, text)], 0.0, False) == []
+
+
+def test_a_chunk_may_say_a_sentence_twice_but_not_stutter():
+    from clasp_cli.transcribe import looped, stutters
+
+    twice = "The river is cold today. The river is cold today."
+    assert looped(twice) and not stutters(twice)  # a window that says it twice loops; 30 s of speech may
+    assert stutters("we have to go we have to go we have to go now")

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..transcribe import segment_key
+from ..transcribe import segment_key, stutters
 
 SAMPLE_RATE = 16_000
 MAX_SECONDS = 30
@@ -104,7 +104,9 @@ class ChunkReader:
             limit = min(448, 8 + math.ceil(14 * padded))
             results = model.generate(enc, prompts, beam_size=self.transcriber.beam_size, max_length=limit, suppress_blank=True)
             segs = [self._segments(r.sequences_ids[0], padded) for r in results]
-            again = [j for j, s in enumerate(segs) if chunk_looped(" ".join(x.text for x in s))]
+            # Only the signs that hold for any length (transcribe.stutters): in 30 s of speech,
+            # unlike in one window, people do say a sentence twice.
+            again = [j for j, s in enumerate(segs) if stutters(" ".join(x.text for x in s))]
             if again:
                 sub = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.asarray(enc)[again]))
                 redo = model.generate(sub, [prompts[j] for j in again], beam_size=self.transcriber.beam_size, max_length=limit,
@@ -175,22 +177,6 @@ class ChunkReader:
 
     def _text(self, ids: Sequence[int]) -> str:
         return self._tok.decode(list(ids)).strip()
-
-
-def chunk_looped(text: str) -> bool:
-    """Whether a chunk's transcript is the decoder going round: a phrase of 3-4 words three times
-    in a row, or text that compresses like a loop (zlib ratio above 2.4, Whisper's own test).
-    Unlike a window's (transcribe.looped), a sentence said twice is no sign here: in 30 s of
-    speech people do say things again."""
-    import zlib
-
-    words = segment_key(text).split()
-    for n in range(3, 5):
-        for i in range(0, len(words) - 3 * n + 1):
-            if words[i : i + n] == words[i + n : i + 2 * n] == words[i + 2 * n : i + 3 * n]:
-                return True
-    raw = text.encode("utf-8")
-    return len(raw) > 60 and len(raw) / len(zlib.compress(raw)) > 2.4
 
 
 def _same_length(encoded: Sequence[np.ndarray], batch_size: int) -> list[list[int]]:
