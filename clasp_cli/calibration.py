@@ -77,7 +77,7 @@ class ScoreCalibration:
     def probability(self, query: np.ndarray, cosine: np.ndarray | float) -> np.ndarray:
         mean, std = self.background(query)
         w = self.weights
-        return _sigmoid(w[0] * np.asarray(cosine, dtype=np.float64) + w[1] * mean + w[2] * std + self.bias)
+        return sigmoid(w[0] * np.asarray(cosine, dtype=np.float64) + w[1] * mean + w[2] * std + self.bias)
 
     def to_config(self) -> dict:
         return {"method": "background-logistic", "bank": BANK_FILE, "bank_size": int(len(self.bank)),
@@ -112,7 +112,7 @@ class ScoreCalibration:
             raise ModelError(f"{path.parent}: malformed score calibration in config.json ({e})") from None
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
 
 
@@ -126,7 +126,7 @@ def _logistic_fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, iters: int = 200)
     theta = np.zeros(Z.shape[1])
     ridge = np.diag([1.0] * X.shape[1] + [1e-3])
     for _ in range(iters):
-        p = _sigmoid(Z @ theta)
+        p = sigmoid(Z @ theta)
         g = Z.T @ (w * (p - y)) + ridge @ theta
         H = (Z * (w * p * (1 - p))[:, None]).T @ Z + ridge
         step = np.linalg.solve(H, g)
@@ -200,8 +200,8 @@ def fit_calibration(
     a = float(coef[0])
     cal.weights, cal.bias = (a, -a * alpha, -a * beta), bias
     sims[np.arange(len(own)), own] = -np.inf
-    p_pos, p_junk = _sigmoid(a * pos + bias), _sigmoid(a * junk_best + bias)
-    p_wrong = _sigmoid(a * score(sims.max(axis=1), stats) + bias)
+    p_pos, p_junk = sigmoid(a * pos + bias), sigmoid(a * junk_best + bias)
+    p_wrong = sigmoid(a * score(sims.max(axis=1), stats) + bias)
     cal.min_score = min(choose_min_score(p_junk, max_false), 1.0)
     report = {"fit_candidates": int(m), "fit_queries": int(len(own)), "bank": int(bank_size), "n_nonsense": int(len(nonsense)),
               "alpha": round(float(alpha), 3), "beta": round(float(beta), 3),

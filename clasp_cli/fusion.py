@@ -36,7 +36,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .calibration import _sigmoid as sigmoid  # one logistic function for both probability maps
+from .calibration import sigmoid  # one logistic function for both probability maps
 
 _EPS = 1e-6
 _TERM = re.compile(r"\w+")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .calibration import _sigmoid  # one logistic function for the whole package
+from .calibration import sigmoid  # one logistic function for the whole package
 from .config import HeadConfig
 from .errors import ModelError
 
@@ -150,7 +150,7 @@ class NumpyHead:
         for k, h in enumerate(branches):
             g = self._linear(h, f"gates.{k}")
             i, f, c = np.split(g, 3, axis=-1)
-            gated.append(_sigmoid(i) * np.tanh(c) + _sigmoid(f) * h)
+            gated.append(sigmoid(i) * np.tanh(c) + sigmoid(f) * h)
         g = np.stack(gated, axis=1)  # [B, n, bd]
         w = _softmax(self._linear(g, "branch_score"), 1)
         return self._linear((w * g).sum(1), "out")

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .errors import UsageError
-from .store import DB, Store, _connect_reader, index_file_names
+from .store import DB, Store, connect_reader, index_file_names
 
 
 @dataclass
@@ -94,7 +94,7 @@ def recorded_meta(index_dir: str | Path, key: str) -> str | None:
 def _salvage_connection(db_path: Path) -> sqlite3.Connection | None:
     """A read-only connection to a possibly damaged database (also on a full disk), or None."""
     try:
-        return _connect_reader(db_path)
+        return connect_reader(db_path)
     except sqlite3.Error:
         pass
     try:  # damaged beyond the reader's first query: read what SQLite still yields

@@ -254,7 +254,7 @@ def _translated(fn: T) -> T:
     return wrapper  # type: ignore[return-value]
 
 
-def _connect_reader(db_path: Path) -> sqlite3.Connection:
+def connect_reader(db_path: Path) -> sqlite3.Connection:
     """Read-only, never creating files: WAL needs a writable -shm, which a read-only mount lacks."""
     base = f"file:{quote(str(db_path))}"
     db = sqlite3.connect(f"{base}?mode=ro", uri=True, timeout=30, isolation_level=None)
@@ -310,7 +310,7 @@ class Store:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
             else:
-                db = _connect_reader(directory / DB)
+                db = connect_reader(directory / DB)
             db.execute("PRAGMA foreign_keys=ON")
             store = cls(directory, db, write, lock_fd)
             if check:

@@ -16,7 +16,7 @@ NOISE_BATCH = 16
 Event = Callable[..., None]
 
 
-def _noop(*_a, **_k) -> None:
+def noop(*_a, **_k) -> None:
     pass
 
 

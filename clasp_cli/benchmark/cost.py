@@ -158,9 +158,9 @@ def text_encoder_part(spec: str) -> Part:
         npz = [p for p in files if p.suffix == ".npz"]
         return Part(spec, sum(npz_param_count(p) for p in npz), "npz headers", files)
     if spec == "all-MiniLM-L6-v2":
-        from ..encoders.text import _bundled_st_path
+        from ..encoders.text import bundled_st_path
 
-        path = _bundled_st_path(spec)
+        path = bundled_st_path(spec)
         part = hf_part(str(path) if path else "sentence-transformers/all-MiniLM-L6-v2")
         part.name = spec
         return part

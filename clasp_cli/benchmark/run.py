@@ -10,16 +10,16 @@ import numpy as np
 
 from ..errors import AudioError, ModelError, UsageError
 from ..manifest import Utterance, read_manifest
-from .base import BABBLE_POOL, SAMPLE_RATE, BenchmarkConfig, Event, _noop
+from .base import BABBLE_POOL, SAMPLE_RATE, BenchmarkConfig, Event, noop
 from .cost import machine_info
-from .scoring import BenchmarkResult, _score_system, score_fused, translation_rows
+from .scoring import BenchmarkResult, score_system, score_fused, translation_rows
 from .systems import EncodeJob, SystemSpec, check_asr_reader, encode_system, run_isolated
 
 
 # -- the data -----------------------------------------------------------------------------------------
 
 
-def load_usable(path: str | Path, limit: int | None, on_event: Event = _noop) -> tuple[list[Utterance], list[Path], list[tuple[str, str]]]:
+def load_usable(path: str | Path, limit: int | None, on_event: Event = noop) -> tuple[list[Utterance], list[Path], list[tuple[str, str]]]:
     """Utterances whose audio decodes, one per text, at most `limit`; and the skipped ones with why."""
     from ..audio import load_audio
     from ..train import unique_by_text
@@ -71,7 +71,7 @@ def _calibration(clasp, raw, queries, lang_queries, ml_queries, ml_en, cfg) -> d
 # -- the benchmark ------------------------------------------------------------------------------------
 
 
-def run_benchmark(cfg: BenchmarkConfig, on_event: Event = _noop) -> BenchmarkResult:
+def run_benchmark(cfg: BenchmarkConfig, on_event: Event = noop) -> BenchmarkResult:
     """Run every system on the manifest and score them. Events: load, skip, system_start,
     system_loaded, advance, system_done."""
     from ..devices import resolve_device
@@ -142,7 +142,7 @@ def run_benchmark(cfg: BenchmarkConfig, on_event: Event = _noop) -> BenchmarkRes
         ts = time.perf_counter()
         raw = run_isolated(spec, job, on_event) if cfg.isolate else encode_system(spec, job, on_event)
         on_event("system_done", label=spec.label, name=raw["name"], seconds=time.perf_counter() - ts)
-        res = _score_system(spec, raw, utts, queries, lang_queries, noise_idx, ml_utts, ml_queries, ml_en, cfg)
+        res = score_system(spec, raw, utts, queries, lang_queries, noise_idx, ml_utts, ml_queries, ml_en, cfg)
         if raw["kind"] == "clasp" and cfg.nonsense:
             res.calibration = _calibration(clasp, raw, queries, lang_queries, ml_queries, ml_en, cfg)
         results.append(res)

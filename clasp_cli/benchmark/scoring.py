@@ -151,7 +151,7 @@ def _score(query: np.ndarray, cand: np.ndarray, targets: Sequence[int] | None = 
 
 
 
-def _score_system(spec, raw, utts, queries, lang_queries, noise_idx, ml_utts, ml_queries, ml_en, cfg) -> SystemResult:
+def score_system(spec, raw, utts, queries, lang_queries, noise_idx, ml_utts, ml_queries, ml_en, cfg) -> SystemResult:
     emb = raw["emb"]
     r = _score(queries, emb)
     lang_ranks = {lang: _score(q, emb, rows) for lang, (rows, q) in lang_queries.items()}

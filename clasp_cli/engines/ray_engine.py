@@ -6,7 +6,7 @@ the paths of the files to embed, never their bytes: CPU tasks decode each file, 
 cut it into windows (`_cut_file`); an actor pool embeds them (`Embedder`, one model per actor,
 a GPU each where the cluster has them). Only window ids, times and vectors come back. In an
 index that transcribes, the driver then reads each new recording whole, in chunks with its
-context and language (indexer.transcribe_missing), as the local engine does.
+context and language (pipeline.transcribe_missing), as the local engine does.
 
 One writer. The driver consumes the stream (`iter_batches`) and commits each file in its own
 transaction as soon as all its windows have arrived, as the local engine does. Staged Parquet
@@ -40,7 +40,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import AudioError, ClusterError, PartialAudioWarning, UsageError
-from ..indexer import (
+from ..pipeline import (
     GRAPH_SAVE_S, NO_SPEECH, FileJob, IndexRun, IndexSummary, check_file, commit_file, cut_windows, fail_file, finish_run,
     partial_warning,
 )
@@ -95,7 +95,7 @@ def _cut_file(row: dict, segmentation: str, sample_rate: int) -> list[dict]:
 
 class Embedder:
     """The actor: one model loaded once, embedding batches of windows. What was said is read
-    afterwards, a recording at a time with its context (indexer.transcribe_missing)."""
+    afterwards, a recording at a time with its context (pipeline.transcribe_missing)."""
 
     def __init__(self, model_ref: str, device: str):
         from ..registry import load_model
