@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from .errors import MissingDependencyError, UsageError
 from .aliases import distinct
+from .errors import MissingDependencyError, UsageError
 from .indexer import AUDIO_EXTENSIONS, IndexSummary, index_files, prepare_run, scan
 from .passages import PassageConfig, WindowConfig
 from .store import Store

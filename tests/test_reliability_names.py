@@ -206,17 +206,17 @@ def test_a_min_score_that_is_not_a_finite_number_is_refused(tmp_path, archive, m
 def test_a_read_that_stalls_is_a_failed_file_and_the_rest_are_indexed(tmp_path, archive, model, monkeypatch):
     import threading
 
-    import clasp_cli.indexer as indexer
+    import clasp_cli.pipeline as pipeline  # where a file is checked and hashed, for both engines
 
     release = threading.Event()
-    real = indexer.file_key
+    real = pipeline.file_key
 
     def hung_mount(path, on_chunk=None):
         if str(path).endswith("garden.wav"):
             release.wait()  # a read that never returns, as on a hung network mount
         return real(path, on_chunk)
 
-    monkeypatch.setattr(indexer, "file_key", hung_mount)
+    monkeypatch.setattr(pipeline, "file_key", hung_mount)
     try:
         s = index_paths([archive], tmp_path / "idx", model=model, read_stall_s=0.3)
     finally:
