@@ -53,10 +53,6 @@ class IndexSummary:
         return self.audio_seconds / self.elapsed if self.elapsed > 0 else 0.0
 
 
-def _noop(*_a, **_k) -> None:
-    pass
-
-
 @dataclass
 class IndexRun:
     """What every batch of one writer's run shares: the model, how files are cut, the transcriber."""
@@ -98,13 +94,13 @@ def finish_run(store: Store, run: IndexRun, files: Sequence[Path], paths: Sequen
         if f.status == "failed" and f.path not in seen and _under(f.path, roots):
             summary.failed.append((f.path, f"{f.error} (earlier run; the file is gone: --prune forgets it)"))
     if run.reader is not None:
-        summary.transcribed += transcribe_missing(store, run.model, on_event, run=run)
+        summary.transcribed += transcribe_missing(store, run)
 
 
-def transcribe_missing(store: Store, model, on_event: Event = _noop, run: IndexRun | None = None) -> int:
+def transcribe_missing(store: Store, run: IndexRun) -> int:
     """Read every passage that has no transcript yet, a recording at a time, in chunks with its
     recording's context and language (read_into_store), committing each recording's transcripts
-    at once.
+    at once; `run` must have a reader.
 
     This is how an index embedded without transcripts gets them: the index stays searchable
     throughout (each commit is a short transaction beside the readers), searches use each
@@ -119,14 +115,7 @@ def transcribe_missing(store: Store, model, on_event: Event = _noop, run: IndexR
     missing: dict[str, set[int]] = {}
     for pid, path, _, _ in rows:
         missing.setdefault(path, set()).add(int(pid))
-    on_event("transcribe_start", passages=len(rows), seconds=sum(e - s for _, _, s, e in rows))
-    if run is None or run.reader is None:
-        from .reading.reader import ChunkReader
-        from .transcribe import shared_transcriber, whisper_for
-
-        transcriber = shared_transcriber(whisper_for(model.config.speech_encoder), model.device)
-        run = IndexRun(model, WindowConfig(), transcriber, 64, 120.0, on_event, ChunkReader(transcriber), None,
-                       Counter(store.languages()))
+    run.on_event("transcribe_start", passages=len(rows), seconds=sum(e - s for _, _, s, e in rows))
     done = 0
     for path, ids in missing.items():
         rec = store.file(path)
@@ -135,27 +124,34 @@ def transcribe_missing(store: Store, model, on_event: Event = _noop, run: IndexR
         try:
             done += read_into_store(store, run, rec.id, path, rec.fs_path, ids)
         except AudioError as e:  # gone or changed since it was embedded: the next run re-embeds it
-            on_event("transcribe_failed", path=path, reason=e.reason)
+            run.on_event("transcribe_failed", path=path, reason=e.reason)
     return done
+
+
+def read_windows(store: Store, reader, file_id: int, fs_path: str, sample_rate: int, prior: str | None,
+                 forced: str | None, wanted: set[int] | None = None):
+    """(the recording's windows as (passage id, start, end), the Reading of them): the recording
+    streamed once, the windows whose passage ids are in `wanted` (or all) read in chunks. What
+    indexing, its fill-in and `--rerank` read a recording with."""
+    from .reading.recording import read_recording
+
+    items = store.file_passages(file_id)
+
+    def audio_of(sp):
+        return (w for _, w in iter_passage_audio(fs_path, [Span(a, b) for a, b in sp], sample_rate))
+
+    want = None if wanted is None else {n for n, (pid, _, _) in enumerate(items) if pid in wanted}
+    return items, read_recording(reader, [(a, b) for _, a, b in items], audio_of, prior, forced, want)
 
 
 def read_into_store(store: Store, run: IndexRun, file_id: int, key: str, fs_path: str, wanted: set[int] | None = None) -> int:
     """Read one recording's windows (those in `wanted`, or all) in chunks and store what was said in
     each, its language and its text vector, in one transaction. Returns windows stored."""
-    from .reading.recording import read_recording
-
-    items = store.file_passages(file_id)
+    items, r = read_windows(store, run.reader, file_id, fs_path, run.model.config.sample_rate, run.prior, run.language,
+                            wanted)
     if not items:
         return 0
-    spans = [(a, b) for _, a, b in items]
-    sr = run.model.config.sample_rate
-
-    def audio_of(sp):
-        return (w for _, w in iter_passage_audio(fs_path, [Span(a, b) for a, b in sp], sr))
-
-    want = None if wanted is None else {n for n, (pid, _, _) in enumerate(items) if pid in wanted}
-    r = read_recording(run.reader, spans, audio_of, run.prior, run.language, want)
-    keep = [n for n in range(len(items)) if want is None or n in want]
+    keep = [n for n, (pid, _, _) in enumerate(items) if wanted is None or pid in wanted]
     texts = {items[n][0]: r.texts[n] for n in keep}
     vecs = text_vectors(run.model, [r.texts[n] for n in keep])
     code = r.language.code if r.language else "en"  # an English-only reader reads English

@@ -375,28 +375,21 @@ class Searcher:
         def transcribe(todo: list[Candidate]) -> dict[int, str]:
             # Each file read once, the windows asked for with their chunks' context and in the
             # recording's language (as indexing reads them), from the samples indexing cut.
-            from .passages import Span, iter_passage_audio
-            from .reading.recording import read_recording
+            from .pipeline import read_windows
 
             said: dict[int, str] = {}
-            sr = self.model.config.sample_rate
             for path in {c.path for c in todo}:
                 rec = self.store.file(path)
                 if rec is None:
                     continue
-                items = self.store.file_passages(rec.id)
                 mine = {c.id for c in todo if c.path == path}
-                wanted = {n for n, (pid, _, _) in enumerate(items) if pid in mine}
-
-                def audio_of(sp, fs_path=rec.fs_path):
-                    return (w for _, w in iter_passage_audio(fs_path, [Span(a, b) for a, b in sp], sr))
-
                 try:
-                    r = read_recording(self._chunk_reader(), [(a, b) for _, a, b in items], audio_of,
-                                       self.store.prevailing_language(), rec.language, wanted)
+                    items, r = read_windows(self.store, self._chunk_reader(), rec.id, rec.fs_path,
+                                            self.model.config.sample_rate, self.store.prevailing_language(), rec.language,
+                                            mine)
                 except AudioError:  # changed or gone since indexing: its windows keep their CLASP score
                     continue
-                said.update({items[n][0]: r.texts[n] for n in wanted})
+                said.update({pid: r.texts[n] for n, (pid, _, _) in enumerate(items) if pid in mine})
             return said
 
         cands = [Candidate(i, 0.0, *where[i]) for i in ids]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Collection, Iterator, Sequence
 
 import numpy as np
@@ -25,7 +25,6 @@ class Reading:
     language: Language | None  # the recording's (None: an English-only reader)
     chunks: int = 0
     seconds: float = 0.0  # of audio read
-    probs: list[dict[str, float]] = field(default_factory=list)
 
 
 def read_recording(reader: ChunkReader, spans: Sequence[tuple[float, float]],
@@ -49,14 +48,12 @@ def read_recording(reader: ChunkReader, spans: Sequence[tuple[float, float]],
     langs: list[str | None] = [None] * len(spans)
     words: dict[int, list[tuple[float, str]]] = {}
     language: Language | None = None
-    probs_all: list[dict[str, float]] = []
     audio = audio_of([(a, b) for _, a, b in plan])
     for g in range(0, len(plan), LANGUAGE_CHUNKS):
         group = plan[g : g + LANGUAGE_CHUNKS]
         waves = [next(audio) for _ in group]
         encoded = reader.encode(waves)
         probs = reader.languages(encoded) if reader.multilingual and not forced else [{} for _ in group]
-        probs_all += probs
         seconds = [w.size / SAMPLE_RATE for w in waves]
         if language is None and reader.multilingual:
             language = recording_language(probs, seconds, prior, forced)
@@ -69,7 +66,7 @@ def read_recording(reader: ChunkReader, spans: Sequence[tuple[float, float]],
         unspaced = (langs[c.windows[0]] or "en") in UNSPACED
         for w, t in window_texts(c, words.get(n, []), spans, unspaced).items():
             texts[w] = t
-    return Reading(texts, langs, language, len(chunks), sum(b - a for _, a, b in plan), probs_all)
+    return Reading(texts, langs, language, len(chunks), sum(b - a for _, a, b in plan))
 
 
 def wave_audio(wave: np.ndarray) -> Callable[[Sequence[tuple[float, float]]], Iterator[np.ndarray]]:
