@@ -250,3 +250,12 @@ def drop_languages(db) -> None:
     db.execute("ALTER TABLE files DROP COLUMN language")
     if db.execute("SELECT 1 FROM sqlite_master WHERE name='transcripts'").fetchone():
         db.execute("ALTER TABLE transcripts DROP COLUMN language")
+
+
+def ctrl_c_reaches_it() -> None:
+    """preexec_fn for a child that a test stops with SIGINT: a suite started in the background
+    (`make test &`, nohup) runs with SIGINT ignored, the child inherits that, and Python keeps an
+    inherited ignore, so Ctrl-C would never reach it. A user's terminal does not do this."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

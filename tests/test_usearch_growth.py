@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ctrl_c_reaches_it
 
 from clasp_cli.names import display_path
 from clasp_cli.store import Store
@@ -95,7 +96,7 @@ def test_a_watched_usearch_index_takes_in_a_new_file(usearch_index):
     proc = subprocess.Popen([sys.executable, "-m", "clasp_cli", "index", str(root), "--index", str(index), "--watch",
                              "--no-transcribe", "--settle", "0.3", "--device", "cpu"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "COLUMNS": "300"})
+                            env={**os.environ, "COLUMNS": "300"}, preexec_fn=ctrl_c_reaches_it)
     seen = []
     try:
         for line in proc.stdout:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ctrl_c_reaches_it
 
 from clasp_cli.names import display_path
 from clasp_cli.search import Searcher
@@ -156,7 +157,7 @@ class Cli:
     def __init__(self, args: list[str]) -> None:
         env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1"}
         self.p = subprocess.Popen([sys.executable, "-m", "clasp_cli", *args], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  text=True, env=env)
+                                  text=True, env=env, preexec_fn=ctrl_c_reaches_it)
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
