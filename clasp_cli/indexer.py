@@ -123,6 +123,7 @@ def index_paths(
     engine: str = "local",
     ray: "RayConfig | None" = None,
     language: str | None = None,
+    reader: str | None = None,
 ) -> IndexSummary:
     """Index recordings under `paths` into the index at `index_dir`.
 
@@ -139,7 +140,9 @@ def index_paths(
     recorded one. engine: "local" (this process) or "ray" (a Ray cluster, as `ray`, an
     engines.ray_engine.RayConfig, says: by default RAY_ADDRESS or a local cluster started for the
     run): the same windows and vectors either way. language: read every recording of this run in
-    this language (a Whisper code) instead of the one detected for it."""
+    this language (a Whisper code) instead of the one detected for it. reader: the Whisper that
+    reads what was said (see `reader_name`), recorded in the index; None: the recorded one, else
+    the Whisper of the model's encoder family."""
     from .registry import DEFAULT_MODEL, load_model
 
     if not paths:
@@ -153,7 +156,7 @@ def index_paths(
     created = not Path(index_dir).expanduser().exists()
     try:
         return _index_into(index_dir, model, model_ref, files, summary, paths, passages, prune, batch_size, on_event,
-                           transcribe, t0, read_stall_s, ann, engine, ray, language)
+                           transcribe, t0, read_stall_s, ann, engine, ray, language, reader)
     except BaseException:
         if created:
             _remove_if_empty(Path(index_dir).expanduser())
@@ -177,7 +180,7 @@ def _remove_if_empty(index_dir: Path) -> None:
 
 
 def _index_into(index_dir, model, model_ref, files, summary, paths, passages, prune, batch_size, on_event, transcribe,
-                t0, read_stall_s, ann=None, engine="local", ray=None, language=None) -> IndexSummary:
+                t0, read_stall_s, ann=None, engine="local", ray=None, language=None, reader=None) -> IndexSummary:
     if engine not in ENGINES:
         raise UsageError(f"unknown --engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine == "ray":
@@ -186,7 +189,8 @@ def _index_into(index_dir, model, model_ref, files, summary, paths, passages, pr
         require("ray", "--engine ray")
     # quick_check reads every page once: a damaged database is found here, not skipped as "unchanged".
     with Store.open(index_dir, write=True, model_id=model.id, dim=model.dim, check=True) as store:
-        run = prepare_run(store, model, model_ref, passages, transcribe, on_event, batch_size, read_stall_s, ann, language)
+        run = prepare_run(store, model, model_ref, passages, transcribe, on_event, batch_size, read_stall_s, ann, language,
+                          reader)
         if engine == "ray":
             from dataclasses import replace
 
@@ -203,7 +207,7 @@ def _index_into(index_dir, model, model_ref, files, summary, paths, passages, pr
 
 def prepare_run(store: Store, model, model_ref: str, passages: PassageConfig | WindowConfig | None, transcribe: bool | None,
                 on_event: Event = _noop, batch_size: int = 64, read_stall_s: float = 120.0, ann: str | None = None,
-                language: str | None = None) -> IndexRun:
+                language: str | None = None, reader: str | None = None) -> IndexRun:
     """Record (or check) the index's model, segmentation, transcription setting and ANN engine,
     and repair its graphs, before the first file of a run; `clasp index --watch` does this once."""
     passages = segmentation_for(store, passages)
@@ -226,19 +230,43 @@ def prepare_run(store: Store, model, model_ref: str, passages: PassageConfig | W
     store.graph()  # a graph left stale or damaged by an earlier run is repaired and written back now
     store.transcript_graph()  # likewise; loaded now, so what this run adds goes into it
     fill_transcript_vectors(store, model, on_event)  # an index transcribed by an older clasp
-    transcriber = reader = None
+    name = index_reader(store, model, reader)
+    transcriber = chunk_reader = None
     if store.transcribed():
         from .reading.reader import ChunkReader
-        from .transcribe import shared_transcriber, whisper_for
+        from .transcribe import shared_transcriber
 
-        transcriber = shared_transcriber(whisper_for(model.config.speech_encoder), model.device)
-        reader = ChunkReader(transcriber)
-        if store.meta("reader") != transcriber.model:
+        transcriber = shared_transcriber(name, model.device)
+        chunk_reader = ChunkReader(transcriber)
+        if store.meta("reader") != name:
             with store.transaction():
-                store.set_meta("reader", transcriber.model)  # the Whisper that reads (`clasp info`)
+                store.set_meta("reader", name)  # the Whisper that reads (`clasp info`, `--rerank`)
     language = check_language(language, transcriber)
-    return IndexRun(model, passages, transcriber, batch_size, read_stall_s, on_event, reader, language,
+    return IndexRun(model, passages, transcriber, batch_size, read_stall_s, on_event, chunk_reader, language,
                     Counter(store.languages()))
+
+
+def reader_name(reader: str) -> str:
+    """How a reader is recorded: a named model as named, a CTranslate2 directory as its full path."""
+    p = Path(reader).expanduser()
+    return str(p.resolve()) if p.is_dir() else reader
+
+
+def index_reader(store: Store, model, requested: str | None = None) -> str:
+    """The Whisper that reads this index: `requested` (--reader), else the recorded one, else the
+    Whisper of the model's encoder family. One index is read by one reader, so that its
+    transcripts compare: asking another for an index that holds transcripts is a usage error."""
+    from .transcribe import whisper_for
+
+    recorded = store.meta("reader")
+    if requested is None:
+        return recorded or whisper_for(model.config.speech_encoder)
+    name = reader_name(requested)
+    if recorded and name != recorded and store.has_transcript_table and \
+            store.db.execute("SELECT 1 FROM transcripts LIMIT 1").fetchone():
+        raise UsageError(f"{store.dir} was read by {recorded}; its transcripts and {name}'s would not compare. "
+                         f"Index into a new folder (--index) to read with {name}")
+    return name
 
 
 def check_language(code: str | None, transcriber=None) -> str | None:

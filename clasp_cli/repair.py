@@ -173,6 +173,8 @@ def rebuild_index(index_dir: str | Path, paths: list[str | Path], **index_args) 
                 index_args["passages"] = PassageConfig()
         if index_args.get("ann") is None and recorded_meta(index_dir, "ann"):
             index_args["ann"] = recorded_meta(index_dir, "ann")  # a chosen ANN engine survives the rebuild
+        if index_args.get("reader") is None and recorded_meta(index_dir, "reader"):
+            index_args["reader"] = recorded_meta(index_dir, "reader")  # and so does the reader
         if index_args.get("transcribe") is None and recorded_meta(index_dir, "transcribe") == "0":
             index_args["transcribe"] = False  # an index built without transcripts is rebuilt without them
         targets = list(dict.fromkeys([*recorded, *map(str, paths)]))

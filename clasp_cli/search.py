@@ -149,10 +149,11 @@ class Searcher:
         self.store.close()
 
     def transcriber(self):
-        """The Whisper of the index's encoder family, loaded on first use (seconds) and kept."""
+        """The Whisper that reads this index (the recorded reader, else the one of the model's
+        encoder family), loaded on first use (seconds) and kept."""
         from .transcribe import shared_transcriber, whisper_for
 
-        return shared_transcriber(whisper_for(self.model.config.speech_encoder), self.model.device)
+        return shared_transcriber(self.store.meta("reader") or whisper_for(self.model.config.speech_encoder), self.model.device)
 
     def __enter__(self) -> "Searcher":
         return self

@@ -56,6 +56,10 @@ def register(app: typer.Typer) -> None:
         language: Optional[str] = typer.Option(None, "--language", help="Read every recording of this run in this language "
                                                "(a Whisper code: en, de, cs, ja, ...). Default: each recording's own, "
                                                "detected over all of its speech."),
+        reader: Optional[str] = typer.Option(None, "--reader", help="The Whisper that reads what was said, recorded in "
+                                             "the index: whisper-base (the default), whisper-tiny.en, a faster-whisper "
+                                             "model name such as large-v3-turbo (downloaded where a hub is reachable), or "
+                                             "a CTranslate2 Whisper directory. Float16 on --device cuda."),
     ) -> None:
         """Index recordings: cut them into passages at pauses, embed them, store them.
 
@@ -81,6 +85,8 @@ def register(app: typer.Typer) -> None:
           clasp index ~/recordings --transcribe   # fill in transcripts of an index built without
 
           clasp index ~/czech-radio --language cs   # every recording read as Czech
+
+          clasp index ~/talks --reader large-v3-turbo --device cuda   # a larger Whisper reads
 
           clasp index --repair                 # after a crash or a copied graph file
 
@@ -127,6 +133,8 @@ def register(app: typer.Typer) -> None:
             fail("--ann is recorded by a plain `clasp index` run: give it without --watch or --repair", 2)
         if ann is not None and ann not in ANN_CHOICES:
             fail(f"--ann must be one of {', '.join(ANN_CHOICES)} (got {ann!r})", 2)
+        if reader is not None and transcribe is False:
+            fail("--reader reads transcripts: give it without --no-transcribe", 2)
         if engine == "ray":
             from ..extras import require
 
@@ -177,9 +185,9 @@ def register(app: typer.Typer) -> None:
 
         if watch:
             return _watch(paths, target, clasp_model, ref, spans_cfg, transcribe, batch_size, settle, poll, progress, on_event, state,
-                          language)
+                          language, reader)
         args = dict(model=clasp_model, model_ref=ref, passages=spans_cfg, prune=prune, batch_size=batch_size, on_event=on_event,
-                    transcribe=transcribe, ann=ann, engine=engine, language=language)
+                    transcribe=transcribe, ann=ann, engine=engine, language=language, reader=reader)
         if engine == "ray":
             from ..engines.ray_engine import RayConfig
 
@@ -263,7 +271,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _watch(paths, target, model, ref, spans_cfg, transcribe, batch_size, settle, poll, progress, on_index, state,
-           language=None) -> None:
+           language=None, reader=None) -> None:
     """`clasp index --watch`: the catch-up run with its progress bar, then one line per change until Ctrl-C (130)."""
     from ..watch import Watcher, WatchConfig
 
@@ -290,7 +298,8 @@ def _watch(paths, target, model, ref, spans_cfg, transcribe, batch_size, settle,
             progress.console.print(Text.assemble(("not transcribed ", "yellow"), printable(f"{d['path']}: {d['reason']}")))
 
     watcher = Watcher(paths, target, model, ref, passages=spans_cfg, transcribe=transcribe, batch_size=batch_size,
-                      cfg=WatchConfig(settle=settle, poll=poll), on_event=on_event, language=language)
+                      cfg=WatchConfig(settle=settle, poll=poll), on_event=on_event, language=language,
+                      reader=reader)
     with progress:
         summary = watcher.run()
     first = summary.first

@@ -100,6 +100,32 @@ def resolve_whisper_path(model: str) -> Path:
     p = Path(model).expanduser()
     if p.is_dir() and (p / "model.bin").exists():
         return p
+    if is_hub_whisper(model) and not p.exists():
+        return _hub_whisper(model)
     raise ModelError(
-        f"unknown Whisper model {model!r}: use one of {', '.join(WHISPER_MODELS)} or a CTranslate2 Whisper directory"
+        f"unknown Whisper model {model!r}: use one of {', '.join(WHISPER_MODELS)}, a faster-whisper model name "
+        "(large-v3-turbo, small, ...) or a CTranslate2 Whisper directory"
     )
+
+
+def is_hub_whisper(name: str) -> bool:
+    """A faster-whisper model name (tiny ... large-v3-turbo) or a hub repository id (owner/name)."""
+    from faster_whisper.utils import available_models
+
+    return name in available_models() or (name.count("/") == 1 and not name.startswith((".", "/", "~")))
+
+
+def _hub_whisper(name: str) -> Path:
+    """faster-whisper's own download (into the Hugging Face cache), from the cache when it is there."""
+    from faster_whisper.utils import download_model
+
+    try:
+        return Path(download_model(name, local_files_only=True))
+    except Exception:
+        pass
+    try:
+        return Path(download_model(name))
+    except Exception as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ModelError(f"Whisper model {name!r} is not in the Hugging Face cache and could not be downloaded "
+                         f"({reason[:160]}); offline, give a CTranslate2 Whisper directory instead") from None
