@@ -24,7 +24,7 @@ from .passages import (
 )
 from .pipeline import (
     GRAPH_SAVE_S, NO_SPEECH, Event, IndexRun, IndexSummary, check_file, commit_file, cut_windows, fail_file, finish_run,
-    partial_warning, read_into_store,
+    partial_warning, queue_reading, start_reading,
 )
 from .store import LOCK, Store, index_file_names
 
@@ -289,6 +289,7 @@ def index_files(store: Store, run: IndexRun, files: Sequence[Path], paths: Seque
     `paths` that are gone, then transcribe what still lacks a transcript. Ctrl-C stops between
     files and sets summary.interrupted; what was finished is kept."""
     last_save = time.monotonic()
+    start_reading(store, run, summary)
     try:
         for path in files:
             _index_one(store, run, path, summary)
@@ -298,6 +299,8 @@ def index_files(store: Store, run: IndexRun, files: Sequence[Path], paths: Seque
         finish_run(store, run, files, paths, prune, summary)
     except KeyboardInterrupt:
         summary.interrupted = True
+    finally:
+        run.queue = None  # what is still queued is read by the next run
     return summary
 
 
@@ -349,8 +352,8 @@ def fill_transcript_vectors(store: Store, model, on_event: Event = _noop, chunk:
 
 def _index_one(store: Store, run: IndexRun, path: Path, summary: IndexSummary) -> None:
     """Embed one file's windows and commit them; then, in an index that transcribes, read the
-    recording whole (read_into_store). A kill between the two leaves windows without transcripts,
-    which the next run reads (transcribe_missing)."""
+    recording whole (queue_reading: with the next recordings of the batch). A kill between the two
+    leaves windows without transcripts, which the next run reads (transcribe_missing)."""
     model, on_event = run.model, run.on_event
     job = check_file(store, path, summary, on_event, run.read_stall_s)
     if job is None:
@@ -376,9 +379,5 @@ def _index_one(store: Store, run: IndexRun, path: Path, summary: IndexSummary) -
     import numpy as np
 
     commit_file(store, job, kept, np.concatenate(vectors), duration, partial_warning(caught), summary, on_event)
-    if run.reader is not None:
-        rec = store.file(job.key)
-        try:
-            summary.transcribed += read_into_store(store, run, rec.id, job.key, str(path))
-        except AudioError as e:  # changed or gone since it was embedded: the next run reads it
-            on_event("transcribe_failed", path=job.key, reason=e.reason)
+    if run.queue is not None:
+        queue_reading(store, run, store.file(job.key).id, job.key, str(path))

@@ -66,6 +66,7 @@ class IndexRun:
     reader: object | None = None  # reading.ChunkReader: what was said, read a recording at a time
     language: str | None = None  # `--language`: every recording read in it
     languages: Counter = field(default_factory=Counter)  # recordings per language: the prior of a short one
+    queue: object | None = None  # reading.queue.ReadingQueue: the recordings of this batch, read together
 
     @property
     def prior(self) -> str | None:
@@ -77,6 +78,8 @@ def finish_run(store: Store, run: IndexRun, files: Sequence[Path], paths: Sequen
                summary: IndexSummary) -> None:
     """After the files of a run (either engine): prune, report earlier failures, transcribe what lacks a transcript."""
     on_event = run.on_event
+    if run.queue is not None:
+        run.queue.flush()  # what this batch indexed is read before anything is pruned
     roots = [display_path(os.path.abspath(p)) for p in paths]
     seen = {display_path(f) for f in files}
     if prune:
@@ -94,12 +97,12 @@ def finish_run(store: Store, run: IndexRun, files: Sequence[Path], paths: Sequen
         if f.status == "failed" and f.path not in seen and _under(f.path, roots):
             summary.failed.append((f.path, f"{f.error} (earlier run; the file is gone: --prune forgets it)"))
     if run.reader is not None:
-        summary.transcribed += transcribe_missing(store, run)
+        transcribe_missing(store, run, summary)
 
 
-def transcribe_missing(store: Store, run: IndexRun) -> int:
-    """Read every passage that has no transcript yet, a recording at a time, in chunks with its
-    recording's context and language (read_into_store), committing each recording's transcripts
+def transcribe_missing(store: Store, run: IndexRun, summary: IndexSummary) -> None:
+    """Read every passage that has no transcript yet, in chunks with its recording's context and
+    language, the recordings read together (start_reading) and each one's transcripts committed
     at once; `run` must have a reader.
 
     This is how an index embedded without transcripts gets them: the index stays searchable
@@ -111,54 +114,86 @@ def transcribe_missing(store: Store, run: IndexRun) -> int:
         "SELECT p.id, f.path, p.start, p.end FROM passages p JOIN files f ON p.file_id=f.id "
         "WHERE NOT EXISTS (SELECT 1 FROM transcripts t WHERE t.passage_id=p.id) ORDER BY f.path, p.start").fetchall()
     if not rows:
-        return 0
+        return
     missing: dict[str, set[int]] = {}
     for pid, path, _, _ in rows:
         missing.setdefault(path, set()).add(int(pid))
     run.on_event("transcribe_start", passages=len(rows), seconds=sum(e - s for _, _, s, e in rows))
-    done = 0
+    if run.queue is None:
+        start_reading(store, run, summary)
     for path, ids in missing.items():
         rec = store.file(path)
-        if rec is None:
-            continue
-        try:
-            done += read_into_store(store, run, rec.id, path, rec.fs_path, ids)
-        except AudioError as e:  # gone or changed since it was embedded: the next run re-embeds it
-            run.on_event("transcribe_failed", path=path, reason=e.reason)
-    return done
+        if rec is not None:
+            queue_reading(store, run, rec.id, path, rec.fs_path, ids)
+    run.queue.flush()
 
 
 def read_windows(store: Store, reader, file_id: int, fs_path: str, sample_rate: int, prior: str | None,
                  forced: str | None, wanted: set[int] | None = None):
     """(the recording's windows as (passage id, start, end), the Reading of them): the recording
     streamed once, the windows whose passage ids are in `wanted` (or all) read in chunks. What
-    indexing, its fill-in and `--rerank` read a recording with."""
+    `--rerank` reads a recording with."""
     from .reading.recording import read_recording
 
     items = store.file_passages(file_id)
+    want = None if wanted is None else {n for n, (pid, _, _) in enumerate(items) if pid in wanted}
+    return items, read_recording(reader, [(a, b) for _, a, b in items], _audio_of(fs_path, sample_rate), prior, forced,
+                                 want)
 
+
+def _audio_of(fs_path: str, sample_rate: int):
     def audio_of(sp):
         return (w for _, w in iter_passage_audio(fs_path, [Span(a, b) for a, b in sp], sample_rate))
-
-    want = None if wanted is None else {n for n, (pid, _, _) in enumerate(items) if pid in wanted}
-    return items, read_recording(reader, [(a, b) for _, a, b in items], audio_of, prior, forced, want)
+    return audio_of
 
 
-def read_into_store(store: Store, run: IndexRun, file_id: int, key: str, fs_path: str, wanted: set[int] | None = None) -> int:
-    """Read one recording's windows (those in `wanted`, or all) in chunks and store what was said in
-    each, its language and its text vector, in one transaction. Returns windows stored."""
-    items, r = read_windows(store, run.reader, file_id, fs_path, run.model.config.sample_rate, run.prior, run.language,
-                            wanted)
+@dataclass(frozen=True)
+class _Queued:
+    """What the reading queue carries for one recording, to store its Reading when it is done."""
+
+    file_id: int
+    key: str
+    items: tuple  # its windows, (passage id, start, end)
+    keep: tuple[int, ...]  # the positions in `items` read for this run
+
+
+def start_reading(store: Store, run: IndexRun, summary: IndexSummary) -> None:
+    """Open this batch's reading queue (run.queue): recordings queued with queue_reading are read
+    together, and each one's transcripts are stored (counted in `summary`) as soon as all of it
+    is read. finish_run reads what is left; a run stopped before that leaves it to the next."""
+    from .reading.queue import ReadingQueue
+
+    def done(q: _Queued, reading) -> None:
+        summary.transcribed += _store_reading(store, run, q, reading)
+
+    run.queue = ReadingQueue(run.reader, done) if run.reader is not None else None
+
+
+def queue_reading(store: Store, run: IndexRun, file_id: int, key: str, fs_path: str, wanted: set[int] | None = None) -> None:
+    """Queue one recording's windows (those in `wanted`, or all) for reading in chunks; what was
+    said in each, its language and its text vector are stored in one transaction once it is read.
+    Raises AudioError when the file cannot be read (nothing of it is stored then)."""
+    items = tuple(store.file_passages(file_id))
     if not items:
-        return 0
-    keep = [n for n, (pid, _, _) in enumerate(items) if wanted is None or pid in wanted]
+        return
+    keep = tuple(n for n, (pid, _, _) in enumerate(items) if wanted is None or pid in wanted)
+    want = None if wanted is None else set(keep)
+    try:
+        run.queue.add(_Queued(file_id, key, items, keep), [(a, b) for _, a, b in items],
+                      _audio_of(fs_path, run.model.config.sample_rate), run.prior, run.language, want)
+    except AudioError as e:  # changed or gone since it was embedded: the next run reads it
+        run.on_event("transcribe_failed", path=key, reason=e.reason)
+
+
+def _store_reading(store: Store, run: IndexRun, q: _Queued, r) -> int:
+    items, keep = q.items, q.keep
     texts = {items[n][0]: r.texts[n] for n in keep}
     vecs = text_vectors(run.model, [r.texts[n] for n in keep])
     code = r.language.code if r.language else "en"  # an English-only reader reads English
     store.put_transcripts(texts, {items[n][0]: v for n, v in zip(keep, vecs)},
-                          langs={items[n][0]: r.langs[n] or code for n in keep}, file_language=(file_id, code))
+                          langs={items[n][0]: r.langs[n] or code for n in keep}, file_language=(q.file_id, code))
     run.languages[code] += 1
-    run.on_event("transcribed", path=key, passages=len(keep), seconds=r.seconds, language=code)
+    run.on_event("transcribed", path=q.key, passages=len(keep), seconds=r.seconds, language=code)
     return len(keep)
 
 
