@@ -38,6 +38,9 @@ def main() -> None:
     ap.add_argument("--programs", type=int, default=0, help="read only this many programs (0: all)")
     ap.add_argument("--rows", default="windows,windows-1lang,chunks")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--dump", type=Path, help="also write each window's reference and readings here (jsonl)")
+    ap.add_argument("--pause-timing", action="store_true", help="spread a segment's words over its whole span, pauses "
+                    "included (clasp before the speech timing of align.timed_words)")
     a = ap.parse_args()
 
     from clasp_cli.archive import ArchiveConfig, build_archive
@@ -78,7 +81,7 @@ def main() -> None:
         file_lang = None
         if "chunks" in rows:
             t0 = time.perf_counter()
-            r = read_recording(reader, spans, wave_audio(wave))
+            r = read_recording(reader, spans, wave_audio(wave), speech_timing=not a.pause_timing)
             secs["chunks"] += time.perf_counter() - t0
             hyps["chunks"] += r.texts
             file_lang = r.language.code if r.language else None
@@ -101,6 +104,10 @@ def main() -> None:
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=1, ensure_ascii=False) + "\n")
+    if a.dump:
+        with open(a.dump, "w", encoding="utf-8") as f:
+            for k, ref in enumerate(refs):
+                f.write(json.dumps({"ref": ref, **{r: hyps[r][k] for r in rows}}, ensure_ascii=False) + "\n")
     print(json.dumps(res["rows"], indent=1, ensure_ascii=False))
 
 

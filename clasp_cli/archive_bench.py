@@ -50,7 +50,7 @@ class ArchiveBenchConfig:
     out: Path  # work folder: the archive and one index per segmentation
     model: str = DEFAULT_MODEL
     asr_model: str | None = None  # None: the Whisper of the model's encoder family
-    asr_reader: str = "batched"  # as `clasp benchmark --asr-reader`: batched, or faster-whisper clip by clip
+    asr_reader: str = "chunks"  # as `clasp benchmark --asr-reader`: chunks (as the index reads), batched or faster-whisper
     per_program: int = 10
     langs: tuple[str, ...] | None = None  # query languages; None: every language a sentence has
     top_k: int = 10
@@ -93,8 +93,11 @@ def _dir_mb(path: Path) -> float:
 
 
 def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> dict:
+    from .audio import load_audio
     from .indexer import index_paths
     from .passages import PassageConfig, WindowConfig, find_spans, iter_passage_audio
+    from .reading.reader import ChunkReader
+    from .reading.recording import read_recording, wave_audio
     from .registry import load_model
     from .search import Searcher
     from .transcribe import Transcriber, whisper_for
@@ -192,12 +195,16 @@ def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> d
 
     def transcribe_windows() -> dict:
         asr = Transcriber(asr_name, device=cfg.device)
-        read = asr_reader(asr, cfg.asr_reader)
+        read = asr_reader(asr, cfg.asr_reader) if cfg.asr_reader != "chunks" else None
+        chunk_reader = ChunkReader(asr) if cfg.asr_reader == "chunks" else None
         paths, spans, texts = [], [], []
         for f in files:
             windows, _ = find_spans(f, WindowConfig())
             waves = [w for _, w in iter_passage_audio(f, windows, model.config.sample_rate)]
-            texts += read(waves)
+            if chunk_reader is not None:  # a program is a recording, read as `clasp index` reads one
+                texts += read_recording(chunk_reader, [(w.start, w.end) for w in windows], wave_audio(load_audio(f))).texts
+            else:
+                texts += read(waves)
             paths += [str(f.resolve())] * len(windows)
             spans += [(w.start, w.end) for w in windows]
             on_event("transcribed", path=str(f))
@@ -205,7 +212,7 @@ def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> d
 
     heard = _built(cfg, f"asr-{asr_name}", files, transcribe_windows)
     paths, spans, texts = heard["paths"], [tuple(x) for x in heard["spans"]], heard["texts"]
-    suffix = "" if cfg.asr_reader == "batched" else f", {cfg.asr_reader}"
+    suffix = "" if cfg.asr_reader == "chunks" else f", {cfg.asr_reader}"
     vecs = model.embed_text([x if x.strip() else "." for x in texts])
     vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9)
     qv = model.embed_text([q.text for q in qs])

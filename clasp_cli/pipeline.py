@@ -179,10 +179,13 @@ def queue_reading(store: Store, run: IndexRun, file_id: int, key: str, fs_path: 
     keep = tuple(n for n, (pid, _, _) in enumerate(items) if wanted is None or pid in wanted)
     want = None if wanted is None else set(keep)
     try:
-        run.queue.add(_Queued(file_id, key, items, keep), [(a, b) for _, a, b in items],
-                      _audio_of(fs_path, run.model.config.sample_rate), run.prior, run.language, want)
+        language = run.queue.add(_Queued(file_id, key, items, keep), [(a, b) for _, a, b in items],
+                                 _audio_of(fs_path, run.model.config.sample_rate), run.prior, run.language, want)
     except AudioError as e:  # changed or gone since it was embedded: the next run reads it
         run.on_event("transcribe_failed", path=key, reason=e.reason)
+        return
+    # Counted when decided, not when read: the next recordings' prior is known before decoding.
+    run.languages[language.code if language else "en"] += 1
 
 
 def _store_reading(store: Store, run: IndexRun, q: _Queued, r) -> int:
@@ -192,7 +195,6 @@ def _store_reading(store: Store, run: IndexRun, q: _Queued, r) -> int:
     code = r.language.code if r.language else "en"  # an English-only reader reads English
     store.put_transcripts(texts, {items[n][0]: v for n, v in zip(keep, vecs)},
                           langs={items[n][0]: r.langs[n] or code for n in keep}, file_language=(q.file_id, code))
-    run.languages[code] += 1
     run.on_event("transcribed", path=q.key, passages=len(keep), seconds=r.seconds, language=code)
     return len(keep)
 

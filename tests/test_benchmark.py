@@ -136,8 +136,8 @@ def test_an_unknown_asr_reader_is_a_usage_error(tmp_path, model_dir):
     assert r.exit_code == 2 and "--asr-reader" in r.output and "batched" in r.output
 
 
-@pytest.mark.parametrize("reader", ["batched", "faster-whisper"])
-def test_both_asr_readers_hear_the_sentence(reader, say, tmp_path, model_dir):
+@pytest.mark.parametrize("reader", ["chunks", "batched", "faster-whisper"])
+def test_every_asr_reader_hears_the_sentence(reader, say, tmp_path, model_dir):
     from clasp_cli.audio import load_audio
     from clasp_cli.benchmark import WhisperASRSystem
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clasp_cli.reading.align import timed_words, window_texts
+from clasp_cli.reading.align import speech_of, timed_words, window_texts
 from clasp_cli.reading.chunks import reading_chunks
 from clasp_cli.reading.language import Language, chunk_language, recording_language
 from clasp_cli.reading.reader import Segment
@@ -99,6 +99,25 @@ def test_a_word_in_the_overlap_of_two_windows_belongs_to_both():
     (chunk,) = reading_chunks(spans)
     words = [(1.0, "a"), (2.5, "b"), (4.0, "c")]
     assert window_texts(chunk, words, spans, False) == {0: "a b", 1: "b c"}
+
+
+def test_a_segment_running_on_into_a_pause_times_its_words_in_its_speech():
+    # Whisper ends the first sentence's segment at 4.0, well into the pause before the next window.
+    spans = [(0.0, 2.0), (4.0, 6.0)]
+    segs = [Segment(0.0, 4.0, "please hold the line"), Segment(4.0, 6.0, "your call matters")]
+    words = timed_words(segs, 0.0, False, speech_of(spans))
+    assert all(not 2.0 < t < 4.0 for t, _ in words)
+    (chunk,) = reading_chunks(spans)
+    assert window_texts(chunk, words, spans, False) == {0: "please hold the line", 1: "your call matters"}
+
+
+def test_a_segment_with_no_speech_inside_is_spread_over_its_own_span():
+    words = timed_words([Segment(2.2, 3.8, "hm yes")], 0.0, False, speech_of([(0.0, 2.0), (4.0, 6.0)]))
+    assert all(2.2 <= t <= 3.8 for t, _ in words)
+
+
+def test_the_speech_of_overlapping_windows_is_their_union():
+    assert speech_of([(2.0, 5.0), (0.0, 3.0), (7.0, 8.0)]) == [(0.0, 5.0), (7.0, 8.0)]
 
 
 def test_unspaced_languages_time_each_character():

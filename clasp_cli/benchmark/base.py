@@ -44,7 +44,7 @@ class BenchmarkConfig:
     snrs: tuple[float, ...] = SNRS_DB
     noise_kinds: tuple[str, ...] = NOISE_KINDS
     beam_size: int = 1
-    asr_reader: str = "batched"  # "batched" (what search uses) or "faster-whisper" (its transcribe(), clip by clip)
+    asr_reader: str = "chunks"  # how Whisper reads each clip (benchmark.systems.ASR_READERS): as `clasp index` does
     device: str = "auto"
     seed: int = 0
     nonsense: int = 300  # nonsense queries checked against the CLASP model's default --min-score

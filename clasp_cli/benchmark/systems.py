@@ -84,7 +84,9 @@ class _TranscribeThenEmbed:
         return _unit(self.text.encode(self.last_transcripts))
 
 
-ASR_READERS = ("batched", "faster-whisper")
+# chunks: as `clasp index` reads (clasp_cli.reading; each clip one recording); batched: each clip
+# alone, no padding to 30 s (clasp's reading up to 3a2ac35); faster-whisper: its transcribe().
+ASR_READERS = ("chunks", "batched", "faster-whisper")
 
 
 def check_asr_reader(reader: str) -> None:
@@ -95,15 +97,22 @@ def check_asr_reader(reader: str) -> None:
 def asr_reader(transcriber, reader: str):
     """The Transcriber method that reads clips the way `reader` names (ASR_READERS)."""
     check_asr_reader(reader)
+    if reader == "chunks":
+        from ..reading.reader import ChunkReader
+        from ..reading.recording import read_clips
+
+        chunk_reader = ChunkReader(transcriber)
+        return lambda waves, langs=None: read_clips(chunk_reader, waves, langs)
     return transcriber.transcribe_batch if reader == "batched" else transcriber.transcribe
 
 
 class WhisperASRSystem(_TranscribeThenEmbed):
-    """Whisper, then the text encoder. `reader` "batched" is the reader `--rerank` and `index
-    --transcribe` use (no padding to 30 s; lower WER and several times faster here, see
-    benchmarks/asr_speed.py); "faster-whisper" is its stock `transcribe()`, clip by clip."""
+    """Whisper, then the text encoder. `reader` "chunks" reads as `clasp index` and `--rerank` do;
+    "batched" each clip alone without padding to 30 s (clasp's reader up to 3a2ac35, several times
+    faster than faster-whisper's, see benchmarks/asr_speed.py); "faster-whisper" is its stock
+    `transcribe()`, clip by clip."""
 
-    def __init__(self, asr_model: str, clasp_model: str, device: str = "cpu", beam_size: int = 1, reader: str = "batched"):
+    def __init__(self, asr_model: str, clasp_model: str, device: str = "cpu", beam_size: int = 1, reader: str = "chunks"):
         from ..transcribe import Transcriber
 
         check_asr_reader(reader)
@@ -116,7 +125,7 @@ class WhisperASRSystem(_TranscribeThenEmbed):
         self._read = asr_reader(self.asr, reader)
         self.beam_size = beam_size
         self._load_text(clasp_model, device)
-        suffix = "" if reader == "batched" else f" ({reader})"
+        suffix = "" if reader == "chunks" else f" ({reader})"
         self.name = f"{Path(asr_model).name}+{self.text_spec}{suffix}"
 
     def transcribe(self, waves, langs=None) -> list[str]:
@@ -187,7 +196,7 @@ class SystemSpec:
     asr_model: str = ""
     device: str = "cpu"
     beam_size: int = 1
-    reader: str = "batched"  # Whisper systems: how the clips are read (ASR_READERS)
+    reader: str = "chunks"  # Whisper systems: how the clips are read (ASR_READERS)
 
     def build(self) -> System:
         if self.backend == "clasp":

@@ -27,8 +27,9 @@ def register(app: typer.Typer) -> None:
         noise: bool = typer.Option(False, "--noise/--no-noise", help="Noise sweep: white and babble noise at 20, 10, 5 and 0 dB SNR."),
         noise_n: int = typer.Option(300, "--noise-n", min=2, help="Utterances in the noise sweep (a fixed-seed subset)."),
         beam_size: int = typer.Option(1, "--beam-size", min=1, help="Whisper beam size (1 = greedy)."),
-        asr_reader: str = typer.Option("batched", "--asr-reader", help="How the ASR baseline reads clips: batched (the reader "
-                                       "--rerank uses: no padding to 30 s, faster and a lower WER) or faster-whisper "
+        asr_reader: str = typer.Option("chunks", "--asr-reader", help="How the ASR baseline reads: chunks (as `clasp "
+                                       "index` reads: up to 30 s at a time, one language per recording), batched (each "
+                                       "clip alone, no padding to 30 s: clasp's reader up to 3a2ac35) or faster-whisper "
                                        "(its stock transcribe(), clip by clip)."),
         nonsense: int = typer.Option(300, "--nonsense", min=0, help="Nonsense queries (emoji, punctuation, random letters) "
                                      "checked against the model's default --min-score; 0 skips the check."),
@@ -168,7 +169,7 @@ def _print_tables(result) -> None:
 
 
 def _archive(manifest: Path, model: str, out_dir: Path, device: str, as_json: bool, programs: int | None = None,
-             asr_model: str | None = None, asr_reader: str = "batched", noise: str | None = None, snr: float = 5.0,
+             asr_model: str | None = None, asr_reader: str = "chunks", noise: str | None = None, snr: float = 5.0,
              rows: tuple[str, ...] | None = None, reuse: bool = False) -> None:
     from rich.table import Table as RichTable
 

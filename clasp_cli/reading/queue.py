@@ -14,7 +14,7 @@ from typing import Callable, Collection, Hashable, Iterator, Sequence
 
 import numpy as np
 
-from .align import UNSPACED, timed_words, window_texts
+from .align import UNSPACED, speech_of, timed_words, window_texts
 from .chunks import MAX_SECONDS, Chunk, reading_chunks
 from .language import Language, chunk_language, recording_language
 from .reader import SAMPLE_RATE, ChunkReader
@@ -47,6 +47,7 @@ class _Recording:
     words: dict[int, list[tuple[float, str]]] = field(default_factory=dict)
     unread: int = 0  # pieces queued and not yet decoded
     seconds: float = 0.0
+    speech: list[tuple[float, float]] = field(default_factory=list)  # where its windows are
 
 
 @dataclass
@@ -76,24 +77,29 @@ class ReadingQueue:
     """Reads recordings with `reader`, handing each one's Reading to done(key, reading) once all
     of it is read, which may be after later recordings were added. `flush()` reads what is queued."""
 
-    def __init__(self, reader: ChunkReader, done: Callable[[Hashable, Reading], None], max_queued: int = MAX_QUEUED) -> None:
+    def __init__(self, reader: ChunkReader, done: Callable[[Hashable, Reading], None], max_queued: int = MAX_QUEUED,
+                 speech_timing: bool = True) -> None:
         self.reader = reader
+        # Words spread over the speech inside a segment (align.timed_words), not over its pauses.
+        self.speech_timing = speech_timing
         self.done = done
         self.max_queued = max(max_queued, reader.batch_size)
         self._queued: dict[int, list[_Piece]] = {}  # by encoder frames
 
     def add(self, key: Hashable, spans: Sequence[tuple[float, float]],
             audio_of: Callable[[Sequence[tuple[float, float]]], Iterator[np.ndarray]], prior: str | None = None,
-            forced: str | None = None, wanted: Collection[int] | None = None) -> None:
+            forced: str | None = None, wanted: Collection[int] | None = None) -> Language | None:
         """Queue one recording's windows (start, end in seconds, in order). audio_of(spans) yields
-        the 16 kHz audio of each span in turn. wanted: read only the chunks holding these windows."""
+        the 16 kHz audio of each span in turn. wanted: read only the chunks holding these windows.
+        Returns the language it will be read in (decided now, from its encoder pass), None for
+        an English-only reader or a recording with nothing to read."""
         chunks = [c for c in reading_chunks(spans) if wanted is None or any(w in wanted for w in c.windows)]
-        rec = _Recording(key, spans, chunks, [None] * len(spans))
+        rec = _Recording(key, spans, chunks, [None] * len(spans), speech=speech_of(spans) if self.speech_timing else [])
         plan = plan_pieces(chunks)
         rec.unread = len(plan)
         if not plan:
             self._finish(rec)
-            return
+            return None
         try:
             self._encode(rec, plan, audio_of([(a, b) for _, a, b in plan]), prior, forced)
         except BaseException:  # an unreadable file (or Ctrl-C): none of it stays queued
@@ -102,6 +108,7 @@ class ReadingQueue:
                 if not self._queued[frames]:
                     del self._queued[frames]
             raise
+        return rec.language
 
     def flush(self) -> None:
         """Read everything queued (the end of a run)."""
@@ -140,7 +147,8 @@ class ReadingQueue:
             segs = self.reader.read([p.encoded for p in batch], [p.lang for p in batch], [p.seconds for p in batch])
             for p, s in zip(batch, segs):
                 rec = p.rec
-                rec.words.setdefault(p.chunk, []).extend(timed_words(s, p.offset, (p.lang or "en") in UNSPACED))
+                rec.words.setdefault(p.chunk, []).extend(timed_words(s, p.offset, (p.lang or "en") in UNSPACED,
+                                                                          rec.speech or None))
                 rec.unread -= 1
                 if rec.unread == 0:
                     self._finish(rec)
