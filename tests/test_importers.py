@@ -347,3 +347,38 @@ def test_fillets_splits_by_level_so_no_level_is_in_both(tmp_path):
         split_of.setdefault(u.episode, set()).add(u.split)
     assert all(len(s) == 1 for s in split_of.values())
     assert sorted(lv for lv, s in split_of.items() if s == {"val"}) == ["level03", "level07"]
+
+
+# ---------------------------------------------------------------- festvox-ru
+
+
+def festvox_ru(root: Path, lines: list[tuple[str, str]]) -> Path:
+    voice = root / "usr/share/festival/voices/russian/msu_ru_nsh_clunits"
+    write(voice / "etc" / "txt.done.data", "".join(f'( {k} "{t}" )\n' for k, t in lines))
+    for k, _ in lines:
+        tone(voice / "wav" / f"{k}.wav")
+    return root
+
+
+def test_festvox_ru_texts_lose_their_stress_marks_and_commas(tmp_path):
+    src = festvox_ru(tmp_path / "src", [("ru_0001", "Со спокойным мужеством, Скайлс, ожидал всего."),
+                                        ("ru_0002", "Она завела прядь волнистых вол+ос за ухо.")])
+    import_corpus("festvox-ru", src, tmp_path / "m.jsonl")
+    got = by_id(tmp_path / "m.jsonl")
+    assert got["festvox-ru-ru_0001"].text == "Со спокойным мужеством Скайлс ожидал всего."
+    assert got["festvox-ru-ru_0002"].text == "Она завела прядь волнистых волос за ухо."
+    assert {(u.lang, u.engine, u.voice) for u in got.values()} == {("ru", "human", "festvox-ru:msu_nsh")}
+
+
+def test_festvox_ru_keeps_every_tenth_sentence_for_validation_and_groups_episodes(tmp_path):
+    src = festvox_ru(tmp_path / "src", [(f"ru_{n:04d}", f"Предложение номер {n}.") for n in range(1, 31)])
+    import_corpus("festvox-ru", src, tmp_path / "m.jsonl")
+    us = read_manifest(tmp_path / "m.jsonl")
+    assert [u.id for u in us if u.split == "val"] == ["festvox-ru-ru_0010", "festvox-ru-ru_0020", "festvox-ru-ru_0030"]
+    assert len({u.episode for u in us}) == 2  # 20 sentences to an episode
+
+
+def test_festvox_ru_without_its_text_file_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ManifestError, match="txt.done.data"):
+        import_corpus("festvox-ru", tmp_path / "empty", tmp_path / "m.jsonl")

@@ -293,6 +293,8 @@ IMPORT_HELP = """Import a real speech corpus into a manifest (one JSON object pe
 
   apt-get download fillets-ng-data fillets-ng-data-cs && for f in fillets*.deb; do dpkg-deb -x $f fillets; done
   clasp dataset import fillets fillets --out fillets.jsonl   # Czech voice acting: speakers, levels, 11 languages
+
+  clasp dataset import festvox-ru /usr/share/festival/voices/russian --out festvox-ru.jsonl   # read Russian, one voice
 """
 
 
@@ -302,7 +304,8 @@ def import_(
     fmt: str = typer.Argument(..., metavar="FORMAT", help="jsonl, csv, librispeech, commonvoice, fleurs, speechbrown, "
                               "asterisk (Debian's asterisk-core-sounds-LANG packages unpacked with dpkg-deb -x) or fillets "
                               "(Debian's fillets-ng-data and fillets-ng-data-cs unpacked: Czech voice acting; its reserved "
-                              "levels are never read, the others split into train and val by level)."),
+                              "levels are never read, the others split into train and val by level) or festvox-ru (Debian's "
+                              "festvox-ru voice: 620 read Russian sentences, stress marks and commas stripped)."),
     src: Path = typer.Argument(..., metavar="SRC", help="The corpus folder or file."),
     manifest: Path = typer.Option(..., "--out", "-o", help="Manifest file to write (.jsonl)."),
     no_duration: bool = typer.Option(False, "--no-duration", help="Do not open each audio file to read its duration (faster)."),

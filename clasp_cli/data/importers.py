@@ -19,7 +19,7 @@ from ..audio import audio_info
 from ..errors import AudioError, ManifestError, UsageError
 from ..manifest import Utterance, json_objects, relative_audio, write_manifest
 
-FORMATS = ("jsonl", "csv", "librispeech", "commonvoice", "fleurs", "speechbrown", "asterisk", "fillets")
+FORMATS = ("jsonl", "csv", "librispeech", "commonvoice", "fleurs", "speechbrown", "asterisk", "fillets", "festvox-ru")
 
 
 @dataclass
@@ -385,6 +385,47 @@ def _read_fillets(src: Path) -> Iterator[_Candidate]:
                                 split=split, translations={lg: t for lg, t in said.items() if lg != "cs"}, episode=level)
 
 
+# festvox-ru: every FESTVOX_VAL_EVERY-th sentence is validation; sentences are grouped in script
+# order into episodes of FESTVOX_EPISODE (the book is read in order, so an episode is a passage).
+FESTVOX_VAL_EVERY = 10
+FESTVOX_EPISODE = 20
+
+
+def festvox_text(raw: str) -> str:
+    """A festvox-ru prompt as plain Russian: no stress marks (+), no commas (the recordings'
+    prompts put one at every prosodic break, so they say little about the sentence)."""
+    return " ".join(raw.replace("+", "").replace(",", " ").split())
+
+
+def _read_festvox_ru(src: Path) -> Iterator[_Candidate]:
+    """The festvox-ru recordings (Debian festvox-ru: one male speaker reading 620 sentences of a
+    novel, 16 kHz), from its etc/txt.done.data and wav/ folder, found anywhere under src."""
+    import re
+
+    found = sorted(src.rglob("etc/txt.done.data")) if src.is_dir() else []
+    if not found:
+        raise ManifestError(f"{src}: no etc/txt.done.data found (the festvox-ru voice, e.g. "
+                            "/usr/share/festival/voices/russian/msu_ru_nsh_clunits)")
+    voice = found[0].parent.parent
+    line_re = re.compile(r'^\(\s*(\S+)\s+"(.*)"\s*\)\s*$')
+    lines = found[0].read_text(encoding="utf-8", errors="replace").splitlines()
+    for n, line in enumerate(x for x in lines if x.strip()):
+        m = line_re.match(line.strip())
+        if not m:
+            yield _Skip(f"{found[0]}:{n + 1}", "not a ( id \"text\" ) line", "ru")
+            continue
+        key, text = m.group(1), festvox_text(m.group(2))
+        audio = voice / "wav" / f"{key}.wav"
+        if not text:
+            yield _Skip(key, "no text", "ru")
+        elif not audio.is_file():
+            yield _Skip(key, "audio file not found", "ru")
+        else:
+            yield Utterance(id=f"festvox-ru-{key}", audio=str(audio), text=text, lang="ru", voice="festvox-ru:msu_nsh",
+                            engine="human", domain="read-book", split="val" if n % FESTVOX_VAL_EVERY == FESTVOX_VAL_EVERY - 1
+                            else "train", episode=f"festvox-ru-{n // FESTVOX_EPISODE:02d}")
+
+
 _READERS: dict[str, Callable[[Path], Iterator[_Candidate]]] = {
     "jsonl": _read_jsonl,
     "csv": _read_csv,
@@ -394,6 +435,7 @@ _READERS: dict[str, Callable[[Path], Iterator[_Candidate]]] = {
     "speechbrown": _read_speechbrown,
     "asterisk": _read_asterisk,
     "fillets": _read_fillets,
+    "festvox-ru": _read_festvox_ru,
 }
 
 
