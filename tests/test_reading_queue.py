@@ -85,3 +85,17 @@ def test_a_recording_whose_audio_fails_leaves_nothing_queued_and_the_others_whol
         queue.add(1, recordings[1][0], broken)
     queue.flush()
     assert list(got) == [0] and any(got[0])
+
+
+def test_a_recording_of_a_rare_length_is_not_kept_waiting_for_the_end_of_the_run(recordings, transcriber):
+    # Chunks padding to 10, 5, 5 and 15 s, with room for three: when the fourth arrives, the
+    # oldest (the 10 s one) is read, not the length with most chunks queued.
+    _, wave = recordings[1]
+    got: list[int] = []
+    queue = ReadingQueue(ChunkReader(transcriber, batch_size=3), lambda key, r: got.append(key), max_queued=3)
+    for n, extra in enumerate([6.0, 0.0, 0.0, 11.0]):
+        w = np.concatenate([wave, np.zeros(int(extra * 16_000), np.float32)])
+        queue.add(n, [(0.0, w.size / 16_000)], wave_audio(w))
+    assert got == [0]
+    queue.flush()
+    assert sorted(got) == [0, 1, 2, 3]

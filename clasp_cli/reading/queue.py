@@ -23,9 +23,11 @@ from .reader import SAMPLE_RATE, ChunkReader
 # recording is encoded this many chunks at a time, so one of hours never holds more than this
 # many chunks' encoder output at once beyond the queue.
 LANGUAGE_CHUNKS = 16
-# Encoder output held for decoding, across recordings (a 30 s chunk's is 3 MB): past this, the
-# fullest length is decoded even if its batch is not full.
-MAX_QUEUED = 64
+# Chunks held for decoding, across recordings (a 30 s chunk's encoder output is 3 MB): past this,
+# the length with the oldest chunk is decoded even if its batch is not full. Fewer held means
+# each recording's transcripts are stored sooner (a killed run loses less); more means fuller
+# batches. See docs/benchmarks.md for the measured choice.
+MAX_QUEUED = 32
 
 
 @dataclass
@@ -58,6 +60,7 @@ class _Piece:
     encoded: np.ndarray
     lang: str | None
     seconds: float
+    order: int  # when it was queued
 
 
 def plan_pieces(chunks: Sequence[Chunk]) -> list[tuple[int, float, float]]:
@@ -85,6 +88,7 @@ class ReadingQueue:
         self.done = done
         self.max_queued = max(max_queued, reader.batch_size)
         self._queued: dict[int, list[_Piece]] = {}  # by encoder frames
+        self._added = 0
 
     def add(self, key: Hashable, spans: Sequence[tuple[float, float]],
             audio_of: Callable[[Sequence[tuple[float, float]]], Iterator[np.ndarray]], prior: str | None = None,
@@ -130,15 +134,23 @@ class ReadingQueue:
                 for w in chunks[n].windows:
                     rec.langs[w] = code
                 rec.seconds += s
-                self._queued.setdefault(enc.shape[0], []).append(_Piece(rec, n, offset, enc, code, s))
+                self._added += 1
+                self._queued.setdefault(enc.shape[0], []).append(_Piece(rec, n, offset, enc, code, s, self._added))
             self._decode(full_only=True)  # a recording of hours is read as it goes, not held
 
     def _decode(self, full_only: bool) -> None:
         size = self.reader.batch_size
         while self._queued:
-            frames, pieces = max(self._queued.items(), key=lambda kv: len(kv[1]))
-            if full_only and len(pieces) < size and sum(map(len, self._queued.values())) <= self.max_queued:
+            full = [f for f, ps in self._queued.items() if len(ps) >= size]
+            if full:
+                frames = full[0]
+            elif full_only and sum(map(len, self._queued.values())) <= self.max_queued:
                 return
+            else:
+                # The length whose oldest piece has waited longest: no recording waits for the end
+                # of the run because its chunks are of a rare length (a kill would lose it).
+                frames = min(self._queued, key=lambda f: self._queued[f][0].order)
+            pieces = self._queued[frames]
             batch, rest = pieces[:size], pieces[size:]
             if rest:
                 self._queued[frames] = rest
