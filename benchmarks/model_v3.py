@@ -82,6 +82,8 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a training setting of every variant (e.g. warmup_steps=20 when the training "
                     "set is small enough that the default warm-up outlasts the schedule)")
+    ap.add_argument("--score", action="append", default=[], metavar="NAME=MANIFEST",
+                    help="one more validation set to score every variant on (e.g. fillets-val=data/fillets/val.jsonl)")
     ap.add_argument("--test", default=None, help="score this model on the test sets instead of training")
     ap.add_argument("--table", action="store_true", help="print the results file as a Markdown table of HITS@1, then stop")
     ap.add_argument("--featurize", action="store_true", help="only fill the feature cache for the training and "
@@ -93,6 +95,11 @@ def main() -> None:
             ap.error(f"--table: no results file {args.results}")
         print(table(json.loads(args.results.read_text())))
         return
+    for kv in args.score:
+        name, _, path = kv.partition("=")
+        if not path:
+            ap.error(f"--score: expected NAME=MANIFEST, got {kv!r}")
+        VAL_SETS[name] = path
     common = dict(COMMON)
     for kv in args.set:
         key, _, value = kv.partition("=")

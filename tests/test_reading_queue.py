@@ -51,7 +51,7 @@ def test_recordings_queued_together_read_as_each_alone(recordings, transcriber):
     alone = [read_recording(ChunkReader(transcriber), spans, wave_audio(w)).texts for spans, w in recordings]
     got: dict[int, list[str]] = {}
     reader = Spy(transcriber, batch_size=16)
-    queue = ReadingQueue(reader, lambda key, r: got.__setitem__(key, r.texts))
+    queue = ReadingQueue(reader, lambda key, r: got.__setitem__(key, r.texts), max_wait_s=None)
     for n, (spans, w) in enumerate(recordings):
         queue.add(n, spans, wave_audio(w))
     assert not got  # nothing decoded while batches are not full ...
@@ -92,10 +92,19 @@ def test_a_recording_of_a_rare_length_is_not_kept_waiting_for_the_end_of_the_run
     # oldest (the 10 s one) is read, not the length with most chunks queued.
     _, wave = recordings[1]
     got: list[int] = []
-    queue = ReadingQueue(ChunkReader(transcriber, batch_size=3), lambda key, r: got.append(key), max_queued=3)
+    queue = ReadingQueue(ChunkReader(transcriber, batch_size=3), lambda key, r: got.append(key), max_queued=3,
+                         max_wait_s=None)
     for n, extra in enumerate([6.0, 0.0, 0.0, 11.0]):
         w = np.concatenate([wave, np.zeros(int(extra * 16_000), np.float32)])
         queue.add(n, [(0.0, w.size / 16_000)], wave_audio(w))
     assert got == [0]
     queue.flush()
     assert sorted(got) == [0, 1, 2, 3]
+
+
+def test_no_chunk_waits_past_the_longest_wait(recordings, transcriber):
+    got: list[int] = []
+    queue = ReadingQueue(ChunkReader(transcriber), lambda key, r: got.append(key), max_wait_s=0.0)
+    for n, (spans, w) in enumerate(recordings[:2]):
+        queue.add(n, spans, wave_audio(w))
+        assert got == list(range(n + 1))  # read as it came, with no full batch and no flush

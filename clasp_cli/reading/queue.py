@@ -9,6 +9,7 @@ chunks of each length. A recording's Reading is handed on as soon as its last ch
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Collection, Hashable, Iterator, Sequence
 
@@ -28,6 +29,9 @@ LANGUAGE_CHUNKS = 16
 # each recording's transcripts are stored sooner (a killed run loses less); more means fuller
 # batches. See docs/benchmarks.md for the measured choice.
 MAX_QUEUED = 32
+# Nor does a chunk wait longer than this many seconds while others are encoded: a recording's
+# transcripts are stored within about this long of its reading, whatever the lengths of its chunks.
+MAX_WAIT_S = 10.0
 
 
 @dataclass
@@ -61,6 +65,7 @@ class _Piece:
     lang: str | None
     seconds: float
     order: int  # when it was queued
+    since: float  # time.monotonic() then
 
 
 def plan_pieces(chunks: Sequence[Chunk]) -> list[tuple[int, float, float]]:
@@ -81,12 +86,13 @@ class ReadingQueue:
     of it is read, which may be after later recordings were added. `flush()` reads what is queued."""
 
     def __init__(self, reader: ChunkReader, done: Callable[[Hashable, Reading], None], max_queued: int = MAX_QUEUED,
-                 speech_timing: bool = True) -> None:
+                 speech_timing: bool = True, max_wait_s: float | None = MAX_WAIT_S) -> None:
         self.reader = reader
         # Words spread over the speech inside a segment (align.timed_words), not over its pauses.
         self.speech_timing = speech_timing
         self.done = done
         self.max_queued = max(max_queued, reader.batch_size)
+        self.max_wait_s = max_wait_s  # None: wait for full batches or the room, however long
         self._queued: dict[int, list[_Piece]] = {}  # by encoder frames
         self._added = 0
 
@@ -135,7 +141,8 @@ class ReadingQueue:
                     rec.langs[w] = code
                 rec.seconds += s
                 self._added += 1
-                self._queued.setdefault(enc.shape[0], []).append(_Piece(rec, n, offset, enc, code, s, self._added))
+                self._queued.setdefault(enc.shape[0], []).append(_Piece(rec, n, offset, enc, code, s, self._added,
+                                                                        time.monotonic()))
             self._decode(full_only=True)  # a recording of hours is read as it goes, not held
 
     def _decode(self, full_only: bool) -> None:
@@ -144,7 +151,7 @@ class ReadingQueue:
             full = [f for f, ps in self._queued.items() if len(ps) >= size]
             if full:
                 frames = full[0]
-            elif full_only and sum(map(len, self._queued.values())) <= self.max_queued:
+            elif full_only and sum(map(len, self._queued.values())) <= self.max_queued and not self._overdue():
                 return
             else:
                 # The length whose oldest piece has waited longest: no recording waits for the end
@@ -164,6 +171,12 @@ class ReadingQueue:
                 rec.unread -= 1
                 if rec.unread == 0:
                     self._finish(rec)
+
+    def _overdue(self) -> bool:
+        if self.max_wait_s is None:
+            return False
+        oldest = min(ps[0].since for ps in self._queued.values())
+        return time.monotonic() - oldest > self.max_wait_s
 
     def _finish(self, rec: _Recording) -> None:
         texts = [""] * len(rec.spans)
