@@ -12,7 +12,7 @@ APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k fest
   fortunes fortunes-min bible-kjv fortunes-de fortunes-es fortunes-it fortunes-ru chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test test-all demo sysdeps venv kokoro kokoro-voices dataset-kokoro dataset-heldout dataset-kokoro-prompts bench-decode dataset dataset-ml dataset-asterisk passages train-default train-base train-tiny clean
+.PHONY: test test-all demo sysdeps venv kokoro kokoro-voices dataset-kokoro dataset-heldout dataset-kokoro-prompts bench-decode dataset dataset-ml dataset-asterisk dataset-real passages train-default train-base train-tiny clean
 
 venv: $(STAMP)
 
@@ -116,6 +116,17 @@ dataset-asterisk: venv
 	  ls asterisk-core-sounds-$${l}_*.deb >/dev/null 2>&1 || apt-get download -q asterisk-core-sounds-$$l asterisk-core-sounds-$$l-wav; done
 	for f in data/asterisk-debs/*.deb; do dpkg-deb -x $$f data/asterisk-root; done
 	for l in $(ASTERISK_LANGS); do $(VENV)/bin/clasp dataset import asterisk data/asterisk-root --lang $$l --out data/asterisk/$$l.jsonl; done
+
+# Real voices to train on (model v4): Fish Fillets' Czech voice acting (Debian fillets-ng-data and
+# fillets-ng-data-cs, GPL; its reserved levels are never read) and the festvox-ru recordings (one
+# speaker reading Russian; festvox-ru's licence notice is in /usr/share/doc/festvox-ru/copyright).
+dataset-real: venv sysdeps
+	mkdir -p data/fillets-debs data/fillets data/festvox-ru
+	cd data/fillets-debs && (ls fillets-ng-data_*.deb >/dev/null 2>&1 || apt-get download -q fillets-ng-data fillets-ng-data-cs)
+	for f in data/fillets-debs/*.deb; do dpkg-deb -x $$f data/fillets-root; done
+	for s in train val; do \
+	  $(VENV)/bin/clasp dataset import fillets data/fillets-root --split $$s --out data/fillets/$$s.jsonl; \
+	  $(VENV)/bin/clasp dataset import festvox-ru /usr/share/festival/voices/russian --split $$s --out data/festvox-ru/$$s.jsonl; done
 
 # Passage samples: 2-4 training utterances of one voice joined with pauses (what an index window holds).
 PASSAGES := data/passages-train

@@ -382,3 +382,9 @@ def test_festvox_ru_without_its_text_file_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ManifestError, match="txt.done.data"):
         import_corpus("festvox-ru", tmp_path / "empty", tmp_path / "m.jsonl")
+
+
+def test_an_import_can_keep_one_split(tmp_path):
+    src = festvox_ru(tmp_path / "src", [(f"ru_{n:04d}", f"Предложение номер {n}.") for n in range(1, 21)])
+    import_corpus("festvox-ru", src, tmp_path / "val.jsonl", split="val")
+    assert [u.id for u in read_manifest(tmp_path / "val.jsonl")] == ["festvox-ru-ru_0010", "festvox-ru-ru_0020"]

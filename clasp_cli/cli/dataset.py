@@ -310,6 +310,8 @@ def import_(
     manifest: Path = typer.Option(..., "--out", "-o", help="Manifest file to write (.jsonl)."),
     no_duration: bool = typer.Option(False, "--no-duration", help="Do not open each audio file to read its duration (faster)."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Keep only these languages (comma list, e.g. en,fr)."),
+    split: Optional[str] = typer.Option(None, "--split", help="Keep only this split (train, val, ...) of a corpus "
+                                        "that names them."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     from collections import Counter
@@ -326,7 +328,7 @@ def import_(
         task = bar.add_task("import", total=None)
         summary = import_corpus(fmt, src, manifest, with_duration=not no_duration,
                                 progress=lambda k: bar.update(task, completed=k),
-                                langs=[x.strip() for x in lang.split(",") if x.strip()] if lang else None)
+                                langs=[x.strip() for x in lang.split(",") if x.strip()] if lang else None, split=split)
     reasons = Counter(reason for _, reason in summary.skipped)
     if as_json:
         _print_json({

@@ -450,12 +450,13 @@ def import_corpus(
     with_duration: bool = True,
     progress: Callable[[int], None] | None = None,
     langs: Iterable[str] | None = None,
+    split: str | None = None,
 ) -> ImportSummary:
     """Import the corpus at `src` (layout `fmt`, one of FORMATS) into the manifest file `out`.
 
     Bad items are skipped with a reason; a missing or malformed source raises ManifestError.
     `progress`, if given, is called with the number of items examined so far. `langs`: keep only
-    utterances in these languages.
+    utterances in these languages. `split`: keep only utterances of this split (train, val, ...).
     The manifest is written once, atomically, and only if at least one utterance was importable.
     """
     if fmt not in _READERS:
@@ -474,6 +475,8 @@ def import_corpus(
     for n, item in enumerate(_READERS[fmt](src), 1):
         item_lang = item.lang if isinstance(item, (Utterance, _Skip)) else None
         if keep_langs is not None and item_lang is not None and item_lang not in keep_langs:
+            continue
+        if split is not None and (not isinstance(item, Utterance) or item.split != split):
             continue
         reason = _check(item, seen)
         if reason is None and with_duration:
