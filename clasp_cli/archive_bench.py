@@ -195,16 +195,22 @@ def run_archive_benchmark(cfg: ArchiveBenchConfig, on_event: Event = _noop) -> d
 
     def transcribe_windows() -> dict:
         asr = Transcriber(asr_name, device=cfg.device)
-        read = asr_reader(asr, cfg.asr_reader) if cfg.asr_reader != "chunks" else None
-        chunk_reader = ChunkReader(asr) if cfg.asr_reader == "chunks" else None
+        sr = model.config.sample_rate
+        if cfg.asr_reader == "chunks":  # a program is a recording, read as `clasp index` reads one
+            chunk_reader = ChunkReader(asr)
+
+            def read_file(f: Path, windows) -> list[str]:
+                return read_recording(chunk_reader, [(w.start, w.end) for w in windows], wave_audio(load_audio(f, sr))).texts
+        else:
+            read = asr_reader(asr, cfg.asr_reader)
+
+            def read_file(f: Path, windows) -> list[str]:
+                return read([w for _, w in iter_passage_audio(f, windows, sr)])
+
         paths, spans, texts = [], [], []
         for f in files:
             windows, _ = find_spans(f, WindowConfig())
-            waves = [w for _, w in iter_passage_audio(f, windows, model.config.sample_rate)]
-            if chunk_reader is not None:  # a program is a recording, read as `clasp index` reads one
-                texts += read_recording(chunk_reader, [(w.start, w.end) for w in windows], wave_audio(load_audio(f))).texts
-            else:
-                texts += read(waves)
+            texts += read_file(f, windows)
             paths += [str(f.resolve())] * len(windows)
             spans += [(w.start, w.end) for w in windows]
             on_event("transcribed", path=str(f))

@@ -151,9 +151,10 @@ class Searcher:
     def transcriber(self):
         """The Whisper that reads this index (the recorded reader, else the one of the model's
         encoder family), loaded on first use (seconds) and kept."""
-        from .transcribe import shared_transcriber, whisper_for
+        from .indexer import index_reader
+        from .transcribe import shared_transcriber
 
-        return shared_transcriber(self.store.meta("reader") or whisper_for(self.model.config.speech_encoder), self.model.device)
+        return shared_transcriber(index_reader(self.store, self.model), self.model.device)
 
     def __enter__(self) -> "Searcher":
         return self
