@@ -56,15 +56,22 @@ class FusionWeights:
     # of nonsense queries keep a hit (validation archives). None: no calibrated threshold.
     min_score: float | None = None
     vector_min_score: float | None = None
+    # Windows whose transcript also has an e5 vector (None: weights fitted before e5; such windows
+    # are then fused as above).
+    e5: "E5Weights | None" = None
 
     @classmethod
     def from_config(cls, d: dict | None) -> "FusionWeights":
         if not d:
             return cls()
-        return cls(**{k: (None if v is None else float(v)) for k, v in d.items() if k in cls.__dataclass_fields__})
+        flat = {k: (None if v is None else float(v)) for k, v in d.items() if k in cls.__dataclass_fields__ and k != "e5"}
+        return cls(**flat, e5=E5Weights.from_config(d["e5"]) if d.get("e5") else None)
 
     def to_config(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "e5"}
+        if self.e5 is not None:
+            out["e5"] = self.e5.to_config()
+        return out
 
     def vector_only(self, clasp_prob: np.ndarray) -> np.ndarray:
         """The score of windows scored by their CLASP vector alone, on the fused scale."""
@@ -72,6 +79,69 @@ class FusionWeights:
         if self.vector_clasp is None or self.vector_bias is None:
             return clasp_prob
         return sigmoid(self.vector_clasp * logit(clasp_prob) + self.vector_bias)
+
+
+# The columns of the two e5 maps (E5Weights), for configs and reports.
+COVERED_COLUMNS = ("clasp", "text", "e5", "keyword", "agree", "bias")
+UNCOVERED_COLUMNS = ("e5", "keyword", "agree", "bias")
+
+
+@dataclass(frozen=True)
+class E5Weights:
+    """The fusion of a window whose transcript has both a USE and an e5 vector.
+
+    USE covers 16 languages, and the CLASP head is trained into USE's space, so for a query in
+    any other language both the CLASP cosine and the USE cosine are noise. How familiar USE's own
+    tokenizer finds the query (coverage_gate) gives g in [0, 1], and the score blends two maps:
+
+        z = g * covered . [logit(p_clasp), cos_use, cos_e5, word share, agreement, 1]
+            + (1 - g) * uncovered . [cos_e5, word share, agreement, 1]
+
+    Both are fitted on validation archives (benchmarks/fusion_tuning.py --e5), covered-language
+    queries teaching the first and the others the second."""
+
+    covered: tuple[float, ...]
+    uncovered: tuple[float, ...]
+    low: float  # the USE familiarity (mean piece log-probability per character) at which g = 0
+    high: float  # and at which g = 1
+    min_score: float | None = None  # `--min-score auto` where e5 fuses (validation archives)
+
+    @classmethod
+    def from_config(cls, d: dict) -> "E5Weights":
+        return cls(covered=tuple(float(d["covered"][k]) for k in COVERED_COLUMNS),
+                   uncovered=tuple(float(d["uncovered"][k]) for k in UNCOVERED_COLUMNS),
+                   low=float(d["low"]), high=float(d["high"]),
+                   min_score=None if d.get("min_score") is None else float(d["min_score"]))
+
+    def to_config(self) -> dict:
+        return {"covered": dict(zip(COVERED_COLUMNS, self.covered)), "uncovered": dict(zip(UNCOVERED_COLUMNS, self.uncovered)),
+                "low": self.low, "high": self.high, "min_score": self.min_score}
+
+    def gate(self, familiarity: float | None) -> float:
+        """g: 1 where USE knows the query's language, 0 where it does not (1 when unmeasured)."""
+        return coverage_gate(familiarity, self.low, self.high)
+
+    def logits(self, x: np.ndarray, gate: float) -> np.ndarray:
+        """z of each row of e5_features."""
+        x = np.asarray(x, dtype=np.float64)
+        cov = x @ np.asarray(self.covered)
+        unc = x[:, [2, 3, 4, 5]] @ np.asarray(self.uncovered)
+        return gate * cov + (1.0 - gate) * unc
+
+
+def coverage_gate(familiarity: float | None, low: float, high: float) -> float:
+    """A linear ramp from `low` (0) to `high` (1), clipped; None (not measured) is 1."""
+    if familiarity is None or not np.isfinite(familiarity):
+        return 1.0
+    return float(np.clip((familiarity - low) / max(high - low, 1e-9), 0.0, 1.0))
+
+
+def e5_features(clasp_prob: np.ndarray, text_cos: np.ndarray, e5_cos: np.ndarray, share: np.ndarray,
+                agree: np.ndarray) -> np.ndarray:
+    """[n, 6]: logit of the CLASP probability, USE cosine, e5 cosine, word share, agreement, 1."""
+    n = len(clasp_prob)
+    return np.column_stack([logit(clasp_prob), np.asarray(text_cos, dtype=np.float64), np.asarray(e5_cos, dtype=np.float64),
+                            np.asarray(share, dtype=np.float64), np.asarray(agree, dtype=np.float64), np.ones(n)])
 
 
 def query_terms(text: str) -> set[str]:
@@ -114,16 +184,27 @@ def features(clasp_prob: np.ndarray, text_cos: np.ndarray, share: np.ndarray, ag
 
 
 def fuse(clasp_prob: np.ndarray, text_cos: np.ndarray, share: np.ndarray, agree: np.ndarray, has_text: np.ndarray,
-         weights: FusionWeights) -> np.ndarray:
-    """Match probabilities: fused where a window has a transcript vector, CLASP's alone elsewhere."""
+         weights: FusionWeights, e5_cos: np.ndarray | None = None, has_e5: np.ndarray | None = None,
+         gate: float = 1.0) -> np.ndarray:
+    """Match probabilities: fused with e5 where a window's transcript has an e5 vector too (and the
+    weights know e5), fused with USE alone where it has a USE vector, CLASP's alone elsewhere.
+    `gate` is the query's USE coverage (E5Weights.gate)."""
     clasp_prob = np.asarray(clasp_prob, dtype=np.float64)
     out = weights.vector_only(clasp_prob)
     has_text = np.asarray(has_text, dtype=bool)
-    if has_text.any():
+    with_e5 = np.zeros(len(out), dtype=bool)
+    if weights.e5 is not None and e5_cos is not None and has_e5 is not None:
+        with_e5 = np.asarray(has_e5, dtype=bool) & has_text
+    use_only = has_text & ~with_e5
+    if use_only.any():
         w = np.array([weights.clasp, weights.text, weights.keyword, weights.agree, weights.bias])
-        x = features(clasp_prob[has_text], np.asarray(text_cos)[has_text], np.asarray(share)[has_text],
-                     np.asarray(agree)[has_text])
-        out[has_text] = sigmoid(x @ w)
+        x = features(clasp_prob[use_only], np.asarray(text_cos)[use_only], np.asarray(share)[use_only],
+                     np.asarray(agree)[use_only])
+        out[use_only] = sigmoid(x @ w)
+    if with_e5.any():
+        x = e5_features(clasp_prob[with_e5], np.asarray(text_cos)[with_e5], np.asarray(e5_cos)[with_e5],
+                        np.asarray(share)[with_e5], np.asarray(agree)[with_e5])
+        out[with_e5] = sigmoid(weights.e5.logits(x, gate))
     return out
 
 

@@ -28,9 +28,11 @@ import numpy as np
 GRAPH = "vectors.hnsw"
 GRAPH_META = "vectors.json"
 # Each derived graph is a pair of files named after what it holds: "vectors" (the CLASP passage
-# vectors) and "transcripts" (the text encoder's vectors of what was said).
+# vectors), "transcripts" (the text encoder's vectors of what was said) and "transcripts-e5" (e5's
+# vectors of it, clasp_cli.encoders.e5).
 PASSAGE_GRAPH = "vectors"
 TRANSCRIPT_GRAPH = "transcripts"
+E5_GRAPH = "transcripts-e5"
 
 
 def graph_files(name: str = PASSAGE_GRAPH) -> tuple[str, str]:
@@ -40,7 +42,11 @@ def graph_files(name: str = PASSAGE_GRAPH) -> tuple[str, str]:
 
 def _words(name: str) -> tuple[str, str]:
     """(what a label stands for, what the graph is called) in messages."""
-    return ("passages", "graph") if name == PASSAGE_GRAPH else ("transcript vectors", "transcript graph")
+    if name == PASSAGE_GRAPH:
+        return "passages", "graph"
+    if name == E5_GRAPH:
+        return "e5 transcript vectors", "e5 transcript graph"
+    return "transcript vectors", "transcript graph"
 STAMP_FORMAT = 2
 # HNSW settings, shared with benchmarks/index_search.py so the recall it reports is what ships.
 HNSW_M = 32

@@ -336,6 +336,28 @@ def fill_transcript_vectors(store: Store, model, on_event: Event = _noop, chunk:
         store.put_transcript_vectors({pid: v for (pid, _), v in zip(rows, vecs)})
         done += len(rows)
         on_event("text_vectors", done=done)
+    return done + fill_e5_vectors(store, on_event, chunk)
+
+
+def fill_e5_vectors(store: Store, on_event: Event = _noop, chunk: int = 256) -> int:
+    """Embed with e5 the stored transcripts that have no e5 vector yet (an index transcribed
+    before e5, or by an install where it could not load), a committed chunk at a time, so a kill
+    loses at most one chunk. Does nothing where e5 cannot load here."""
+    from .encoders.e5 import available
+    from .store import E5
+
+    if not store.has_transcript_vectors(space=E5) or not store.transcripts_without_vectors(limit=1, space=E5):
+        return 0
+    e5 = available()
+    if e5 is None:
+        return 0
+    total = len(store.transcripts_without_vectors(space=E5))
+    done = 0
+    while rows := store.transcripts_without_vectors(limit=chunk, space=E5):
+        vecs = e5.encode([t for _, t in rows])
+        store.put_transcript_vectors({pid: v for (pid, _), v in zip(rows, vecs)}, space=E5)
+        done += len(rows)
+        on_event("e5_vectors", done=done, total=total)
     return done
 
 

@@ -191,10 +191,13 @@ def queue_reading(store: Store, run: IndexRun, file_id: int, key: str, fs_path: 
 def _store_reading(store: Store, run: IndexRun, q: _Queued, r) -> int:
     items, keep = q.items, q.keep
     texts = {items[n][0]: r.texts[n] for n in keep}
-    vecs = text_vectors(run.model, [r.texts[n] for n in keep])
+    said = [r.texts[n] for n in keep]
+    vecs = text_vectors(run.model, said)
+    e5 = e5_vectors(said)
     code = r.language.code if r.language else "en"  # an English-only reader reads English
     store.put_transcripts(texts, {items[n][0]: v for n, v in zip(keep, vecs)},
-                          langs={items[n][0]: r.langs[n] or code for n in keep}, file_language=(q.file_id, code))
+                          langs={items[n][0]: r.langs[n] or code for n in keep}, file_language=(q.file_id, code),
+                          e5_vectors=None if e5 is None else {items[n][0]: v for n, v in zip(keep, e5)})
     run.on_event("transcribed", path=q.key, passages=len(keep), seconds=r.seconds, language=code)
     return len(keep)
 
@@ -207,6 +210,23 @@ def text_vectors(model, texts: Sequence[str]):
     spoken = [i for i, t in enumerate(texts) if t.strip()]
     if spoken:
         out[spoken] = model.embed_text([texts[i] for i in spoken])
+    return out
+
+
+def e5_vectors(texts: Sequence[str]):
+    """e5's vector of each transcript (zeros for an empty one, which is not stored), or None where
+    e5 cannot load on this install (the index then holds USE vectors alone, as before)."""
+    import numpy as np
+
+    from .encoders.e5 import available
+
+    e5 = available()
+    if e5 is None:
+        return None
+    out = np.zeros((len(texts), e5.dim), dtype=np.float32)
+    spoken = [i for i, t in enumerate(texts) if t.strip()]
+    if spoken:
+        out[spoken] = e5.encode([texts[i] for i in spoken])
     return out
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import AudioError, UsageError
 from .fusion import FusionWeights, agreement, fuse, query_terms, shares  # noqa: F401  (query_terms is re-exported)
-from .store import IndexError_, Store, path_pattern
+from .store import E5, IndexError_, Store, path_pattern
 
 
 @dataclass
@@ -71,6 +71,10 @@ class Candidates:
     agree: np.ndarray  # cosine of the window's CLASP vector and its transcript vector (0 where has_text is False)
     has_text: np.ndarray  # bool: the window has a transcript vector
     texts: dict[int, str]
+    # e5 (clasp_cli.encoders.e5), where the index holds its vectors and it loads here:
+    e5_cos: np.ndarray | None = None  # cosine of the query's and the transcript's e5 vectors
+    has_e5: np.ndarray | None = None  # bool: the window's transcript has an e5 vector
+    familiarity: float | None = None  # USE's familiarity with the query (fusion.E5Weights.gate)
 
 
 @dataclass
@@ -131,8 +135,37 @@ class Searcher:
         # Transcript text -> its text-encoder vector, for --rerank: a query whose windows were all
         # read before then costs one text embedding (the query's), not one per window.
         self._transcript_vecs: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._e5_vecs: OrderedDict[str, np.ndarray] = OrderedDict()  # the same for e5
         self._noise: dict[str, float] = {}
         self._reader = None  # reading.ChunkReader, made on the first --rerank
+        self._e5 = self._open_e5()
+
+    def _open_e5(self):
+        """e5, where this index holds e5 vectors and the model's fusion knows them, else None.
+        Where it cannot load, search runs on USE alone (`e5_notice` says why)."""
+        self.e5_notice: str | None = None
+        if FusionWeights.from_config(self.model.config.fusion).e5 is None or not self.store.text_spaces().get(E5):
+            return None
+        from .encoders.e5 import FALLBACK_NOTICE, available, unavailable_reason
+
+        e5 = available()
+        if e5 is None:
+            self.e5_notice = f"{unavailable_reason()}; {FALLBACK_NOTICE}"
+        return e5
+
+    def _embed_e5(self, texts: list[str]) -> np.ndarray | None:
+        """e5 vectors of transcripts, kept in-process like _embed_transcripts (None without e5)."""
+        if self._e5 is None:
+            return None
+        todo = list(dict.fromkeys(t for t in texts if t not in self._e5_vecs))
+        if todo:
+            for t, v in zip(todo, self._e5.encode(todo)):
+                self._e5_vecs[t] = v
+        for t in texts:
+            self._e5_vecs.move_to_end(t)
+        while len(self._e5_vecs) > TRANSCRIPT_VECTORS_KEPT:
+            self._e5_vecs.popitem(last=False)
+        return np.stack([self._e5_vecs[t] for t in texts]) if texts else np.zeros((0, self._e5.dim), dtype=np.float32)
 
     def _embed_transcripts(self, texts: list[str]) -> np.ndarray:
         todo = list(dict.fromkeys(t for t in texts if t not in self._transcript_vecs))
@@ -244,8 +277,7 @@ class Searcher:
         cands = self._gather(query, vec, where, clasp_cos, mode, per_list, rerank, path_glob, fused, language)
         if not cands.ids:
             return SearchResponse(label, [], auto)
-        prob = (fuse(cands.clasp_prob, cands.text_cos, cands.share, cands.agree, cands.has_text, fusion) if fused
-                else fusion.vector_only(cands.clasp_prob))
+        prob = (fused_scores(cands, fusion) if fused else fusion.vector_only(cands.clasp_prob))
         order = np.argsort(-prob, kind="stable")
         hits = [(*cands.where[cands.ids[j]], round(float(prob[j]), 4), cands.ids[j]) for j in order]
         return SearchResponse(label, self._results(hits, top_k, min_score, cands.texts), auto)
@@ -277,9 +309,13 @@ class Searcher:
         if rerank:
             head = sorted(clasp_cos, key=lambda i: -clasp_cos[i])[:rerank]
             texts, tvecs = self._read(head, where)
+        e5q = self._e5.encode_queries([query])[0] if fused and self._e5 is not None else None
         if mode == "hybrid":
             for h in self.store.transcript_search(vec, k=per_list, path_glob=path_glob, language=language):
                 where.setdefault(h.passage_id, (h.path, h.start, h.end))
+            if e5q is not None:
+                for h in self.store.transcript_search(e5q, k=per_list, path_glob=path_glob, language=language, space=E5):
+                    where.setdefault(h.passage_id, (h.path, h.start, h.end))
         if mode != "vector":
             if mode == "hybrid":
                 words = " OR ".join(self.store.selective_terms(fts_terms(query), KEYWORD_ROWS))
@@ -317,7 +353,18 @@ class Searcher:
             both = [j for j, i in enumerate(ids) if i in tvecs and i in speech]
             if both:
                 agree[both] = agreement(np.stack([speech[ids[j]] for j in both]), np.stack([tvecs[ids[j]] for j in both]))
-        return Candidates(ids, where, prob, tcos, share, agree, has, texts)
+        cands = Candidates(ids, where, prob, tcos, share, agree, has, texts)
+        if fused and ids and e5q is not None:
+            said = [i for i in ids if texts.get(i, "").strip()]
+            evecs = self.store.transcript_vectors(said, space=E5)
+            late = [i for i in said if i not in evecs]  # read by --rerank just now, or before e5 was filled in
+            if late:
+                evecs.update(zip(late, self._embed_e5([texts[i] for i in late])))
+            cands.has_e5 = np.array([i in evecs for i in ids])
+            cands.e5_cos = np.array([float(evecs[i] @ e5q) if i in evecs else 0.0 for i in ids])
+            familiarity = getattr(self.model.text, "familiarity", None)
+            cands.familiarity = familiarity(query) if familiarity is not None else None
+        return cands
 
     def _threshold(self, min_score, audio: bool, fused: bool, fusion: FusionWeights) -> float | None:
         if min_score is None:
@@ -395,7 +442,7 @@ class Searcher:
             return said
 
         cands = [Candidate(i, 0.0, *where[i]) for i in ids]
-        return read(cands, self.store, transcribe, self._embed_transcripts)
+        return read(cands, self.store, transcribe, self._embed_transcripts, self._embed_e5)
 
     def _chunk_reader(self):
         from .reading.reader import ChunkReader
@@ -403,6 +450,12 @@ class Searcher:
         if self._reader is None:
             self._reader = ChunkReader(self.transcriber())
         return self._reader
+
+
+def fused_scores(c: Candidates, weights: FusionWeights) -> np.ndarray:
+    """The fused match probability of each candidate (clasp_cli.fusion.fuse, with e5 where present)."""
+    gate = weights.e5.gate(c.familiarity) if weights.e5 is not None else 1.0
+    return fuse(c.clasp_prob, c.text_cos, c.share, c.agree, c.has_text, weights, c.e5_cos, c.has_e5, gate)
 
 
 def default_rerank(model) -> int:

@@ -25,11 +25,12 @@ from urllib.parse import quote
 
 import numpy as np
 
+from .encoders.languages import covered
 from .errors import ClaspError
 from .names import rekey
 from .ann_usearch import ShardedUsearch
 from .graph import (  # noqa: F401  (GRAPH*, HNSW_* and new_graph are re-exported for serve and benchmarks)
-    ENGINES, GRAPH, GRAPH_META, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, PASSAGE_GRAPH, TRANSCRIPT_GRAPH, DbState,
+    E5_GRAPH, ENGINES, GRAPH, GRAPH_META, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, PASSAGE_GRAPH, TRANSCRIPT_GRAPH, DbState,
     auto_engine, ensure_capacity, graph_file_problems, graph_files, has_graph_files, load_graph, mark_deleted, new_graph,
     save_graph, shard_files,
 )
@@ -37,13 +38,13 @@ from .graph import (  # noqa: F401  (GRAPH*, HNSW_* and new_graph are re-exporte
 DB = "index.sqlite"
 LOCK = "lock"
 # The files an index is made of, besides its lock (what --rebuild moves, and all a new index holds).
-INDEX_FILES = (DB, f"{DB}-wal", f"{DB}-shm", *graph_files(PASSAGE_GRAPH), *graph_files(TRANSCRIPT_GRAPH))
+INDEX_FILES = (DB, f"{DB}-wal", f"{DB}-shm", *graph_files(PASSAGE_GRAPH), *graph_files(TRANSCRIPT_GRAPH), *graph_files(E5_GRAPH))
 
 
 def index_file_names(directory: Path) -> list[str]:
     """The files of the index in `directory` that exist now: INDEX_FILES plus any usearch shards."""
     return [n for n in INDEX_FILES if (directory / n).exists()] + \
-        shard_files(directory, PASSAGE_GRAPH) + shard_files(directory, TRANSCRIPT_GRAPH)
+        [f for g in (PASSAGE_GRAPH, TRANSCRIPT_GRAPH, E5_GRAPH) for f in shard_files(directory, g)]
 
 # Numbered migrations: each runs once, in order; user_version records the last one applied.
 MIGRATIONS = [
@@ -124,6 +125,19 @@ MIGRATIONS = [
     ALTER TABLE transcripts ADD COLUMN language TEXT;
     CREATE INDEX files_language ON files(language);
     """,
+    """
+    -- e5's vector of each (non-empty) transcript (clasp_cli.encoders.e5), beside the USE vector in
+    -- transcript_vectors: USE covers 16 languages, e5 about 100. Derived like those: a writer that
+    -- can load e5 fills the missing ones from the transcripts, and transcripts-e5.hnsw is built
+    -- from these rows. An install where e5 cannot load leaves this table as it is.
+    CREATE TABLE transcript_vectors_e5 (
+        passage_id INTEGER PRIMARY KEY REFERENCES transcripts(passage_id) ON DELETE CASCADE,
+        vector BLOB NOT NULL
+    );
+    CREATE TRIGGER transcripts_au_vector_e5 AFTER UPDATE OF text ON transcripts WHEN old.text IS NOT new.text BEGIN
+        DELETE FROM transcript_vectors_e5 WHERE passage_id = new.passage_id;
+    END;
+    """,
 ]
 # Readers can search indexes this old: what came later (transcripts) only adds to search, and a
 # read-only archive indexed by an older clasp must stay searchable without a rewrite.
@@ -131,6 +145,26 @@ READABLE_FROM = 2
 TRANSCRIPTS_FROM = 3
 TRANSCRIPT_VECTORS_FROM = 4
 LANGUAGES_FROM = 6
+E5_VECTORS_FROM = 7
+
+
+@dataclass(frozen=True)
+class TextSpace:
+    """One text encoder's vectors of the transcripts: their table, their graph, and the schema
+    version that has the table. dim None: the index's own (USE shares the CLASP vectors' space)."""
+
+    name: str
+    table: str
+    graph: str
+    since: int
+    dim: int | None
+
+
+USE = "use"
+E5 = "e5"
+SPACE_ENCODERS = {USE: "use-multilingual", E5: "e5-small"}  # the encoder behind each space, as `clasp models` names it
+TEXT_SPACES = {USE: TextSpace(USE, "transcript_vectors", TRANSCRIPT_GRAPH, TRANSCRIPT_VECTORS_FROM, None),
+               E5: TextSpace(E5, "transcript_vectors_e5", E5_GRAPH, E5_VECTORS_FROM, 384)}
 EXACT_FILTERED = 50_000  # a --path that leaves at most this many windows is scored exactly (usearch)
 
 
@@ -287,9 +321,11 @@ class Store:
         self._graph_dirty = False
         self.graph_notes: list[str] = []  # why the graph was repaired on open, for `clasp index --repair`
         self._live = 0  # passages in the graph not marked deleted; knn_query needs k <= this
-        self._tgraph = None  # the transcript graph, loaded on first transcript search
-        self._tgraph_dirty = False
-        self._tlabels: set[int] = set()  # its live labels: knn_query needs k <= their number
+        # Per text space (TEXT_SPACES): its transcript graph, loaded on first use; whether it changed
+        # since written; and its live labels (knn_query needs k <= their number).
+        self._tgraph: dict[str, object] = {}
+        self._tgraph_dirty: dict[str, bool] = {}
+        self._tlabels: dict[str, set[int]] = {}
         self._cache_db: sqlite3.Connection | None = None  # a reader's own connection for writing transcripts
         self.cache_writable: bool | None = None  # None until a reader first tries to store a transcript
         self._dim = 0
@@ -369,8 +405,10 @@ class Store:
         try:
             if self.write and self._graph_dirty:
                 self.save_graph()
-            if self.write and self._tgraph_dirty:
-                self.save_transcript_graph()
+            if self.write:
+                for space, dirty in list(self._tgraph_dirty.items()):
+                    if dirty:
+                        self.save_transcript_graph(space)
         finally:
             self.db.close()
             if self._cache_db is not None:
@@ -508,7 +546,8 @@ class Store:
                 self.set_meta("updated", str(time.time()))
             for (pid,) in old:
                 mark_deleted(graph, pid)
-                self._forget_transcript_vector(pid)
+                for space in TEXT_SPACES:
+                    self._forget_transcript_vector(pid, space)
             self._live -= len(old)
             n += 1
             self._graph_dirty = True
@@ -554,8 +593,9 @@ class Store:
                 self.db.execute("DELETE FROM meta WHERE key='ann'")
             else:
                 self.set_meta("ann", engine)
-        self._graph = self._tgraph = None  # reloaded (and rebuilt) in the engine now chosen
-        self._graph_dirty = self._tgraph_dirty = False
+        self._graph = None  # reloaded (and rebuilt) in the engine now chosen
+        self._graph_dirty = False
+        self._tgraph, self._tgraph_dirty, self._tlabels = {}, {}, {}
 
     def db_state(self) -> DbState:
         n, max_id, id_sum = self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(id), 0) FROM passages").fetchone()
@@ -567,19 +607,19 @@ class Store:
     def _vectors(self, ids: Sequence[int]) -> np.ndarray:
         return self._dense(self.passage_vectors(ids), ids, "passage {} has no vector")
 
-    def _for_reading(self, graph, held: Callable[[Sequence[int]], dict]):
+    def _for_reading(self, graph, held: Callable[[Sequence[int]], dict], dim: int | None = None):
         """A loaded graph, made to rescore as a reader must. A writer holds the lock, so an id its
         graph holds and the database lacks is damage. A reader's graph was read before another
         process may have pruned: an id gone from the database since is a removed window (a NaN
         row, which the usearch graph skips), never a reason to call a healthy index damaged."""
         if not self.write and isinstance(graph, ShardedUsearch):
-            graph.vectors = lambda ids: self._dense(held(ids), ids, None)
+            graph.vectors = lambda ids: self._dense(held(ids), ids, None, dim)
         return graph
 
-    def _dense(self, got: dict[int, np.ndarray], ids: Sequence[int], missing: str | None) -> np.ndarray:
+    def _dense(self, got: dict[int, np.ndarray], ids: Sequence[int], missing: str | None, dim: int | None = None) -> np.ndarray:
         """[len(ids), dim] of the vectors in `got`, in `ids` order; a missing one is damage (a
         truncated file reads back as holes), or with `missing` None a row of NaN."""
-        out = np.zeros((len(ids), self.dim), dtype=np.float32)
+        out = np.zeros((len(ids), dim or self.dim), dtype=np.float32)
         for j, i in enumerate(ids):
             v = got.get(int(i))
             if v is None:
@@ -643,12 +683,15 @@ class Store:
             ids = self._db_ids()
             problems += graph_file_problems(self.dir, self.dim, self.db_state(), ids, self._vectors,
                                             engine=self.ann_engine(len(ids)))
-        if not problems and self.has_transcript_vectors() and has_graph_files(self.dir, TRANSCRIPT_GRAPH):
-            # Behind its rows is normal here (a reranking reader adds transcripts and leaves the file
-            # to the next writer); only a file that cannot be trusted is a problem.
-            problems += [p for p in graph_file_problems(self.dir, self.dim, self.tdb_state(), self._tdb_ids(), self._tvectors,
-                                                        name=TRANSCRIPT_GRAPH, engine=self.ann_engine())
-                         if "missing from" not in p and "stamp does not match" not in p]
+        for space in TEXT_SPACES.values():
+            if not problems and self.has_transcript_vectors(space=space.name) and has_graph_files(self.dir, space.graph):
+                # Behind its rows is normal here (a reranking reader adds transcripts and leaves the file
+                # to the next writer); only a file that cannot be trusted is a problem.
+                problems += [p for p in graph_file_problems(self.dir, self._space_dim(space.name), self.tdb_state(space.name),
+                                                            self._tdb_ids(space.name),
+                                                            lambda ids, s=space.name: self._tvectors(ids, s),
+                                                            name=space.graph, engine=self.ann_engine())
+                             if "missing from" not in p and "stamp does not match" not in p]
         return problems
 
     @_translated
@@ -756,9 +799,10 @@ class Store:
         return [(float(a), float(b), str(t)) for a, b, t in rows]
 
     def put_transcripts(self, items: dict[int, str], vectors: dict[int, np.ndarray] | None = None,
-                        langs: dict[int, str | None] | None = None, file_language: tuple[int, str] | None = None) -> bool:
-        """Store transcripts (and, when given, their text vectors), committed at once in their own
-        transaction. Returns whether they were stored.
+                        langs: dict[int, str | None] | None = None, file_language: tuple[int, str] | None = None,
+                        e5_vectors: dict[int, np.ndarray] | None = None) -> bool:
+        """Store transcripts (and, when given, their USE and e5 text vectors), committed at once in
+        their own transaction. Returns whether they were stored.
 
         A reader (`clasp search`) writes through a connection of its own, without the writer lock:
         a transcript is a row beside its passage that no graph or indexing run depends on, and
@@ -775,14 +819,16 @@ class Store:
         if db is None:
             return False
         rows = [(int(k), v, int(k)) for k, v in items.items()]
+        given = {USE: vectors, E5: e5_vectors}
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.executemany("INSERT INTO transcripts(passage_id, text) SELECT ?, ?2 WHERE EXISTS "
                                "(SELECT 1 FROM passages WHERE id=?3) "
                                "ON CONFLICT(passage_id) DO UPDATE SET text=excluded.text WHERE text IS NOT excluded.text", rows)
-                if vectors is not None and self.has_transcript_vectors(db):
-                    self._insert_text_vectors(db, items, vectors)
+                for space, vecs in given.items():
+                    if vecs is not None and self.has_transcript_vectors(db, space):
+                        self._insert_text_vectors(db, items, vecs, space)
                 if (langs or file_language) and db.execute("PRAGMA user_version").fetchone()[0] >= LANGUAGES_FROM:
                     if langs:
                         db.executemany("UPDATE transcripts SET language=? WHERE passage_id=?",
@@ -801,132 +847,155 @@ class Store:
             if isinstance(typed, DiskFullError) and not self.write:
                 return False  # a reader needs no space: this query uses its transcripts without keeping them
             raise (typed or e) from None
-        if vectors is not None:
-            self._add_transcript_vectors({int(k): vectors[k] for k, t in items.items() if t.strip() and k in vectors})
+        for space, vecs in given.items():
+            if vecs is not None:
+                self._add_transcript_vectors({int(k): vecs[k] for k, t in items.items() if t.strip() and k in vecs}, space)
         return True
 
     @staticmethod
-    def _insert_text_vectors(db: sqlite3.Connection, texts: dict[int, str], vectors: dict[int, np.ndarray]) -> None:
+    def _insert_text_vectors(db: sqlite3.Connection, texts: dict[int, str], vectors: dict[int, np.ndarray],
+                             space: str = USE) -> None:
         rows = [(int(k), np.asarray(vectors[k], dtype=np.float16).tobytes(), int(k))
                 for k, t in texts.items() if t.strip() and k in vectors]
-        db.executemany("INSERT OR REPLACE INTO transcript_vectors(passage_id, vector) SELECT ?, ? "
+        db.executemany(f"INSERT OR REPLACE INTO {TEXT_SPACES[space].table}(passage_id, vector) SELECT ?, ? "
                        "WHERE EXISTS (SELECT 1 FROM transcripts WHERE passage_id=?)", rows)
 
-    def has_transcript_vectors(self, db: sqlite3.Connection | None = None) -> bool:
-        return (db or self.db).execute("PRAGMA user_version").fetchone()[0] >= TRANSCRIPT_VECTORS_FROM
+    def has_transcript_vectors(self, db: sqlite3.Connection | None = None, space: str = USE) -> bool:
+        """Whether this index's schema holds `space`'s transcript vectors (rows may still be missing)."""
+        return (db or self.db).execute("PRAGMA user_version").fetchone()[0] >= TEXT_SPACES[space].since
+
+    def _space_dim(self, space: str) -> int:
+        return TEXT_SPACES[space].dim or self.dim
 
     @_translated
-    def transcripts_without_vectors(self, limit: int | None = None) -> list[tuple[int, str]]:
-        """(passage id, text) of non-empty transcripts that have no text vector yet."""
-        if not self.has_transcript_vectors():
+    def text_spaces(self) -> dict[str, int]:
+        """Transcript vectors this index holds, per text space (only spaces its schema has)."""
+        return {name: self.db.execute(f"SELECT COUNT(*) FROM {sp.table}").fetchone()[0]
+                for name, sp in TEXT_SPACES.items() if self.has_transcript_vectors(space=name)}
+
+    @_translated
+    def transcripts_without_vectors(self, limit: int | None = None, space: str = USE) -> list[tuple[int, str]]:
+        """(passage id, text) of non-empty transcripts that have no `space` vector yet."""
+        if not self.has_transcript_vectors(space=space):
             return []
-        sql = ("SELECT t.passage_id, t.text FROM transcripts t WHERE trim(t.text) != '' AND NOT EXISTS "
-               "(SELECT 1 FROM transcript_vectors v WHERE v.passage_id=t.passage_id) ORDER BY t.passage_id")
+        sql = (f"SELECT t.passage_id, t.text FROM transcripts t WHERE trim(t.text) != '' AND NOT EXISTS "
+               f"(SELECT 1 FROM {TEXT_SPACES[space].table} v WHERE v.passage_id=t.passage_id) ORDER BY t.passage_id")
         return self.db.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
 
     @_translated
-    def put_transcript_vectors(self, vectors: dict[int, np.ndarray]) -> None:
+    def put_transcript_vectors(self, vectors: dict[int, np.ndarray], space: str = USE) -> None:
         """A writer's fill-in of text vectors for transcripts stored without them (older indexes)."""
         if not vectors:
             return
         with self.transaction() as db:
             texts = dict(db.execute(f"SELECT passage_id, text FROM transcripts WHERE passage_id IN "
                                     f"({','.join('?' * len(vectors))})", [int(k) for k in vectors]).fetchall())
-            self._insert_text_vectors(db, texts, vectors)
-        self._add_transcript_vectors({k: v for k, v in vectors.items() if texts.get(k, "").strip()})
+            self._insert_text_vectors(db, texts, vectors, space)
+        self._add_transcript_vectors({k: v for k, v in vectors.items() if texts.get(k, "").strip()}, space)
 
-    # -- the transcript graph ------------------------------------------------------------------------
-    def _forget_transcript_vector(self, pid: int) -> None:
-        if self._tgraph is not None and int(pid) in self._tlabels:
-            mark_deleted(self._tgraph, pid)
-            self._tlabels.discard(int(pid))
-            self._tgraph_dirty = True
+    # -- the transcript graphs (one per text space) --------------------------------------------------
+    def _forget_transcript_vector(self, pid: int, space: str = USE) -> None:
+        labels = self._tlabels.get(space)
+        if self._tgraph.get(space) is not None and labels is not None and int(pid) in labels:
+            mark_deleted(self._tgraph[space], pid)
+            labels.discard(int(pid))
+            self._tgraph_dirty[space] = True
 
-    def _add_transcript_vectors(self, vectors: dict[int, np.ndarray]) -> None:
-        if self._tgraph is None or not vectors:
+    def _add_transcript_vectors(self, vectors: dict[int, np.ndarray], space: str = USE) -> None:
+        graph = self._tgraph.get(space)
+        if graph is None or not vectors:
             return  # not loaded: the next load brings it up to date from the rows
         ids = np.asarray(list(vectors), dtype=np.int64)
-        ensure_capacity(self._tgraph, len(ids))
-        self._tgraph.add_items(np.stack([np.asarray(vectors[int(i)], dtype=np.float32) for i in ids]), ids)
-        self._tlabels.update(int(i) for i in ids)
-        self._tgraph_dirty = True
+        ensure_capacity(graph, len(ids))
+        graph.add_items(np.stack([np.asarray(vectors[int(i)], dtype=np.float32) for i in ids]), ids)
+        self._tlabels[space].update(int(i) for i in ids)
+        self._tgraph_dirty[space] = True
 
-    def tdb_state(self) -> DbState:
+    def tdb_state(self, space: str = USE) -> DbState:
         n, max_id, id_sum = self.db.execute(
-            "SELECT COUNT(*), COALESCE(MAX(passage_id), 0), COALESCE(SUM(passage_id), 0) FROM transcript_vectors").fetchone()
+            f"SELECT COUNT(*), COALESCE(MAX(passage_id), 0), COALESCE(SUM(passage_id), 0) FROM {TEXT_SPACES[space].table}").fetchone()
         return DbState(self.meta("index_id") or "", n, max_id, id_sum)
 
-    def _tdb_ids(self) -> np.ndarray:
-        return np.array([r[0] for r in self.db.execute("SELECT passage_id FROM transcript_vectors ORDER BY passage_id")],
+    def _tdb_ids(self, space: str = USE) -> np.ndarray:
+        return np.array([r[0] for r in self.db.execute(f"SELECT passage_id FROM {TEXT_SPACES[space].table} ORDER BY passage_id")],
                         dtype=np.int64)
 
-    def _tvectors(self, ids: Sequence[int]) -> np.ndarray:
-        return self._dense(self.transcript_vectors(ids), ids, "the transcript of passage {} has no vector")
+    def _tvectors(self, ids: Sequence[int], space: str = USE) -> np.ndarray:
+        return self._dense(self.transcript_vectors(ids, space), ids, "the transcript of passage {} has no vector",
+                           self._space_dim(space))
 
     @_translated
-    def transcript_graph(self):
-        """The graph of transcript vectors, loaded and checked like the passage graph (None before
-        transcript vectors exist in this index's schema)."""
-        if not self.has_transcript_vectors():
+    def transcript_graph(self, space: str = USE):
+        """The graph of `space`'s transcript vectors, loaded and checked like the passage graph (None
+        before this index's schema holds them)."""
+        if not self.has_transcript_vectors(space=space):
             return None
-        if self._tgraph is None:
-            ids = self._tdb_ids()
-            loaded = load_graph(self.dir, self.dim, self.tdb_state(), ids, self._tvectors, name=TRANSCRIPT_GRAPH,
+        if self._tgraph.get(space) is None:
+            sp = TEXT_SPACES[space]
+            ids = self._tdb_ids(space)
+            vectors = lambda ids, s=space: self._tvectors(ids, s)  # noqa: E731
+            loaded = load_graph(self.dir, self._space_dim(space), self.tdb_state(space), ids, vectors, name=sp.graph,
                                 engine=self.ann_engine(), view=not self.write)
-            self._tgraph, self._tlabels = self._for_reading(loaded.graph, self.transcript_vectors), {int(i) for i in ids}
+            self._tgraph[space] = self._for_reading(loaded.graph, lambda ids, s=space: self.transcript_vectors(ids, s),
+                                                    self._space_dim(space))
+            self._tlabels[space] = {int(i) for i in ids}
             self.graph_notes += loaded.reasons
-            if loaded.changed and self.write and (len(ids) or has_graph_files(self.dir, TRANSCRIPT_GRAPH)):
-                self.save_transcript_graph()
-        return self._tgraph
+            if loaded.changed and self.write and (len(ids) or has_graph_files(self.dir, sp.graph)):
+                self.save_transcript_graph(space)
+        return self._tgraph[space]
 
     def save_graphs(self) -> None:
-        """Write both graphs where they changed since they were last written."""
+        """Write every graph that changed since it was last written."""
         if self._graph_dirty:
             self.save_graph()
-        if self._tgraph_dirty:
-            self.save_transcript_graph()
+        for space, dirty in list(self._tgraph_dirty.items()):
+            if dirty:
+                self.save_transcript_graph(space)
 
     @_translated
-    def save_transcript_graph(self) -> None:
-        if self._tgraph is None:
+    def save_transcript_graph(self, space: str = USE) -> None:
+        if self._tgraph.get(space) is None:
             return
-        save_graph(self.dir, self._tgraph, self.tdb_state(), self._tdb_ids(), name=TRANSCRIPT_GRAPH)
-        self._tgraph_dirty = False
+        save_graph(self.dir, self._tgraph[space], self.tdb_state(space), self._tdb_ids(space), name=TEXT_SPACES[space].graph)
+        self._tgraph_dirty[space] = False
 
     @_translated
-    def rebuild_transcript_graph(self) -> int:
-        ids = self._tdb_ids()
-        g = new_graph(self.dim, max(1024, len(ids)), self.ann_engine(), self._tvectors)
+    def rebuild_transcript_graph(self, space: str = USE) -> int:
+        ids = self._tdb_ids(space)
+        vectors = lambda ids, s=space: self._tvectors(ids, s)  # noqa: E731
+        g = new_graph(self._space_dim(space), max(1024, len(ids)), self.ann_engine(), vectors)
         for s in range(0, len(ids), 10000):
             part = ids[s : s + 10000]
-            g.add_items(self._tvectors(part), part)
-        self._tgraph, self._tlabels = g, {int(i) for i in ids}
-        self.save_transcript_graph()
+            g.add_items(vectors(part), part)
+        self._tgraph[space], self._tlabels[space] = g, {int(i) for i in ids}
+        self.save_transcript_graph(space)
         return len(ids)
 
     @_translated
     def transcript_search(self, query: np.ndarray, k: int = 10, path_glob: str | None = None,
-                          language: str | None = None) -> list[Hit]:
-        """Passages whose transcripts' text vectors are nearest the query (score = cosine)."""
-        graph = self.transcript_graph()
-        if graph is None or not self._tlabels:
+                          language: str | None = None, space: str = USE) -> list[Hit]:
+        """Passages whose transcripts' `space` vectors are nearest the query (score = cosine)."""
+        graph = self.transcript_graph(space)
+        labels = self._tlabels.get(space)
+        if graph is None or not labels:
             return []
-        return self._knn(graph, len(self._tlabels), query, k, path_glob, self._tlabels, language)
+        return self._knn(graph, len(labels), query, k, path_glob, labels, language)
 
     @_translated
-    def transcript_vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
-        """The text vector of each passage in `ids` whose transcript has one."""
-        if not self.has_transcript_vectors():
+    def transcript_vectors(self, ids: Sequence[int], space: str = USE) -> dict[int, np.ndarray]:
+        """The `space` text vector of each passage in `ids` whose transcript has one."""
+        if not self.has_transcript_vectors(space=space):
             return {}
-        return self._blobs("SELECT passage_id, vector FROM transcript_vectors WHERE passage_id IN ", ids)
+        return self._blobs(f"SELECT passage_id, vector FROM {TEXT_SPACES[space].table} WHERE passage_id IN ", ids,
+                           self._space_dim(space))
 
     @_translated
     def passage_vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         """The CLASP vector of each passage in `ids` that still exists."""
         return self._blobs("SELECT id, vector FROM passages WHERE id IN ", ids)
 
-    def _blobs(self, sql: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
-        size = 2 * self.dim
+    def _blobs(self, sql: str, ids: Sequence[int], dim: int | None = None) -> dict[int, np.ndarray]:
+        size = 2 * (dim or self.dim)
         rows = [(int(i), blob) for i, blob in self._rows_in(sql, ids) if isinstance(blob, bytes) and len(blob) == size]
         if not rows:
             return {}
@@ -1029,6 +1098,10 @@ class Store:
             "passages": q("SELECT COUNT(*) FROM passages").fetchone()[0],
             # Windows with a transcript: all of them once `clasp index` (or a fill-in) has finished.
             "transcribed": q("SELECT COUNT(*) FROM transcripts").fetchone()[0] if self.has_transcript_table else 0,
+            # The text encoders whose transcript vectors this index holds, with the languages each
+            # covers and how many vectors it has: search weighs what is there.
+            "text_encoders": [{"id": SPACE_ENCODERS[name], "languages": list(covered(SPACE_ENCODERS[name])), "vectors": n}
+                              for name, n in self.text_spaces().items()],
             "hours": files_ok[1] / 3600.0,
             # Recordings per language they were read in ({} before any was read).
             "languages": self.languages(),

@@ -172,6 +172,10 @@ def register(app: typer.Typer) -> None:
                                                   info=f"{hms(d['seconds'])} of speech; searches work meanwhile")
             elif kind == "transcribed" and state["fill"] is not None:
                 progress.update(state["fill"], advance=d["passages"], info=shown(Path(d['path']).name))
+            elif kind == "e5_vectors":  # transcripts stored before e5 get its vectors (no transcribing)
+                if state.get("e5") is None:
+                    state["e5"] = progress.add_task("adding e5 vectors", total=d["total"], info="searches work meanwhile")
+                progress.update(state["e5"], completed=d["done"])
             elif kind == "transcribe_failed":
                 progress.console.print(f"[yellow]not transcribed[/] {shown(d['path'])}: {shown(d['reason'])}")
             elif kind == "file":
@@ -226,6 +230,10 @@ def register(app: typer.Typer) -> None:
                 out.print(ft)
             for p, w in summary.warnings:
                 err.print(Text.assemble(("partly indexed ", "yellow"), printable(f"{p}: {w}")))
+        from ..encoders.e5 import FALLBACK_NOTICE, unavailable_reason
+
+        if unavailable_reason():
+            err.print(Text(f"note: {unavailable_reason()}; {FALLBACK_NOTICE}", style="yellow"))
         if summary.interrupted:
             fail("interrupted: finished files are kept; rerun the same command to continue", 130)
         if summary.indexed == 0 and summary.unchanged == 0 and summary.failed:
@@ -259,6 +267,8 @@ def register(app: typer.Typer) -> None:
                      ("transcribed", f"{st['transcribed']} of {st['passages']} passages"),
                      *((("reader", st["reader"]),) if st.get("reader") else ()),
                      *((("languages", ", ".join(f"{c} ({n})" for c, n in st["languages"].items())),) if st.get("languages") else ()),
+                     *((("text encoders", "; ".join(f"{e['id']} ({len(e['languages'])} languages, {e['vectors']} vectors)"
+                                                    for e in st["text_encoders"])),) if st.get("text_encoders") else ()),
                      ("audio", hms(st["hours"] * 3600)),
                      ("size on disk", f"{st['size_bytes'] / 2**20:.1f} MB"), ("last update", updated),
                      ("failed files", len(st["failed_files"]))):

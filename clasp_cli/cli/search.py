@@ -62,6 +62,8 @@ def register(app: typer.Typer) -> None:
 
           clasp search "rain tomorrow" --path "*/radio/*" --json
 
+          clasp search "hur föds stjärnor"                      # Swedish: about 100 languages (e5)
+
           clasp search "rozpočet na příští rok" --language cs   # only what was read as Czech
 
           clasp search --audio question.wav
@@ -83,6 +85,8 @@ def register(app: typer.Typer) -> None:
             raise UsageError("give a text query, or a recording with --audio FILE")
         check_device(device)
         with Searcher(index_dir(index), device=device) as searcher:
+            if searcher.e5_notice:
+                err.print(Text(f"note: {searcher.e5_notice}", style="yellow"))
             resp = search_json(searcher, query, audio=audio, top_k=top_k, min_score=_min_score(min_score), path_glob=path,
                                mode=mode, rerank=_rerank(rerank), language=language)
         if fmt == "json":
