@@ -118,7 +118,7 @@ class Searcher:
     lookup and one SQLite read.
     """
 
-    def __init__(self, index_dir: str | Path, model=None, device: str = "auto"):
+    def __init__(self, index_dir: str | Path, model=None, device: str = "auto", e5: bool | None = None):
         from .devices import check_device
 
         check_device(device)  # before any work: a typo must not wait for the index to load
@@ -138,13 +138,16 @@ class Searcher:
         self._e5_vecs: OrderedDict[str, np.ndarray] = OrderedDict()  # the same for e5
         self._noise: dict[str, float] = {}
         self._reader = None  # reading.ChunkReader, made on the first --rerank
-        self._e5 = self._open_e5()
+        self._e5 = self._open_e5(e5)
 
-    def _open_e5(self):
-        """e5, where this index holds e5 vectors and the model's fusion knows them, else None.
-        Where it cannot load, search runs on USE alone (`e5_notice` says why)."""
+    def _open_e5(self, wanted: bool | None):
+        """e5, where this index holds e5 vectors and the model's fusion knows them (wanted None;
+        True: whenever the index holds them, for tuning; False: never), else None. Where it cannot
+        load, search runs on USE alone (`e5_notice` says why)."""
         self.e5_notice: str | None = None
-        if FusionWeights.from_config(self.model.config.fusion).e5 is None or not self.store.text_spaces().get(E5):
+        if wanted is False or not self.store.text_spaces().get(E5):
+            return None
+        if wanted is None and FusionWeights.from_config(self.model.config.fusion).e5 is None:
             return None
         from .encoders.e5 import FALLBACK_NOTICE, available, unavailable_reason
 

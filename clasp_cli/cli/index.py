@@ -233,7 +233,7 @@ def register(app: typer.Typer) -> None:
         from ..encoders.e5 import FALLBACK_NOTICE, unavailable_reason
 
         if unavailable_reason():
-            err.print(Text(f"note: {unavailable_reason()}; {FALLBACK_NOTICE}", style="yellow"))
+            err.print(Text(f"note: {unavailable_reason()}; {FALLBACK_NOTICE}", style="yellow"), soft_wrap=True)
         if summary.interrupted:
             fail("interrupted: finished files are kept; rerun the same command to continue", 130)
         if summary.indexed == 0 and summary.unchanged == 0 and summary.failed:

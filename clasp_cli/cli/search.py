@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
         check_device(device)
         with Searcher(index_dir(index), device=device) as searcher:
             if searcher.e5_notice:
-                err.print(Text(f"note: {searcher.e5_notice}", style="yellow"))
+                err.print(Text(f"note: {searcher.e5_notice}", style="yellow"), soft_wrap=True)
             resp = search_json(searcher, query, audio=audio, top_k=top_k, min_score=_min_score(min_score), path_glob=path,
                                mode=mode, rerank=_rerank(rerank), language=language)
         if fmt == "json":

