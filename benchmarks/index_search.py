@@ -10,7 +10,8 @@
           passage vectors are synthetic (clustered), the query path is the real one.
 - fused:  the same at 100,000 windows that also have transcripts (sentences of the built-in
           corpus) and transcript vectors (synthetic, clustered): the default hybrid query path,
-          CLASP graph + transcript graph + FTS5 keyword list + fusion, warm, p50/p95.
+          CLASP graph + transcript graph + FTS5 keyword list + fusion, warm, p50/p95; with e5 vectors
+          (synthetic, 384-d) as well, timed with e5 off (USE alone, as before) and on, in the same run.
 - recall: HNSW recall@10 against exact search at 1,000,000 synthetic vectors, with the
           store's own HNSW settings (M, ef_construction, ef).
 """
@@ -144,12 +145,12 @@ def bench_warm(work: Path, model_name: str, n: int = 100_000) -> dict:
     return {"part": "warm", "passages": n, **warm_latency(idx, model)}
 
 
-def warm_latency(idx: Path, model) -> dict:
+def warm_latency(idx: Path, model, e5: bool | None = None) -> dict:
     """p50/p95 of 200 queries on an index the process already holds open (after 20 warm-up queries)."""
     from clasp_cli.search import Searcher
 
     lat = []
-    with Searcher(idx, model=model) as searcher:
+    with Searcher(idx, model=model, e5=e5) as searcher:
         for i in range(220):
             t = time.perf_counter()
             res = searcher.search(QUERIES[i % len(QUERIES)] + f" {i}", top_k=10)
@@ -164,8 +165,10 @@ def bench_fused(work: Path, model_name: str, n: int = 100_000) -> dict:
     from clasp_cli.registry import load_model
     from clasp_cli.store import Store
 
+    from clasp_cli.store import E5, TEXT_SPACES
+
     model = load_model(model_name)
-    idx = work / f"fused-{n}"
+    idx = work / f"fused-e5-{n}"
     rng = np.random.default_rng(2)
     if not (idx / "index.sqlite").exists():
         # Built under a temp name and renamed when complete, so an interrupted build is never timed.
@@ -181,12 +184,17 @@ def bench_fused(work: Path, model_name: str, n: int = 100_000) -> dict:
             for f in range(n // per_file):
                 spans = [(i * 5.0, i * 5.0 + 5.0) for i in range(per_file)]
                 said = [texts[int(k)] for k in rng.integers(0, len(texts), per_file)]
-                st.replace_file(f"/synthetic/file-{f:05d}.wav", 1, 1.0, None, per_file * 5.0, spans,
-                                clustered(per_file, model.dim, rng, centers), texts=said,
-                                text_vectors=clustered(per_file, model.dim, rng, centers))
+                ids = st.replace_file(f"/synthetic/file-{f:05d}.wav", 1, 1.0, None, per_file * 5.0, spans,
+                                      clustered(per_file, model.dim, rng, centers), texts=said,
+                                      text_vectors=clustered(per_file, model.dim, rng, centers))
+                e5_dim = TEXT_SPACES[E5].dim
+                st.put_transcript_vectors(dict(zip(ids, clustered(per_file, e5_dim, rng, centers[:, :e5_dim]))), space=E5)
+            st.transcript_graph()  # both transcript graphs built and written now, not at every open
+            st.transcript_graph(E5)
         subprocess.run(["rm", "-rf", str(idx)], check=True)
         tmp.rename(idx)
-    return {"part": "fused", "passages": n, **warm_latency(idx, model)}
+    return {"part": "fused", "passages": n, "use_only": warm_latency(idx, model, e5=False),
+            "with_e5": warm_latency(idx, model, e5=True)}
 
 
 def bench_recall(n: int = 1_000_000, dim: int = 512, queries: int = 1000) -> dict:

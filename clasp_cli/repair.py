@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .errors import UsageError
-from .store import DB, Store, connect_reader, index_file_names
+from .store import DB, E5, Store, connect_reader, index_file_names
 
 
 @dataclass
@@ -45,6 +45,13 @@ def repair_index(index_dir: str | Path, model=None) -> RepairReport:
                 problems.append(f"{missing} transcripts without a text vector")
                 fill_transcript_vectors(store, open_model_for(store, model, "cpu"))
             store.rebuild_transcript_graph()
+        if store.has_transcript_vectors(space=E5):
+            from .indexer import fill_e5_vectors
+
+            missing = len(store.transcripts_without_vectors(space=E5))
+            if missing and fill_e5_vectors(store):  # only where e5 loads here; otherwise left for a run that can
+                problems.append(f"{missing} transcripts without an e5 vector")
+            store.rebuild_transcript_graph(E5)
         remaining = store.check()
     return RepairReport(problems, passages, remaining)
 

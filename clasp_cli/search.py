@@ -139,6 +139,7 @@ class Searcher:
         self._noise: dict[str, float] = {}
         self._reader = None  # reading.ChunkReader, made on the first --rerank
         self._e5 = self._open_e5(e5)
+        self._pool = None  # the e5 query's worker thread, made on first use
 
     def _open_e5(self, wanted: bool | None):
         """e5, where this index holds e5 vectors and the model's fusion knows them (wanted None;
@@ -182,6 +183,8 @@ class Searcher:
         return np.stack([self._transcript_vecs[t] for t in texts])
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         self.store.close()
 
     def transcriber(self):
@@ -266,6 +269,7 @@ class Searcher:
         else:
             if not query.strip():
                 raise UsageError("empty query")
+            e5q = self._e5_query(query) if fused else None  # on its own thread, beside USE and the graphs
             vec = model.embed_text([query])[0]
             label = query
         path_glob = path_pattern(path_glob)
@@ -277,7 +281,7 @@ class Searcher:
             hits = sorted(((p, s, e, round(clasp_cos[i], 4), i) for i, (p, s, e) in where.items()), key=lambda h: -h[3])
             return SearchResponse(label, self._results(hits, top_k, min_score, {}))
         auto = min_score if auto_asked else self._threshold(AUTO_MIN_SCORE, False, fused, fusion) if weak_level else None
-        cands = self._gather(query, vec, where, clasp_cos, mode, per_list, rerank, path_glob, fused, language)
+        cands = self._gather(query, vec, where, clasp_cos, mode, per_list, rerank, path_glob, fused, language, e5q)
         if not cands.ids:
             return SearchResponse(label, [], auto)
         prob = (fused_scores(cands, fusion) if fused else fusion.vector_only(cands.clasp_prob))
@@ -289,10 +293,11 @@ class Searcher:
                    path_glob: str | None = None) -> "Candidates":
         """The windows a text query's fusion would weigh, with what it weighs (for tuning and for
         explaining a ranking): each list's candidates before the cut to top_k."""
+        e5q = self._e5_query(query)
         vec = self.model.embed_text([query])[0]
         per_list = max(top_k * FETCH_FACTOR, CANDIDATES)
         where, clasp_cos = self._clasp_list(vec, mode, max(per_list, rerank), path_glob)
-        return self._gather(query, vec, where, clasp_cos, mode, per_list, rerank, path_glob, True)
+        return self._gather(query, vec, where, clasp_cos, mode, per_list, rerank, path_glob, True, e5q=e5q)
 
     def _clasp_list(self, vec: np.ndarray, mode: str, k: int, path_glob: str | None,
                     language: str | None = None) -> tuple[dict, dict]:
@@ -305,14 +310,26 @@ class Searcher:
                 clasp_cos[h.passage_id] = h.score
         return where, clasp_cos
 
+    def _e5_query(self, query: str):
+        """The query's e5 vector, started on a worker thread (a Future; None without e5): e5's C
+        engine and USE's numpy both release the GIL, so on two cores the second encoder costs
+        little of a query's time."""
+        if self._e5 is None:
+            return None
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="clasp-e5")
+        return self._pool.submit(lambda: self._e5.encode_queries([query])[0])
+
     def _gather(self, query: str, vec: np.ndarray, where: dict, clasp_cos: dict, mode: str, per_list: int, rerank: int,
-                path_glob: str | None, fused: bool, language: str | None = None) -> "Candidates":
+                path_glob: str | None, fused: bool, language: str | None = None, e5q=None) -> "Candidates":
         texts: dict[int, str] = {}
         tvecs: dict[int, np.ndarray] = {}
         if rerank:
             head = sorted(clasp_cos, key=lambda i: -clasp_cos[i])[:rerank]
             texts, tvecs = self._read(head, where)
-        e5q = self._e5.encode_queries([query])[0] if fused and self._e5 is not None else None
+        e5q = e5q.result() if e5q is not None else None
         if mode == "hybrid":
             for h in self.store.transcript_search(vec, k=per_list, path_glob=path_glob, language=language):
                 where.setdefault(h.passage_id, (h.path, h.start, h.end))

@@ -192,6 +192,7 @@ def fused_similarity(model, weights, qv: np.ndarray, qtexts: Sequence[str], clas
     """[queries, recordings] match probabilities of the fused system (clasp_cli.fusion): the CLASP
     vector's calibrated probability, fused with the transcript's vector and words where the
     recording has a transcript, exactly as `clasp search` fuses them."""
+    from ..encoders.e5 import available
     from ..fusion import agreement, fuse, query_terms, shares
 
     said = [query_terms(t) for t in transcripts]
@@ -200,10 +201,20 @@ def fused_similarity(model, weights, qv: np.ndarray, qtexts: Sequence[str], clas
     tcos_all = qv @ asr_emb.T
     ccos_all = qv @ clasp_emb.T
     agree = agreement(clasp_emb, asr_emb)
+    # e5 where `clasp search` would use it: the weights know it and it loads here.
+    e5 = available() if weights.e5 is not None else None
+    e5cos_all = gates = None
+    if e5 is not None:
+        e5cos_all = e5.encode_queries(list(qtexts)) @ e5.encode(list(transcripts)).T
+        familiarity = getattr(model.text, "familiarity", lambda _t: None)
+        gates = [weights.e5.gate(familiarity(t)) for t in qtexts]
     for i, (q, text) in enumerate(zip(qv, qtexts)):
         share = shares(query_terms(text), said)
         prob = np.asarray(model.match_score(ccos_all[i], q), dtype=np.float64)
-        out[i] = fuse(prob, tcos_all[i], share, agree, has, weights)
+        if e5cos_all is None:
+            out[i] = fuse(prob, tcos_all[i], share, agree, has, weights)
+        else:
+            out[i] = fuse(prob, tcos_all[i], share, agree, has, weights, e5cos_all[i], has, gates[i])
     return out
 
 

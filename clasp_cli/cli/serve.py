@@ -65,6 +65,8 @@ def register(app: typer.Typer) -> None:
 
           curl 'http://127.0.0.1:8765/api/search?q=rain+at+the+weekend&top_k=3'
 
+          curl 'http://127.0.0.1:8765/api/search?q=regn+och+h%C3%A5rd+vind+i+helgen'   # Swedish (e5)
+
           curl -H 'X-Clasp-Request: 1' 'http://127.0.0.1:8765/api/search?q=rain&rerank=10'
 
         Pages of other sites cannot use it: requests whose Origin or Sec-Fetch-Site header
