@@ -234,18 +234,25 @@ def fit_ranking(groups: list[tuple[np.ndarray, np.ndarray]], l2: float = 1e-3, i
     backtracking; the loss is smooth and the weights few."""
     groups = [(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=bool)) for x, y in groups if np.any(y)]
     k = groups[0][0].shape[1]
+    # Every query's candidates padded into one [queries, most candidates, k] block, so a step costs
+    # a few array operations rather than a Python loop over ten thousand queries.
+    width = max(len(y) for _, y in groups)
+    xs = np.zeros((len(groups), width, k))
+    real = np.zeros((len(groups), width), dtype=bool)
+    ys = np.zeros((len(groups), width), dtype=bool)
+    for j, (x, y) in enumerate(groups):
+        xs[j, : len(y)], real[j, : len(y)], ys[j, : len(y)] = x, True, y
 
     def loss_grad(w: np.ndarray) -> tuple[float, np.ndarray]:
-        total, grad = 0.5 * l2 * float(w @ w), l2 * w
-        for x, y in groups:
-            s = x @ w
-            s -= s.max()
-            e = np.exp(s)
-            p = e / e.sum()
-            q = np.where(y, e, 0.0)
-            q /= q.sum()
-            total += float(np.log(e.sum()) - np.log(e[y].sum()))
-            grad = grad + x.T @ (p - q)
+        s = np.where(real, xs @ w, -np.inf)
+        s -= s.max(axis=1, keepdims=True)
+        e = np.exp(s)
+        z = e.sum(axis=1)
+        zy = np.where(ys, e, 0.0).sum(axis=1)
+        p = e / z[:, None]
+        q = np.where(ys, e, 0.0) / zy[:, None]
+        total = 0.5 * l2 * float(w @ w) + float(np.sum(np.log(z) - np.log(zy)))
+        grad = l2 * w + np.einsum("gm,gmk->k", p - q, xs)
         return total / len(groups), grad / len(groups)
 
     w = np.zeros(k)
