@@ -15,13 +15,15 @@ class DictCache:
     def __init__(self):
         self.items: dict[int, str] = {}
         self.vectors: dict[int, np.ndarray] = {}
+        self.e5_vectors: dict[int, np.ndarray] = {}
 
     def transcripts(self, ids):
         return {i: self.items[i] for i in ids if i in self.items}
 
-    def put_transcripts(self, items, vectors=None):
+    def put_transcripts(self, items, vectors=None, *, e5_vectors=None):
         self.items.update(items)
         self.vectors.update(vectors or {})
+        self.e5_vectors.update(e5_vectors or {})
         return True
 
 
