@@ -90,9 +90,11 @@ UNCOVERED_COLUMNS = ("e5", "keyword", "agree", "bias")
 class E5Weights:
     """The fusion of a window whose transcript has both a USE and an e5 vector.
 
-    USE covers 16 languages, and the CLASP head is trained into USE's space, so for a query in
-    any other language both the CLASP cosine and the USE cosine are noise. How familiar USE's own
-    tokenizer finds the query (coverage_gate) gives g in [0, 1], and the score blends two maps:
+    USE covers 16 languages, and the CLASP head is trained into USE's space, so where either side
+    is in another language, the query or what was said in the window, both the CLASP cosine and
+    the USE cosine are noise. g in [0, 1] is how familiar USE's own tokenizer finds the query
+    (coverage_gate), times whether USE covers the language the window was read in (Whisper's
+    code; 1 where unknown), and the score blends two maps:
 
         z = g * covered . [logit(p_clasp), cos_use, cos_e5, word share, agreement, 1]
             + (1 - g) * uncovered . [cos_e5, word share, agreement, 1]
@@ -121,12 +123,20 @@ class E5Weights:
         """g: 1 where USE knows the query's language, 0 where it does not (1 when unmeasured)."""
         return coverage_gate(familiarity, self.low, self.high)
 
-    def logits(self, x: np.ndarray, gate: float) -> np.ndarray:
-        """z of each row of e5_features."""
+    def logits(self, x: np.ndarray, gate) -> np.ndarray:
+        """z of each row of e5_features; `gate` one g for all rows or one per row."""
         x = np.asarray(x, dtype=np.float64)
+        gate = np.asarray(gate, dtype=np.float64)
         cov = x @ np.asarray(self.covered)
         unc = x[:, [2, 3, 4, 5]] @ np.asarray(self.uncovered)
         return gate * cov + (1.0 - gate) * unc
+
+
+def window_gate(languages: Sequence[str | None]) -> np.ndarray:
+    """Per window, 1 where USE covers the language it was read in (or it is not known), else 0."""
+    from .encoders.languages import USE_LANGUAGES
+
+    return np.array([1.0 if code is None or code in USE_LANGUAGES else 0.0 for code in languages])
 
 
 def coverage_gate(familiarity: float | None, low: float, high: float) -> float:
@@ -185,10 +195,10 @@ def features(clasp_prob: np.ndarray, text_cos: np.ndarray, share: np.ndarray, ag
 
 def fuse(clasp_prob: np.ndarray, text_cos: np.ndarray, share: np.ndarray, agree: np.ndarray, has_text: np.ndarray,
          weights: FusionWeights, e5_cos: np.ndarray | None = None, has_e5: np.ndarray | None = None,
-         gate: float = 1.0) -> np.ndarray:
+         gate=1.0) -> np.ndarray:
     """Match probabilities: fused with e5 where a window's transcript has an e5 vector too (and the
     weights know e5), fused with USE alone where it has a USE vector, CLASP's alone elsewhere.
-    `gate` is the query's USE coverage (E5Weights.gate)."""
+    `gate` is USE's coverage (E5Weights), one for all windows or one per window."""
     clasp_prob = np.asarray(clasp_prob, dtype=np.float64)
     out = weights.vector_only(clasp_prob)
     has_text = np.asarray(has_text, dtype=bool)
@@ -204,7 +214,8 @@ def fuse(clasp_prob: np.ndarray, text_cos: np.ndarray, share: np.ndarray, agree:
     if with_e5.any():
         x = e5_features(clasp_prob[with_e5], np.asarray(text_cos)[with_e5], np.asarray(e5_cos)[with_e5],
                         np.asarray(share)[with_e5], np.asarray(agree)[with_e5])
-        out[with_e5] = sigmoid(weights.e5.logits(x, gate))
+        g = np.asarray(gate, dtype=np.float64)
+        out[with_e5] = sigmoid(weights.e5.logits(x, g if g.ndim == 0 else g[with_e5]))
     return out
 
 

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import AudioError, UsageError
-from .fusion import FusionWeights, agreement, fuse, query_terms, shares  # noqa: F401  (query_terms is re-exported)
+from .fusion import FusionWeights, agreement, fuse, query_terms, shares, window_gate  # noqa: F401  (query_terms is re-exported)
 from .store import E5, IndexError_, Store, path_pattern
 
 
@@ -75,6 +75,7 @@ class Candidates:
     e5_cos: np.ndarray | None = None  # cosine of the query's and the transcript's e5 vectors
     has_e5: np.ndarray | None = None  # bool: the window's transcript has an e5 vector
     familiarity: float | None = None  # USE's familiarity with the query (fusion.E5Weights.gate)
+    use_window: np.ndarray | None = None  # 1 where USE covers the language the window was read in (fusion.window_gate)
 
 
 @dataclass
@@ -384,6 +385,8 @@ class Searcher:
             cands.e5_cos = np.array([float(evecs[i] @ e5q) if i in evecs else 0.0 for i in ids])
             familiarity = getattr(self.model.text, "familiarity", None)
             cands.familiarity = familiarity(query) if familiarity is not None else None
+            langs = self.store.passage_languages(ids)
+            cands.use_window = window_gate([langs.get(i) for i in ids])
         return cands
 
     def _threshold(self, min_score, audio: bool, fused: bool, fusion: FusionWeights) -> float | None:
@@ -475,6 +478,8 @@ class Searcher:
 def fused_scores(c: Candidates, weights: FusionWeights) -> np.ndarray:
     """The fused match probability of each candidate (clasp_cli.fusion.fuse, with e5 where present)."""
     gate = weights.e5.gate(c.familiarity) if weights.e5 is not None else 1.0
+    if c.use_window is not None:
+        gate = gate * c.use_window
     return fuse(c.clasp_prob, c.text_cos, c.share, c.agree, c.has_text, weights, c.e5_cos, c.has_e5, gate)
 
 

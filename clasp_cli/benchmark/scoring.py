@@ -188,12 +188,13 @@ def score_system(spec, raw, utts, queries, lang_queries, noise_idx, ml_utts, ml_
 
 
 def fused_similarity(model, weights, qv: np.ndarray, qtexts: Sequence[str], clasp_emb: np.ndarray, asr_emb: np.ndarray,
-                     transcripts: Sequence[str]) -> np.ndarray:
+                     transcripts: Sequence[str], langs: Sequence[str | None] | None = None) -> np.ndarray:
     """[queries, recordings] match probabilities of the fused system (clasp_cli.fusion): the CLASP
     vector's calibrated probability, fused with the transcript's vector and words where the
-    recording has a transcript, exactly as `clasp search` fuses them."""
+    recording has a transcript, exactly as `clasp search` fuses them. `langs`: the language each
+    recording was read in (None: unknown)."""
     from ..encoders.e5 import available
-    from ..fusion import agreement, fuse, query_terms, shares
+    from ..fusion import agreement, fuse, query_terms, shares, window_gate
 
     said = [query_terms(t) for t in transcripts]
     has = np.array([bool(t.strip()) for t in transcripts])
@@ -207,7 +208,8 @@ def fused_similarity(model, weights, qv: np.ndarray, qtexts: Sequence[str], clas
     if e5 is not None:
         e5cos_all = e5.encode_queries(list(qtexts)) @ e5.encode(list(transcripts)).T
         familiarity = getattr(model.text, "familiarity", lambda _t: None)
-        gates = [weights.e5.gate(familiarity(t)) for t in qtexts]
+        windows = window_gate(list(langs) if langs is not None else [None] * len(transcripts))
+        gates = [weights.e5.gate(familiarity(t)) * windows for t in qtexts]
     for i, (q, text) in enumerate(zip(qv, qtexts)):
         share = shares(query_terms(text), said)
         prob = np.asarray(model.match_score(ccos_all[i], q), dtype=np.float64)
@@ -224,11 +226,14 @@ def score_fused(model, clasp_raw: dict, asr_raw: dict, utts, queries, lang_queri
     from ..fusion import FusionWeights
 
     weights = FusionWeights.from_config(model.config.fusion)
-    sim = lambda qv, texts, c, a, tr, targets=None: rank_targets(  # noqa: E731
-        fused_similarity(model, weights, qv, texts, c, a, tr), None if targets is None else np.asarray(targets))
+    # Whisper reads each recording told its language (`clasp index --language`), so that is the language it was read in.
+    sim = lambda qv, texts, c, a, tr, targets=None, langs=None: rank_targets(  # noqa: E731
+        fused_similarity(model, weights, qv, texts, c, a, tr, langs), None if targets is None else np.asarray(targets))
+    langs = [u.lang for u in utts]
     texts = [u.text for u in utts]
-    r = sim(queries, texts, clasp_raw["emb"], asr_raw["emb"], asr_raw["transcripts"])
-    lang_ranks = {lang: sim(q, [utts[i].translations[lang] for i in rows], clasp_raw["emb"], asr_raw["emb"], asr_raw["transcripts"], rows)
+    r = sim(queries, texts, clasp_raw["emb"], asr_raw["emb"], asr_raw["transcripts"], langs=langs)
+    lang_ranks = {lang: sim(q, [utts[i].translations[lang] for i in rows], clasp_raw["emb"], asr_raw["emb"], asr_raw["transcripts"], rows,
+                            langs=langs)
                   for lang, (rows, q) in lang_queries.items()}
     cost = dict(asr_raw["cost"])
     # One encoder pass serves both halves in the product; here the two ran apart, so both are counted.
@@ -250,22 +255,25 @@ def score_fused(model, clasp_raw: dict, asr_raw: dict, utts, queries, lang_queri
         q = queries[idx]
         qt = [texts[i] for i in idx]
         clean_tr = [asr_raw["transcripts"][i] for i in idx]
-        clean = scores_from_ranks(sim(q, qt, clasp_raw["emb"][idx], asr_raw["emb"][idx], clean_tr)).as_dict()
+        nlangs = [langs[i] for i in idx]
+        clean = scores_from_ranks(sim(q, qt, clasp_raw["emb"][idx], asr_raw["emb"][idx], clean_tr, langs=nlangs)).as_dict()
         noise: dict = {"n": len(noise_idx), "seed": cfg.seed}
         for kind in cfg.noise_kinds:
             rows = [{"snr_db": None, **clean}]
             for snr in cfg.snrs:
                 key = f"{kind}@{float(snr):g}"
                 rows.append({"snr_db": float(snr), **scores_from_ranks(sim(
-                    q, qt, clasp_raw["noise"][key], asr_raw["noise"][key], asr_raw["noise_transcripts"][key])).as_dict()})
+                    q, qt, clasp_raw["noise"][key], asr_raw["noise"][key], asr_raw["noise_transcripts"][key], langs=nlangs)).as_dict()})
             noise[kind] = rows
         res.noise = noise
     if ml_utts and clasp_raw["ml_emb"] is not None and asr_raw["ml_emb"] is not None:
         args = (clasp_raw["ml_emb"], asr_raw["ml_emb"], asr_raw["ml_transcripts"])
-        native = sim(ml_queries["native"], [u.text for u in ml_utts], *args)
+        ml_langs = [u.lang for u in ml_utts]
+        native = sim(ml_queries["native"], [u.text for u in ml_utts], *args, langs=ml_langs)
         mres: dict = {"n": len(ml_utts), "native": scores_from_ranks(native).as_dict()}
         if ml_en is not None:
-            mres["en"] = scores_from_ranks(sim(ml_en[1], [ml_utts[i].translations["en"] for i in ml_en[0]], *args, ml_en[0])).as_dict()
+            mres["en"] = scores_from_ranks(sim(ml_en[1], [ml_utts[i].translations["en"] for i in ml_en[0]], *args, ml_en[0],
+                                               langs=ml_langs)).as_dict()
         mres["by_lang"] = grouped_scores(native, [u.lang for u in ml_utts])
         res.multilingual = mres
     return res
