@@ -15,10 +15,12 @@ every window has its USE and e5 vectors; a rerun resumes):
 For each query the real Searcher gathers the hybrid candidates (the CLASP, USE and e5 lists and
 the keyword list). A candidate answers the query when it lies in the right program and covers
 half the sentence. USE's coverage g of a query and window is how familiar USE's tokenizer finds
-the query, times whether USE covers the language Whisper read the window in. The two e5 maps (clasp_cli.fusion.E5Weights) are fitted listwise on the
-gated features and scaled into probabilities by a logistic fit on each query's top 10 and on
-nonsense queries' top 10 (as benchmarks/fusion_tuning.py does for the USE fusion). The gate's
-ramp (low, high) is chosen from a small grid by HITS@1 over every validation query. Rows: HITS@1
+the query, times whether USE covers the language Whisper read the window in. Of the two e5 maps
+(clasp_cli.fusion.E5Weights), the covered map is the shipped USE fusion plus one e5 term, whose weight is chosen from
+a small grid by HITS@1 over every validation query, and the uncovered map is fitted listwise on
+the queries and windows USE does not cover. Each is scaled into probabilities by a logistic fit
+on each query's top 10 and on nonsense queries' top 10 (as benchmarks/fusion_tuning.py does for
+the USE fusion). Rows: HITS@1
 per archive and query language, for the CLASP vector alone, the USE transcript vector alone, the
 e5 transcript vector alone, the USE fusion shipped before, and the e5 fusion.
 """
@@ -36,7 +38,30 @@ import numpy as np
 
 FIT = ["data/synth/val.jsonl", "data/asterisk/it.jsonl", "data/asterisk/ru.jsonl", "data/fillets/train.jsonl"]
 EVAL = ["data/fillets/val.jsonl"]
-GRID = [(-4.4, -3.2), (-4.0, -3.0), (-3.8, -2.8), (-3.6, -2.6), (-4.2, -2.6)]
+# The e5 cosine's weight added to the shipped USE fusion where USE covers query and window.
+GRID = [0.0, 2.5, 5.0, 7.5, 10.0, 15.0]
+# USE's familiarity ramp, chosen on gettext messages, not speech (benchmarks/use_coverage.py):
+# the widest gap between the mean gate of covered and of uncovered languages (0.739).
+LOW, HIGH = -3.7, -3.3
+
+
+ARRAYS = ("clasp_prob", "text_cos", "share", "agree", "has_text", "e5_cos", "has_e5", "use_window")
+
+
+def flat(c) -> dict:
+    """A Candidates as JSON (texts left out: the fit never reads them)."""
+    out = {k: None if getattr(c, k) is None else np.asarray(getattr(c, k)).tolist() for k in ARRAYS}
+    return {**out, "ids": c.ids, "where": [c.where[i] for i in c.ids], "familiarity": c.familiarity}
+
+
+def revive(d: dict):
+    from clasp_cli.search import Candidates
+
+    arr = {k: None if d[k] is None else np.asarray(d[k], dtype=bool if k.startswith("has_") else np.float64) for k in ARRAYS}
+    c = Candidates(d["ids"], {i: tuple(w) for i, w in zip(d["ids"], d["where"])}, arr["clasp_prob"], arr["text_cos"], arr["share"],
+                   arr["agree"], arr["has_text"], {})
+    c.e5_cos, c.has_e5, c.use_window, c.familiarity = arr["e5_cos"], arr["has_e5"], arr["use_window"], d["familiarity"]
+    return c
 
 
 def main() -> None:
@@ -68,9 +93,15 @@ def main() -> None:
         index_paths([work / p.path for p in programs], index, model=model, transcribe=True)  # resumes where it stopped
         name = f"{man.parent.name}-{man.stem}"
         print(f"{name}: {len(programs)} programs, {len(qs)} queries, index ready in {time.time() - t:.0f} s", flush=True)
-        with Searcher(index, model=model, e5=True) as s:
-            cands = [s.candidates(q.text, top_k=10) for q in qs]
-            nonsense = [s.candidates(q, top_k=10) for q in nonsense_queries(75, seed=len(man.stem))] if role == "fit" else []
+        cache = index / "e5-fusion-candidates.json"  # what a fit needs of each query's candidates: refits skip the queries
+        if cache.is_file() and json.loads(cache.read_text())["queries"] == len(qs):
+            got = json.loads(cache.read_text())
+            cands, nonsense = [revive(c) for c in got["cands"]], [revive(c) for c in got["nonsense"]]
+        else:
+            with Searcher(index, model=model, e5=True) as s:
+                cands = [s.candidates(q.text, top_k=10) for q in qs]
+                nonsense = [s.candidates(q, top_k=10) for q in nonsense_queries(75, seed=len(man.stem))] if role == "fit" else []
+            cache.write_text(json.dumps({"queries": len(qs), "cands": [flat(c) for c in cands], "nonsense": [flat(c) for c in nonsense]}))
         return {"name": name, "role": role, "qs": qs, "cands": cands, "nonsense": nonsense}
 
     sets = [load(Path(m), "fit") for m in args.fit.split(",") if m and not args.eval_only and Path(m).is_file()]
@@ -81,38 +112,48 @@ def main() -> None:
         return c.has_text & (c.has_e5 if c.has_e5 is not None else np.zeros(len(c.ids), dtype=bool))
 
     def gated(c, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
-        x = e5_features(c.clasp_prob, c.text_cos, c.e5_cos if c.e5_cos is not None else np.zeros(len(c.ids)), c.share, c.agree)
         g = coverage_gate(c.familiarity, low, high) * (c.use_window if c.use_window is not None else np.ones(len(c.ids)))
-        g = g[:, None]
-        return np.column_stack([g * x[:, :5], (1 - g) * x[:, [2, 3, 4]]]), g[:, 0]
+        return None, g
 
     def answers(q, c) -> np.ndarray:
         return np.array([hit_rank(q, [c.where[i]]) == 1 for i in c.ids], dtype=float)
 
-    def fit_e5(low: float, high: float) -> E5Weights:
-        groups = []
-        for d in fitted:
-            for q, c in zip(d["qs"], d["cands"]):
-                keep = ok(c)
-                if keep.any():
-                    x, _ = gated(c, low, high)
-                    groups.append((x[keep], answers(q, c)[keep]))
-        r = fit_ranking(groups)
+    def calibrate(rows: list[tuple]) -> tuple[float, float]:
+        """(scale, bias) of a logistic fit on (order scores, labels) of each query's top 10."""
         cx, cy = [], []
+        for order, y in rows:
+            top = np.argsort(-order, kind="stable")[:10]
+            cx.append(np.column_stack([order[top], np.ones(len(top))]))
+            cy.append(y[top])
+        a, b = fit(np.concatenate(cx), np.concatenate(cy))
+        return float(a), float(b)
+
+    def fit_e5(beta: float) -> E5Weights:
+        """Covered: the USE fusion as shipped plus beta * the e5 cosine, rescaled; uncovered: a
+        listwise fit on the windows and queries USE does not cover, then scaled."""
+        w0 = np.array([before.clasp, before.text, beta, before.keyword, before.agree, before.bias])
+        cov_rows, unc_groups, unc_x = [], [], []
         for d in fitted:
             for q, c in [*zip(d["qs"], d["cands"]), *((None, c) for c in d["nonsense"])]:
                 keep = ok(c)
                 if not keep.any():
                     continue
-                x, g = gated(c, low, high)
-                order = x[keep] @ r
-                top = np.argsort(-order, kind="stable")[:10]
-                cx.append(np.column_stack([order[top], g[keep][top], 1 - g[keep][top]]))
-                cy.append(answers(q, c)[keep][top] if q is not None else np.zeros(len(top)))
-        a, b_cov, b_unc = fit(np.concatenate(cx), np.concatenate(cy))
-        covered = tuple(round(float(v), 4) for v in [*(a * r[:5]), b_cov])
-        uncovered = tuple(round(float(v), 4) for v in [*(a * r[5:8]), b_unc])
-        return E5Weights(covered=covered, uncovered=uncovered, low=low, high=high)
+                x, g = gated(c, LOW, HIGH)
+                y = answers(q, c)[keep] if q is not None else np.zeros(int(keep.sum()))
+                xf = e5_features(c.clasp_prob, c.text_cos, c.e5_cos, c.share, c.agree)[keep]
+                cov, unc = g[keep] >= 0.5, g[keep] < 0.5
+                if cov.any():
+                    cov_rows.append((xf[cov] @ w0, y[cov]))
+                if unc.any():
+                    unc_x.append((xf[unc][:, [2, 3, 4]], y[unc]))
+                    if q is not None:
+                        unc_groups.append((xf[unc][:, [2, 3, 4]], y[unc]))
+        a_c, b_c = calibrate(cov_rows)
+        covered = tuple(round(float(v), 4) for v in [*(a_c * w0[:5]), a_c * w0[5] + b_c])
+        r = fit_ranking(unc_groups)
+        a_u, b_u = calibrate([(x @ r, y) for x, y in unc_x])
+        uncovered = tuple(round(float(v), 4) for v in [*(a_u * r), b_u])
+        return E5Weights(covered=covered, uncovered=uncovered, low=LOW, high=HIGH)
 
     def ranked(c, score) -> list[tuple]:
         order = np.argsort(-score, kind="stable")
@@ -144,12 +185,12 @@ def main() -> None:
         weights = shipped
     else:
         best = None
-        for low, high in GRID:
-            w = FusionWeights.from_config({**before.to_config(), "e5": fit_e5(low, high).to_config()})
+        for beta in GRID:
+            w = FusionWeights.from_config({**before.to_config(), "e5": fit_e5(beta).to_config()})
             rows = rows_for(w, fitted)
             score = overall(rows, "fused, USE + e5")
-            grid[f"{low},{high}"] = round(score, 1)
-            print(f"gate {low:+.1f}..{high:+.1f}: {score:.1f} validation queries first", flush=True)
+            grid[f"{beta:g}"] = round(score, 1)
+            print(f"e5 weight {beta:g} where USE covers both: {score:.1f} validation queries first", flush=True)
             if best is None or score > best[0]:
                 best = (score, w)
         weights = best[1]

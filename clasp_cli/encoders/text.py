@@ -61,6 +61,9 @@ class USEMultilingual:
         chars = len("".join(text.split()))
         if not chars:
             return None
+        letters = [c for c in text if c.isalpha()]
+        if letters and sum(_dense_script(c) for c in letters) >= 0.5 * len(letters):
+            return None  # Chinese, Japanese, Korean, Thai: a character says more, so the per-character scale does not apply
         try:
             tok = self._use._tokenizer
             ids = tok.encode(text, add_bos=False, add_eos=False)
@@ -69,6 +72,13 @@ class USEMultilingual:
         except (AttributeError, TypeError, IndexError):
             return None
         return float(total) / chars
+
+
+def _dense_script(c: str) -> bool:
+    """Han, kana, Hangul or Thai: scripts only languages USE covers are written in (zh, ja, ko, th)."""
+    o = ord(c)
+    return (0x3040 <= o <= 0x30FF or 0x3400 <= o <= 0x4DBF or 0x4E00 <= o <= 0x9FFF or 0xAC00 <= o <= 0xD7AF
+            or 0x1100 <= o <= 0x11FF or 0x0E00 <= o <= 0x0E7F or 0xF900 <= o <= 0xFAFF)
 
 
 class SentenceTransformerEncoder:
