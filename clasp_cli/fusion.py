@@ -97,7 +97,10 @@ class E5Weights:
     code; 1 where unknown), and the score blends two maps:
 
         z = g * covered . [logit(p_clasp), cos_use, cos_e5, word share, agreement, 1]
-            + (1 - g) * uncovered . [cos_e5, word share, agreement, 1]
+            + (1 - g) * uncovered . [cos_e5, (1 - g_query) * word share, agreement, 1]
+
+    g_query is the query's part of g alone: a query USE knows is in another language than a
+    window USE does not know, so the words they share there are chance (German "na" in Czech).
 
     Both are fitted on validation archives (benchmarks/fusion_tuning.py --e5), covered-language
     queries teaching the first and the others the second."""
@@ -123,13 +126,21 @@ class E5Weights:
         """g: 1 where USE knows the query's language, 0 where it does not (1 when unmeasured)."""
         return coverage_gate(familiarity, self.low, self.high)
 
-    def logits(self, x: np.ndarray, gate) -> np.ndarray:
-        """z of each row of e5_features; `gate` one g for all rows or one per row."""
+    def logits(self, x: np.ndarray, gate, query_gate: float = 0.0) -> np.ndarray:
+        """z of each row of e5_features; `gate` one g for all rows or one per row, `query_gate` the
+        query's part of it."""
         x = np.asarray(x, dtype=np.float64)
         gate = np.asarray(gate, dtype=np.float64)
         cov = x @ np.asarray(self.covered)
-        unc = x[:, [2, 3, 4, 5]] @ np.asarray(self.uncovered)
+        unc = uncovered_features(x, query_gate) @ np.asarray(self.uncovered)
         return gate * cov + (1.0 - gate) * unc
+
+
+def uncovered_features(x: np.ndarray, query_gate: float) -> np.ndarray:
+    """The uncovered map's columns from e5_features rows: e5 cosine, word share (only where the
+    query may be in the window's language), agreement, 1."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.column_stack([x[:, 2], (1.0 - query_gate) * x[:, 3], x[:, 4], x[:, 5]])
 
 
 def window_gate(languages: Sequence[str | None]) -> np.ndarray:
@@ -195,10 +206,11 @@ def features(clasp_prob: np.ndarray, text_cos: np.ndarray, share: np.ndarray, ag
 
 def fuse(clasp_prob: np.ndarray, text_cos: np.ndarray, share: np.ndarray, agree: np.ndarray, has_text: np.ndarray,
          weights: FusionWeights, e5_cos: np.ndarray | None = None, has_e5: np.ndarray | None = None,
-         gate=1.0) -> np.ndarray:
+         gate=1.0, query_gate: float = 0.0) -> np.ndarray:
     """Match probabilities: fused with e5 where a window's transcript has an e5 vector too (and the
     weights know e5), fused with USE alone where it has a USE vector, CLASP's alone elsewhere.
-    `gate` is USE's coverage (E5Weights), one for all windows or one per window."""
+    `gate` is USE's coverage (E5Weights), one for all windows or one per window; `query_gate` the
+    query's part of it."""
     clasp_prob = np.asarray(clasp_prob, dtype=np.float64)
     out = weights.vector_only(clasp_prob)
     has_text = np.asarray(has_text, dtype=bool)
@@ -215,7 +227,7 @@ def fuse(clasp_prob: np.ndarray, text_cos: np.ndarray, share: np.ndarray, agree:
         x = e5_features(clasp_prob[with_e5], np.asarray(text_cos)[with_e5], np.asarray(e5_cos)[with_e5],
                         np.asarray(share)[with_e5], np.asarray(agree)[with_e5])
         g = np.asarray(gate, dtype=np.float64)
-        out[with_e5] = sigmoid(weights.e5.logits(x, g if g.ndim == 0 else g[with_e5]))
+        out[with_e5] = sigmoid(weights.e5.logits(x, g if g.ndim == 0 else g[with_e5], query_gate))
     return out
 
 

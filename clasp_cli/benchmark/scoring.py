@@ -209,14 +209,17 @@ def fused_similarity(model, weights, qv: np.ndarray, qtexts: Sequence[str], clas
         e5cos_all = e5.encode_queries(list(qtexts)) @ e5.encode(list(transcripts)).T
         familiarity = getattr(model.text, "familiarity", lambda _t: None)
         windows = window_gate(list(langs) if langs is not None else [None] * len(transcripts))
-        gates = [weights.e5.gate(familiarity(t)) * windows for t in qtexts]
+        query_gates = [weights.e5.gate(familiarity(t)) for t in qtexts]
+        gates = [g * windows for g in query_gates]
     for i, (q, text) in enumerate(zip(qv, qtexts)):
         share = shares(query_terms(text), said)
         prob = np.asarray(model.match_score(ccos_all[i], q), dtype=np.float64)
         if e5cos_all is None:
             out[i] = fuse(prob, tcos_all[i], share, agree, has, weights)
-        else:
-            out[i] = fuse(prob, tcos_all[i], share, agree, has, weights, e5cos_all[i], has, gates[i])
+        else:  # every recording was read: an empty transcript is one that said nothing (search.fused_scores)
+            read = np.ones(len(has), dtype=bool)
+            out[i] = fuse(prob, np.where(has, tcos_all[i], 0.0), share, np.where(has, agree, 0.0), read, weights,
+                          np.where(has, e5cos_all[i], 0.0), read, gates[i], query_gates[i])
     return out
 
 
