@@ -96,8 +96,10 @@ class E5Weights:
     (coverage_gate), times whether USE covers the language the window was read in (Whisper's
     code; 1 where unknown), and the score blends two maps:
 
-        z = g * covered . [logit(p_clasp), cos_use, cos_e5, word share, agreement, 1]
-            + (1 - g) * uncovered . [cos_e5, (1 - g_query) * word share, agreement, 1]
+        z = g * covered . [logit(p_clasp), cos_use, e5, word share, agreement, 1]
+            + (1 - g) * uncovered . [e5, (1 - g_query) * word share, agreement, 1]
+
+    e5 is the e5 cosine less its median over the query's candidates (centre_e5).
 
     g_query is the query's part of g alone: a query USE knows is in another language than a
     window USE does not know, so the words they share there are chance (German "na" in Czech).
@@ -143,6 +145,16 @@ def uncovered_features(x: np.ndarray, query_gate: float) -> np.ndarray:
     return np.column_stack([x[:, 2], (1.0 - query_gate) * x[:, 3], x[:, 4], x[:, 5]])
 
 
+def centre_e5(e5_cos: np.ndarray, has_e5: np.ndarray) -> np.ndarray:
+    """A query's e5 cosines less their median over the windows it is weighed against. e5 puts
+    every text near every other (a query of emoji lies at 0.85 from the best transcript of
+    examples/archive, a Swedish question at 0.84 from its answer), so only how far a window
+    stands out from the query's other candidates says something."""
+    e5_cos = np.asarray(e5_cos, dtype=np.float64)
+    has_e5 = np.asarray(has_e5, dtype=bool)
+    return e5_cos - (float(np.median(e5_cos[has_e5])) if has_e5.any() else 0.0)
+
+
 def window_gate(languages: Sequence[str | None]) -> np.ndarray:
     """Per window, 1 where USE covers the language it was read in (or it is not known), else 0."""
     from .encoders.languages import USE_LANGUAGES
@@ -159,7 +171,8 @@ def coverage_gate(familiarity: float | None, low: float, high: float) -> float:
 
 def e5_features(clasp_prob: np.ndarray, text_cos: np.ndarray, e5_cos: np.ndarray, share: np.ndarray,
                 agree: np.ndarray) -> np.ndarray:
-    """[n, 6]: logit of the CLASP probability, USE cosine, e5 cosine, word share, agreement, 1."""
+    """[n, 6]: logit of the CLASP probability, USE cosine, e5 cosine (centred: centre_e5), word
+    share, agreement, 1."""
     n = len(clasp_prob)
     return np.column_stack([logit(clasp_prob), np.asarray(text_cos, dtype=np.float64), np.asarray(e5_cos, dtype=np.float64),
                             np.asarray(share, dtype=np.float64), np.asarray(agree, dtype=np.float64), np.ones(n)])

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import AudioError, UsageError
-from .fusion import FusionWeights, agreement, fuse, query_terms, shares, window_gate  # noqa: F401  (query_terms is re-exported)
+from .fusion import FusionWeights, agreement, centre_e5, fuse, query_terms, shares, window_gate  # noqa: F401  (query_terms is re-exported)
 from .store import E5, IndexError_, Store, path_pattern
 
 
@@ -257,7 +257,7 @@ class Searcher:
         fusion = FusionWeights.from_config(model.config.fusion)
         fused = audio is None and (mode != "vector" or rerank > 0)
         auto_asked = min_score == AUTO_MIN_SCORE
-        min_score = self._threshold(min_score, audio is not None, fused, fusion)
+        min_score = self._threshold(min_score, audio is not None, fused, fusion, query)
         if audio is not None:
             from .audio import load_audio
             from .passages import has_speech
@@ -282,7 +282,7 @@ class Searcher:
         if audio is not None:
             hits = sorted(((p, s, e, round(clasp_cos[i], 4), i) for i, (p, s, e) in where.items()), key=lambda h: -h[3])
             return SearchResponse(label, self._results(hits, top_k, min_score, {}))
-        auto = min_score if auto_asked else self._threshold(AUTO_MIN_SCORE, False, fused, fusion) if weak_level else None
+        auto = min_score if auto_asked else self._threshold(AUTO_MIN_SCORE, False, fused, fusion, query) if weak_level else None
         cands = self._gather(query, vec, where, clasp_cos, mode, per_list, rerank, path_glob, fused, language, e5q)
         if not cands.ids:
             return SearchResponse(label, [], auto)
@@ -391,7 +391,7 @@ class Searcher:
             cands.said_nothing = np.array([i in texts and not texts[i].strip() for i in ids])
         return cands
 
-    def _threshold(self, min_score, audio: bool, fused: bool, fusion: FusionWeights) -> float | None:
+    def _threshold(self, min_score, audio: bool, fused: bool, fusion: FusionWeights, query: str | None = None) -> float | None:
         if min_score is None:
             return None
         if min_score == AUTO_MIN_SCORE:
@@ -401,29 +401,43 @@ class Searcher:
                 # Reranking an index without transcripts: measuring it would transcribe for every
                 # nonsense query, so the level fitted on the validation archives stands in.
                 return fusion.min_score
-            return self.noise_level(fused)
+            return self.noise_level(fused, query)
         if isinstance(min_score, str):
             raise UsageError(f"--min-score must be a number or {AUTO_MIN_SCORE!r} (got {min_score!r})")
         if not math.isfinite(min_score):
             raise UsageError(f"--min-score must be a finite number (got {min_score})")
         return float(min_score)
 
-    def noise_level(self, fused: bool = True) -> float:
+    def noise_level(self, fused: bool = True, query: str | None = None) -> float:
         """This index's `--min-score auto` level: the lowest score at which at most 5% of
         NOISE_QUERIES queries that mean nothing (emoji, punctuation, random letters) still get a
         hit here. Measured on the index itself, because how high the best of many windows reaches
         by chance grows with the archive (examples/archive's 32 windows: 0.0025 fused; the
-        validation archives': 0.028). Computed on first use (about 0.3 s), then kept."""
+        validation archives': 0.028). Where e5 fuses, the two halves of the fusion (USE's
+        languages, and the others: fusion.E5Weights) are on scales of their own, so each has its
+        level, from the nonsense queries that fall in it (emoji and punctuation in the first,
+        random letters in the second), and `query` picks the one it is scored in. Computed on
+        first use (about 0.3 s), then kept."""
         from .calibration import choose_min_score, nonsense_queries
 
         mode = "hybrid" if fused else "vector"
         if mode not in self._noise:
-            best = []
+            best: dict[bool, list[float]] = {True: [], False: []}
             for q in nonsense_queries(NOISE_QUERIES):
                 hits = self.search(q, top_k=1, mode=mode).results
-                best.append(hits[0].score if hits else 0.0)
-            self._noise[mode] = round(choose_min_score(np.asarray(best)), 4)
-        return self._noise[mode]
+                best[self._use_half(q, fused)].append(hits[0].score if hits else 0.0)
+            levels = {half: round(choose_min_score(np.asarray(b)), 4) for half, b in best.items() if b}
+            self._noise[mode] = levels.get(True, levels.get(False))
+            self._noise[mode + ":other"] = levels.get(False, self._noise[mode])
+        return self._noise[mode] if query is None or self._use_half(query, fused) else self._noise[mode + ":other"]
+
+    def _use_half(self, query: str, fused: bool) -> bool:
+        """Whether a query is scored in the half of the fusion where USE knows its language."""
+        weights = FusionWeights.from_config(self.model.config.fusion).e5
+        if not fused or self._e5 is None or weights is None:
+            return True
+        familiarity = getattr(self.model.text, "familiarity", None)
+        return weights.gate(familiarity(query) if familiarity is not None else None) >= 0.5
 
     def inherit_noise_levels(self, other: "Searcher") -> None:
         """Keep the noise levels `other` measured when this index differs from its by at most a
@@ -482,13 +496,16 @@ def fused_scores(c: Candidates, weights: FusionWeights) -> np.ndarray:
     query_gate = weights.e5.gate(c.familiarity) if weights.e5 is not None else 1.0
     gate = query_gate * c.use_window if c.use_window is not None else query_gate
     has_text, has_e5 = c.has_text, c.has_e5
+    e5 = centre_e5(c.e5_cos, c.has_e5) if c.e5_cos is not None and c.has_e5 is not None else None
     if weights.e5 is not None and c.said_nothing is not None and c.said_nothing.any():
         # A window Whisper read and heard nothing in is scored as a transcript that matches
         # nothing: ranked by its CLASP vector alone it outranked real matches on the validation
         # archives (e5's probabilities are steeper than the CLASP-only map), 0.8% of windows
         # taking 0.04 HITS@1 off the Fish Fillets training levels (docs/fusion.md).
         has_text, has_e5 = c.has_text | c.said_nothing, c.has_e5 | c.said_nothing
-    return fuse(c.clasp_prob, c.text_cos, c.share, c.agree, has_text, weights, c.e5_cos, has_e5, gate, query_gate)
+    if e5 is not None and c.said_nothing is not None:
+        e5 = np.where(c.said_nothing, np.minimum(e5, 0.0), e5)  # no words: no closer than the median
+    return fuse(c.clasp_prob, c.text_cos, c.share, c.agree, has_text, weights, e5, has_e5, gate, query_gate)
 
 
 def default_rerank(model) -> int:

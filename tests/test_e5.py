@@ -142,3 +142,10 @@ def test_where_e5_cannot_load_clasp_indexes_and_searches_with_use_and_says_so_on
     assert r.returncode == 0, r.stderr
     with Store.open(idx) as st:
         assert st.text_spaces()[E5] == st.text_spaces()["use"]
+
+
+def test_a_query_in_a_language_use_does_not_cover_is_held_to_the_noise_level_of_its_own_half(examples_transcribed, shipped_model):
+    with Searcher(examples_transcribed, model=shipped_model) as s:
+        assert s.noise_level(True, "hur föds stjärnor") != s.noise_level(True, "how are stars born")
+        top = s.search("hur föds stjärnor", top_k=1, min_score="auto").results
+        assert top and top[0].path.endswith("astronomy.flac")

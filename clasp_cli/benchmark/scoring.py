@@ -194,7 +194,7 @@ def fused_similarity(model, weights, qv: np.ndarray, qtexts: Sequence[str], clas
     recording has a transcript, exactly as `clasp search` fuses them. `langs`: the language each
     recording was read in (None: unknown)."""
     from ..encoders.e5 import available
-    from ..fusion import agreement, fuse, query_terms, shares, window_gate
+    from ..fusion import agreement, centre_e5, fuse, query_terms, shares, window_gate
 
     said = [query_terms(t) for t in transcripts]
     has = np.array([bool(t.strip()) for t in transcripts])
@@ -218,8 +218,9 @@ def fused_similarity(model, weights, qv: np.ndarray, qtexts: Sequence[str], clas
             out[i] = fuse(prob, tcos_all[i], share, agree, has, weights)
         else:  # every recording was read: an empty transcript is one that said nothing (search.fused_scores)
             read = np.ones(len(has), dtype=bool)
+            e5 = np.where(has, centre_e5(e5cos_all[i], has), np.minimum(centre_e5(e5cos_all[i], has), 0.0))
             out[i] = fuse(prob, np.where(has, tcos_all[i], 0.0), share, np.where(has, agree, 0.0), read, weights,
-                          np.where(has, e5cos_all[i], 0.0), read, gates[i], query_gates[i])
+                          e5, read, gates[i], query_gates[i])
     return out
 
 

@@ -62,7 +62,9 @@ class USEMultilingual:
         if not chars:
             return None
         letters = [c for c in text if c.isalpha()]
-        if letters and sum(_dense_script(c) for c in letters) >= 0.5 * len(letters):
+        if not letters:
+            return None  # emoji, digits, punctuation: no language, so nothing for e5 to add
+        if sum(_dense_script(c) for c in letters) >= 0.5 * len(letters):
             return None  # Chinese, Japanese, Korean, Thai: a character says more, so the per-character scale does not apply
         try:
             tok = self._use._tokenizer
