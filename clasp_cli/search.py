@@ -140,8 +140,12 @@ class Searcher:
         self._e5_vecs: OrderedDict[str, np.ndarray] = OrderedDict()  # the same for e5
         self._noise: dict[str, float] = {}
         self._reader = None  # reading.ChunkReader, made on the first --rerank
-        self._e5 = self._open_e5(e5)
         self._pool = None  # the e5 query's worker thread, made on first use
+        try:
+            self._e5 = self._open_e5(e5)
+        except BaseException:
+            self.store.close()
+            raise
 
     def _open_e5(self, wanted: bool | None):
         """e5, where this index holds e5 vectors and the model's fusion knows them (wanted None;

