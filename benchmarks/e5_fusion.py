@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 FIT = ["data/synth/val.jsonl", "data/asterisk/it.jsonl", "data/asterisk/ru.jsonl", "data/fillets/train.jsonl"]
-EVAL = ["data/fillets/val.jsonl"]
+EVAL = ["data/fillets/val.jsonl"]  # and, scored once at the end, the synthetic test archives (--eval-only --eval ...)
 # The e5 cosine's weight added to the shipped USE fusion where USE covers query and window.
 GRID = [0.0, 5.0, 10.0, 15.0, 20.0]
 # USE's familiarity ramp, chosen on gettext messages, not speech (benchmarks/use_coverage.py):
@@ -72,10 +72,11 @@ def main() -> None:
     from clasp_cli.archive import hit_rank, queries, scores_by_lang, tuning_archive
     from clasp_cli.calibration import choose_min_score, nonsense_queries
     from clasp_cli.fusion import (E5Weights, FusionWeights, centre_e5, coverage_gate, e5_features, fit, fit_ranking,
-                                  uncovered_features)
+                                  uncovered_features, window_gate)
     from clasp_cli.indexer import index_paths
     from clasp_cli.registry import load_model
     from clasp_cli.search import Searcher, fused_scores, group_hits
+    from clasp_cli.store import Store
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None)
@@ -102,6 +103,10 @@ def main() -> None:
         if cache.is_file() and json.loads(cache.read_text())["queries"] == len(qs):
             got = json.loads(cache.read_text())
             cands, nonsense = [revive(c) for c in got["cands"]], [revive(c) for c in got["nonsense"]]
+            with Store.open(index) as st:  # the window gate as Searcher computes it now (the recording's language)
+                for c in [*cands, *nonsense]:
+                    langs = st.recording_languages(c.ids)
+                    c.use_window = window_gate([langs.get(i) for i in c.ids])
         else:
             with Searcher(index, model=model, e5=True) as s:
                 cands = [s.candidates(q.text, top_k=10) for q in qs]

@@ -390,7 +390,10 @@ class Searcher:
             cands.e5_cos = np.array([float(evecs[i] @ e5q) if i in evecs else 0.0 for i in ids])
             familiarity = getattr(self.model.text, "familiarity", None)
             cands.familiarity = familiarity(query) if familiarity is not None else None
-            langs = self.store.passage_languages(ids)
+            # The recording's language, not a window's own: on the synthetic foreign-speech test
+            # archive 3% of German windows switched to Welsh, and scored as uncovered they took
+            # the top of English queries (docs/fusion.md).
+            langs = self.store.recording_languages(ids)
             cands.use_window = window_gate([langs.get(i) for i in ids])
             cands.said_nothing = np.array([i in texts and not texts[i].strip() for i in ids])
         return cands

@@ -782,6 +782,16 @@ class Store:
             "LEFT JOIN transcripts t ON t.passage_id=p.id WHERE COALESCE(t.language, f.language) IS NOT NULL AND p.id IN ", ids)}
 
     @_translated
+    def recording_languages(self, ids: Sequence[int]) -> dict[int, str]:
+        """The language each passage's recording was read in (decided from all its chunks, so
+        steadier than one window's switch); passages of recordings not read yet are left out."""
+        if not self.has_languages:
+            return {}
+        return {int(i): str(code) for i, code in self._rows_in(
+            "SELECT p.id, f.language FROM passages p JOIN files f ON p.file_id=f.id "
+            "WHERE f.language IS NOT NULL AND p.id IN ", ids)}
+
+    @_translated
     def transcripts(self, ids: Sequence[int]) -> dict[int, str]:
         """The cached transcript of each passage in `ids` that has one."""
         if not self.has_transcript_table:
