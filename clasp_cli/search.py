@@ -167,26 +167,12 @@ class Searcher:
         """e5 vectors of transcripts, kept in-process like _embed_transcripts (None without e5)."""
         if self._e5 is None:
             return None
-        todo = list(dict.fromkeys(t for t in texts if t not in self._e5_vecs))
-        if todo:
-            for t, v in zip(todo, self._e5.encode(todo)):
-                self._e5_vecs[t] = v
-        for t in texts:
-            self._e5_vecs.move_to_end(t)
-        while len(self._e5_vecs) > TRANSCRIPT_VECTORS_KEPT:
-            self._e5_vecs.popitem(last=False)
-        return np.stack([self._e5_vecs[t] for t in texts]) if texts else np.zeros((0, self._e5.dim), dtype=np.float32)
+        if not texts:
+            return np.zeros((0, self._e5.dim), dtype=np.float32)
+        return kept_vectors(self._e5_vecs, texts, self._e5.encode)
 
     def _embed_transcripts(self, texts: list[str]) -> np.ndarray:
-        todo = list(dict.fromkeys(t for t in texts if t not in self._transcript_vecs))
-        if todo:
-            for t, v in zip(todo, self.model.embed_text(todo)):
-                self._transcript_vecs[t] = v
-        for t in texts:
-            self._transcript_vecs.move_to_end(t)
-        while len(self._transcript_vecs) > TRANSCRIPT_VECTORS_KEPT:
-            self._transcript_vecs.popitem(last=False)
-        return np.stack([self._transcript_vecs[t] for t in texts])
+        return kept_vectors(self._transcript_vecs, texts, self.model.embed_text)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -496,6 +482,20 @@ class Searcher:
         if self._reader is None:
             self._reader = ChunkReader(self.transcriber())
         return self._reader
+
+
+def kept_vectors(kept: OrderedDict, texts: list[str], encode) -> np.ndarray:
+    """Vectors of `texts`, encoding only those `kept` lacks; `kept` holds the most recently used
+    TRANSCRIPT_VECTORS_KEPT of them."""
+    todo = list(dict.fromkeys(t for t in texts if t not in kept))
+    if todo:
+        for t, v in zip(todo, encode(todo)):
+            kept[t] = v
+    for t in texts:
+        kept.move_to_end(t)
+    while len(kept) > TRANSCRIPT_VECTORS_KEPT:
+        kept.popitem(last=False)
+    return np.stack([kept[t] for t in texts])
 
 
 def fused_scores(c: Candidates, weights: FusionWeights) -> np.ndarray:
