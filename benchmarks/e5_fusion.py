@@ -234,11 +234,9 @@ def main() -> None:
             "weights": weights.e5.to_config() if weights.e5 else None,
             "machine": f"{platform.machine()} {os.cpu_count()} cores", "rows": rows}, indent=1) + "\n")
     if args.write_config and not args.eval_only:
-        cfg_path = Path(model.path) / "config.json"
-        cfg = json.loads(cfg_path.read_text())
-        cfg["fusion"] = weights.to_config()
-        cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
-        print(f"wrote the e5 fusion weights into {cfg_path}")
+        from clasp_cli.registry import write_fusion
+
+        print(f"wrote the e5 fusion weights into {write_fusion(model.path, weights.to_config())}")
 
 
 if __name__ == "__main__":

@@ -217,11 +217,9 @@ def main() -> None:
             "min_score": {"fused": fused_report, "vector": vector_report},
             "machine": f"{platform.machine()} {os.cpu_count()} cores", "rows": rows}, indent=1) + "\n")
     if args.write_config:
-        cfg_path = Path(model.path) / "config.json"
-        cfg = json.loads(cfg_path.read_text())
-        cfg["fusion"] = weights.to_config()
-        cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
-        print(f"wrote the fusion weights into {cfg_path}")
+        from clasp_cli.registry import write_fusion
+
+        print(f"wrote the fusion weights into {write_fusion(model.path, weights.to_config())}")
 
 
 if __name__ == "__main__":

@@ -346,12 +346,12 @@ def fill_e5_vectors(store: Store, on_event: Event = _noop, chunk: int = 256) -> 
     from .encoders.e5 import available
     from .store import E5
 
-    if not store.has_transcript_vectors(space=E5) or not store.transcripts_without_vectors(limit=1, space=E5):
+    total = store.count_transcripts_without_vectors(space=E5)
+    if not total:
         return 0
     e5 = available()
     if e5 is None:
         return 0
-    total = len(store.transcripts_without_vectors(space=E5))
     done = 0
     while rows := store.transcripts_without_vectors(limit=chunk, space=E5):
         vecs = e5.encode([t for _, t in rows])
@@ -359,17 +359,6 @@ def fill_e5_vectors(store: Store, on_event: Event = _noop, chunk: int = 256) -> 
         done += len(rows)
         on_event("e5_vectors", done=done, total=total)
     return done
-
-
-
-
-
-
-
-
-
-
-
 
 
 def _index_one(store: Store, run: IndexRun, path: Path, summary: IndexSummary) -> None:

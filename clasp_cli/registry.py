@@ -92,3 +92,15 @@ def create_model(config: ModelConfig, device: str = "auto", seed: int = 0) -> Cl
     model = ClaspModel(config, device=device)
     model.head  # noqa: B018 - build now, under the seed
     return model
+
+
+def write_fusion(model_dir: str | Path, fusion: dict) -> Path:
+    """Store fitted fusion weights in a model directory's config.json (the tuning benchmarks'
+    --write-config); the rest of the config is kept as it is. Returns the file written."""
+    import json
+
+    path = Path(model_dir) / CONFIG
+    cfg = json.loads(path.read_text())
+    cfg["fusion"] = fusion
+    path.write_text(json.dumps(cfg, indent=2) + "\n")
+    return path

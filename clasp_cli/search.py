@@ -7,7 +7,6 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -152,7 +151,7 @@ class Searcher:
         True: whenever the index holds them, for tuning; False: never), else None. Where it cannot
         load, search runs on USE alone (`e5_notice` says why)."""
         self.e5_notice: str | None = None
-        if wanted is False or not self.store.text_spaces().get(E5):
+        if wanted is False or not self.store.text_space_count(E5):
             return None
         if wanted is None and FusionWeights.from_config(self.model.config.fusion).e5 is None:
             return None

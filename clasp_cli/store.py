@@ -880,8 +880,14 @@ class Store:
     @_translated
     def text_spaces(self) -> dict[str, int]:
         """Transcript vectors this index holds, per text space (only spaces its schema has)."""
-        return {name: self.db.execute(f"SELECT COUNT(*) FROM {sp.table}").fetchone()[0]
-                for name, sp in TEXT_SPACES.items() if self.has_transcript_vectors(space=name)}
+        return {name: self.text_space_count(name) for name in TEXT_SPACES if self.has_transcript_vectors(space=name)}
+
+    @_translated
+    def text_space_count(self, space: str) -> int:
+        """How many transcript vectors of `space` this index holds (0 where its schema has none)."""
+        if not self.has_transcript_vectors(space=space):
+            return 0
+        return self.db.execute(f"SELECT COUNT(*) FROM {TEXT_SPACES[space].table}").fetchone()[0]
 
     @_translated
     def transcripts_without_vectors(self, limit: int | None = None, space: str = USE) -> list[tuple[int, str]]:
@@ -891,6 +897,14 @@ class Store:
         sql = (f"SELECT t.passage_id, t.text FROM transcripts t WHERE trim(t.text) != '' AND NOT EXISTS "
                f"(SELECT 1 FROM {TEXT_SPACES[space].table} v WHERE v.passage_id=t.passage_id) ORDER BY t.passage_id")
         return self.db.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
+
+    @_translated
+    def count_transcripts_without_vectors(self, space: str = USE) -> int:
+        """How many rows transcripts_without_vectors would return, without reading their texts."""
+        if not self.has_transcript_vectors(space=space):
+            return 0
+        return self.db.execute(f"SELECT COUNT(*) FROM transcripts t WHERE trim(t.text) != '' AND NOT EXISTS "
+                               f"(SELECT 1 FROM {TEXT_SPACES[space].table} v WHERE v.passage_id=t.passage_id)").fetchone()[0]
 
     @_translated
     def put_transcript_vectors(self, vectors: dict[int, np.ndarray], space: str = USE) -> None:
