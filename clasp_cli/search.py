@@ -320,13 +320,9 @@ class Searcher:
         if rerank:
             head = sorted(clasp_cos, key=lambda i: -clasp_cos[i])[:rerank]
             texts, tvecs = self._read(head, where)
-        e5q = e5q.result() if e5q is not None else None
         if mode == "hybrid":
             for h in self.store.transcript_search(vec, k=per_list, path_glob=path_glob, language=language):
                 where.setdefault(h.passage_id, (h.path, h.start, h.end))
-            if e5q is not None:
-                for h in self.store.transcript_search(e5q, k=per_list, path_glob=path_glob, language=language, space=E5):
-                    where.setdefault(h.passage_id, (h.path, h.start, h.end))
         if mode != "vector":
             if mode == "hybrid":
                 words = " OR ".join(self.store.selective_terms(fts_terms(query), KEYWORD_ROWS))
@@ -336,10 +332,31 @@ class Searcher:
                                               language=language)
             for h in found:
                 where.setdefault(h.passage_id, (h.path, h.start, h.end))
+        speech: dict[int, np.ndarray] = {}
+        evecs: dict[int, np.ndarray] = {}
+        langs: dict[int, str] = {}
+        fam: float | None = None
+        if fused and e5q is not None:
+            # While e5 reads the query on its own thread, what the candidates found so far need is
+            # read here: waiting first cost a warm query at 100k windows about 6 ms (docs/benchmarks.md).
+            first = list(where)
+            speech = self.store.passage_vectors(first)
+            texts.update(self.store.transcripts([i for i in first if i not in texts]))
+            tvecs.update(self.store.transcript_vectors([i for i in first if i not in tvecs and texts.get(i, "").strip()]))
+            evecs = self.store.transcript_vectors([i for i in first if texts.get(i, "").strip()], space=E5)
+            langs = self.store.recording_languages(first)
+            familiarity = getattr(self.model.text, "familiarity", None)
+            fam = familiarity(query) if familiarity is not None else None
+        # Waited for only now: the e5 query vector is made on its own thread while the lists above are read.
+        e5q = e5q.result() if e5q is not None else None
+        if mode == "hybrid" and e5q is not None:
+            for h in self.store.transcript_search(e5q, k=per_list, path_glob=path_glob, language=language, space=E5):
+                where.setdefault(h.passage_id, (h.path, h.start, h.end))
         ids = list(where)
         missing = [i for i in ids if i not in clasp_cos]
         # Read once: the fusion's agreement term wants every candidate's speech vector too.
-        speech = self.store.passage_vectors(ids if fused else missing) if (missing or fused) else {}
+        if missing or fused:
+            speech.update(self.store.passage_vectors([i for i in (ids if fused else missing) if i not in speech]))
         if missing:
             for i in missing:
                 if i in speech:
@@ -367,18 +384,17 @@ class Searcher:
         cands = Candidates(ids, where, prob, tcos, share, agree, has, texts)
         if fused and ids and e5q is not None:
             said = [i for i in ids if texts.get(i, "").strip()]
-            evecs = self.store.transcript_vectors(said, space=E5)
+            evecs.update(self.store.transcript_vectors([i for i in said if i not in evecs], space=E5))
             late = [i for i in said if i not in evecs]  # read by --rerank just now, or before e5 was filled in
             if late:
                 evecs.update(zip(late, self._embed_e5([texts[i] for i in late])))
             cands.has_e5 = np.array([i in evecs for i in ids])
             cands.e5_cos = np.array([float(evecs[i] @ e5q) if i in evecs else 0.0 for i in ids])
-            familiarity = getattr(self.model.text, "familiarity", None)
-            cands.familiarity = familiarity(query) if familiarity is not None else None
+            cands.familiarity = fam
             # The recording's language, not a window's own: on the synthetic foreign-speech test
             # archive 3% of German windows switched to Welsh, and scored as uncovered they took
             # the top of English queries (docs/fusion.md).
-            langs = self.store.recording_languages(ids)
+            langs.update(self.store.recording_languages([i for i in ids if i not in langs]))
             cands.use_window = window_gate([langs.get(i) for i in ids])
             cands.said_nothing = np.array([i in texts and not texts[i].strip() for i in ids])
         return cands
