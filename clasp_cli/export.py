@@ -22,6 +22,7 @@ class Cue:
     start: float
     end: float
     text: str
+    speaker: str | None = None  # who says it (a name, else "Speaker N"), where known
 
 
 @dataclass(frozen=True)
@@ -32,15 +33,17 @@ class Exported:
     skipped: str | None = None  # why its file could not be written (the others still were)
 
 
-def cues(spoken: list[tuple[float, float, str]]) -> list[Cue]:
+def cues(spoken: list[tuple[float, float, str]], speakers: dict[tuple[float, float], str] | None = None) -> list[Cue]:
     """One cue per transcribed window. Windows cut from unbroken speech overlap by a second or
-    so; a cue ends where the next begins, so a player shows one line at a time."""
+    so; a cue ends where the next begins, so a player shows one line at a time. speakers: the
+    label of each window's speaker, by its (start, end)."""
     rows = [(s, e, " ".join(t.split())) for s, e, t in spoken if t.strip()]
     out = []
     for i, (s, e, t) in enumerate(rows):
+        who = (speakers or {}).get((s, e))
         if i + 1 < len(rows):
             e = max(s + 0.001, min(e, rows[i + 1][0]))
-        out.append(Cue(s, e, t))
+        out.append(Cue(s, e, t, who))
     return out
 
 
@@ -66,6 +69,9 @@ def subtitles(items: list[Cue], fmt: str) -> str:
     for i, c in enumerate(items, 1):
         # A blank line ends a cue in both formats, and "-->" starts a timing line in WebVTT.
         text = c.text.replace("-->", "->")
+        if c.speaker:  # WebVTT's voice span; SRT has none, so the name leads the line
+            who = " ".join(c.speaker.replace("-->", "->").split())
+            text = f"<v {who.replace('>', '')}>{text}" if fmt == "vtt" else f"[{who}] {text}"
         timing = f"{timestamp(c.start, fmt)} --> {timestamp(c.end, fmt)}"
         blocks.append(f"{i}\n{timing}\n{text}\n" if fmt == "srt" else f"{timing}\n{text}\n")
     head = "WEBVTT\n\n" if fmt == "vtt" else ""
@@ -90,7 +96,9 @@ def export(index_dir: str | Path, fmt: str, out_dir: Path | None = None, path_gl
     with Store.open(index_dir) as store:
         transcribed = store.transcribed()
         files = [f for f in store.files(path_glob) if f.status == "ok"]
-        said = {f.path: cues(store.spoken(f.id)) for f in files}
+        from .speakers.index import window_speakers
+
+        said = {f.path: cues(store.spoken(f.id), window_speakers(store, f.id)) for f in files}
     said = {p: c for p, c in said.items() if c}
     if not said:
         if not transcribed and not path_glob:

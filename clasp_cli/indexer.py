@@ -124,6 +124,7 @@ def index_paths(
     ray: "RayConfig | None" = None,
     language: str | None = None,
     reader: str | None = None,
+    speakers: bool | None = None,
 ) -> IndexSummary:
     """Index recordings under `paths` into the index at `index_dir`.
 
@@ -142,7 +143,8 @@ def index_paths(
     run): the same windows and vectors either way. language: read every recording of this run in
     this language (a Whisper code) instead of the one detected for it. reader: the Whisper that
     reads what was said (see `reader_name`), recorded in the index; None: the recorded one, else
-    the Whisper of the model's encoder family."""
+    the Whisper of the model's encoder family. speakers: find who speaks where (clasp_cli.speakers);
+    None: as the index records, on for a new index; False on a new index records that it is off."""
     from .registry import DEFAULT_MODEL, load_model
 
     if not paths:
@@ -156,7 +158,7 @@ def index_paths(
     created = not Path(index_dir).expanduser().exists()
     try:
         return _index_into(index_dir, model, model_ref, files, summary, paths, passages, prune, batch_size, on_event,
-                           transcribe, t0, read_stall_s, ann, engine, ray, language, reader)
+                           transcribe, t0, read_stall_s, ann, engine, ray, language, reader, speakers)
     except BaseException:
         if created:
             _remove_if_empty(Path(index_dir).expanduser())
@@ -180,7 +182,7 @@ def _remove_if_empty(index_dir: Path) -> None:
 
 
 def _index_into(index_dir, model, model_ref, files, summary, paths, passages, prune, batch_size, on_event, transcribe,
-                t0, read_stall_s, ann=None, engine="local", ray=None, language=None, reader=None) -> IndexSummary:
+                t0, read_stall_s, ann=None, engine="local", ray=None, language=None, reader=None, speakers=None) -> IndexSummary:
     if engine not in ENGINES:
         raise UsageError(f"unknown --engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine == "ray":
@@ -190,7 +192,7 @@ def _index_into(index_dir, model, model_ref, files, summary, paths, passages, pr
     # quick_check reads every page once: a damaged database is found here, not skipped as "unchanged".
     with Store.open(index_dir, write=True, model_id=model.id, dim=model.dim, check=True) as store:
         run = prepare_run(store, model, model_ref, passages, transcribe, on_event, batch_size, read_stall_s, ann, language,
-                          reader)
+                          reader, speakers)
         if engine == "ray":
             from dataclasses import replace
 
@@ -207,7 +209,7 @@ def _index_into(index_dir, model, model_ref, files, summary, paths, passages, pr
 
 def prepare_run(store: Store, model, model_ref: str, passages: PassageConfig | WindowConfig | None, transcribe: bool | None,
                 on_event: Event = _noop, batch_size: int = 64, read_stall_s: float = 120.0, ann: str | None = None,
-                language: str | None = None, reader: str | None = None) -> IndexRun:
+                language: str | None = None, reader: str | None = None, speakers: bool | None = None) -> IndexRun:
     """Record (or check) the index's model, segmentation, transcription setting and ANN engine,
     and repair its graphs, before the first file of a run; `clasp index --watch` does this once."""
     passages = segmentation_for(store, passages)
@@ -243,7 +245,28 @@ def prepare_run(store: Store, model, model_ref: str, passages: PassageConfig | W
                 store.set_meta("reader", name)  # the Whisper that reads (`clasp info`, `--rerank`)
     language = check_language(language, transcriber)
     return IndexRun(model, passages, transcriber, batch_size, read_stall_s, on_event, chunk_reader, language,
-                    Counter(store.languages()))
+                    Counter(store.languages()), speakers=speaker_finder(store, speakers))
+
+
+def speaker_finder(store: Store, speakers: bool | None):
+    """The Diarizer of this run, or None when it finds no speakers: `speakers` None keeps what the
+    index records (on for a new one); False on a new index records that it is off. Raises
+    ModelError (one line, exit 4) when the speaker models are damaged."""
+    from .speakers.index import has_speakers
+
+    if speakers is None:
+        speakers = store.meta("speakers") != "0"
+    elif speakers is False and store.meta("speakers") is None and not store.files():
+        with store.transaction():
+            store.set_meta("speakers", "0")  # chosen for a new index: later default runs keep it
+    if speakers and store.meta("speakers") == "0":
+        with store.transaction():
+            store.set_meta("speakers", "1")
+    if not speakers or not has_speakers(store):
+        return None
+    from .speakers.diarize import Diarizer
+
+    return Diarizer()
 
 
 def reader_name(reader: str) -> str:

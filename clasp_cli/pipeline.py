@@ -42,6 +42,7 @@ class IndexSummary:
     warnings: list[tuple[str, str]] = field(default_factory=list)  # indexed, with a caveat (partly decoded)
     interrupted: bool = False
     transcribed: int = 0  # passages given a transcript by this run
+    diarized: int = 0  # recordings whose speakers this run found
 
     @property
     def indexed(self) -> int:
@@ -67,6 +68,7 @@ class IndexRun:
     language: str | None = None  # `--language`: every recording read in it
     languages: Counter = field(default_factory=Counter)  # recordings per language: the prior of a short one
     queue: object | None = None  # reading.queue.ReadingQueue: the recordings of this batch, read together
+    speakers: object | None = None  # speakers.diarize.Diarizer: who speaks where (None: --no-speakers)
 
     @property
     def prior(self) -> str | None:
@@ -98,6 +100,35 @@ def finish_run(store: Store, run: IndexRun, files: Sequence[Path], paths: Sequen
             summary.failed.append((f.path, f"{f.error} (earlier run; the file is gone: --prune forgets it)"))
     if run.reader is not None:
         transcribe_missing(store, run, summary)
+    if run.speakers is not None:
+        summary.diarized += find_speakers(store, run)
+
+
+def find_speakers(store: Store, run: IndexRun) -> int:
+    """Find the voices and turns of every recording whose speakers were not looked for yet, a
+    recording per transaction (a killed run keeps what it committed; the next does the rest),
+    and join them to the index's speakers. Events: "speakers_start" (files), then "speakers" per
+    recording (voices) or "speakers_failed" (reason). Returns the recordings done."""
+    from .audio import stream_audio
+    from .speakers.index import files_to_diarize, forget_empty, save_diarization
+
+    todo = files_to_diarize(store)
+    if not todo:
+        return 0
+    run.on_event("speakers_start", files=len(todo))
+    done = 0
+    for file_id, path, fs_path in todo:
+        items = store.file_passages(file_id)
+        try:
+            found = run.speakers(stream_audio(fs_path, 16_000, block_seconds=10.0), [(a, b) for _, a, b in items])
+        except AudioError as e:  # changed or gone since it was embedded: the next run tries again
+            run.on_event("speakers_failed", path=path, reason=e.reason)
+            continue
+        save_diarization(store, file_id, [pid for pid, _, _ in items], found)
+        done += 1
+        run.on_event("speakers", path=path, voices=len(found.voices))
+    forget_empty(store)
+    return done
 
 
 def transcribe_missing(store: Store, run: IndexRun, summary: IndexSummary) -> None:

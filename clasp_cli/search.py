@@ -28,6 +28,7 @@ class Result:
     passage_id: int = field(default=0, repr=False, compare=False)
     text: str | None = None  # what was said in the best window, when it has been transcribed
     language: str | None = None  # the language it was read in, once read
+    speaker: tuple[int, str | None] | None = None  # (id, name) of who speaks in the best window, once found
 
     def to_json(self) -> dict:
         row = {"rank": self.rank, "score": self.score, "path": self.path, "start": self.start, "end": self.end,
@@ -36,6 +37,8 @@ class Result:
             row["text"] = self.text
         if self.language is not None:
             row["language"] = self.language
+        if self.speaker is not None:
+            row["speaker"] = {"id": self.speaker[0], "name": self.speaker[1]}
         return row
 
 
@@ -56,6 +59,9 @@ CANDIDATES = 50
 # Store.selective_terms): a word found in more windows than this costs more (about 2 us a window
 # on 2 cores) than it tells; its share of the query still counts in the fusion for every candidate.
 KEYWORD_ROWS = 2000
+# Query by voice: the weight of a window's own speaker vector against its recording's voice vector
+# (chosen on the Fish Fillets training levels, docs/speakers.md).
+VOICE_OWN_WEIGHT = 0.5
 
 
 @dataclass
@@ -138,6 +144,7 @@ class Searcher:
         self._transcript_vecs: OrderedDict[str, np.ndarray] = OrderedDict()
         self._e5_vecs: OrderedDict[str, np.ndarray] = OrderedDict()  # the same for e5
         self._noise: dict[str, float] = {}
+        self._speaker_encoder = None  # CAM++, loaded by the first --voice query
         self._reader = None  # reading.ChunkReader, made on the first --rerank
         self._pool = None  # the e5 query's worker thread, made on first use
         try:
@@ -204,6 +211,8 @@ class Searcher:
         rerank: int | bool = 0,
         weak_level: bool = False,
         language: str | None = None,
+        speaker: str | int | None = None,
+        voice: str | Path | None = None,
     ) -> SearchResponse:
         """Search by text in any language the model's text encoder knows, or by an example recording.
 
@@ -218,11 +227,27 @@ class Searcher:
         report that level (SearchResponse.auto_min_score) when min_score is not "auto". Audio queries
         score by cosine (speech against speech). language: only windows read in this language (a
         Whisper code, as `clasp info` lists them; a window not read yet counts as its recording's).
+        speaker: only windows where this speaker (an id or a name, `clasp speakers`) speaks.
+        voice: a recording of one voice; alone, the windows where that voice speaks, best first
+        (score: the cosine of the speaker vectors); with a text query, what that voice said about
+        it (the query's ranking, within the speakers whose voice it is).
         """
-        if query is None and audio is None:
+        if query is None and audio is None and voice is None:
             raise UsageError("give a text query, or a recording with --audio FILE")
         if query is not None and audio is not None:
             raise UsageError("give either a text query or --audio FILE, not both")
+        if voice is not None and audio is not None:
+            raise UsageError("--voice finds a voice and --audio finds speech like a recording; give one")
+        speakers = None
+        if speaker is not None:
+            from .speakers.index import resolve
+
+            speakers = [resolve(self.store, speaker)]
+        if voice is not None:
+            voice_vec = self.voice_vector(voice)
+            if query is None:
+                return self._voice_search(voice_vec, voice, top_k, min_score, path_glob, language, speakers)
+            speakers = self._speakers_like(voice_vec, speakers)
         if top_k < 1:
             raise UsageError("--top-k must be at least 1")
         if rerank is True:
@@ -267,12 +292,12 @@ class Searcher:
         fetch = top_k * FETCH_FACTOR
         per_list = max(fetch, CANDIDATES)
         language = language.strip().lower() if language else None
-        where, clasp_cos = self._clasp_list(vec, mode, max(per_list, rerank), path_glob, language)
+        where, clasp_cos = self._clasp_list(vec, mode, max(per_list, rerank), path_glob, language, speakers)
         if audio is not None:
             hits = sorted(((p, s, e, round(clasp_cos[i], 4), i) for i, (p, s, e) in where.items()), key=lambda h: -h[3])
             return SearchResponse(label, self._results(hits, top_k, min_score, {}))
         auto = min_score if auto_asked else self._threshold(AUTO_MIN_SCORE, False, fused, fusion, query) if weak_level else None
-        cands = self._gather(query, vec, where, clasp_cos, mode, per_list, rerank, path_glob, fused, language, e5q)
+        cands = self._gather(query, vec, where, clasp_cos, mode, per_list, rerank, path_glob, fused, language, e5q, speakers)
         if not cands.ids:
             return SearchResponse(label, [], auto)
         prob = (fused_scores(cands, fusion) if fused else fusion.vector_only(cands.clasp_prob))
@@ -291,12 +316,12 @@ class Searcher:
         return self._gather(query, vec, where, clasp_cos, mode, per_list, rerank, path_glob, True, e5q=e5q)
 
     def _clasp_list(self, vec: np.ndarray, mode: str, k: int, path_glob: str | None,
-                    language: str | None = None) -> tuple[dict, dict]:
+                    language: str | None = None, speakers: list[int] | None = None) -> tuple[dict, dict]:
         """The CLASP graph's candidates: passage id -> (path, start, end), and -> cosine (none in keyword mode)."""
         where: dict[int, tuple[str, float, float]] = {}
         clasp_cos: dict[int, float] = {}
         if mode != "keyword":
-            for h in self.store.search(vec, k=k, path_glob=path_glob, language=language):
+            for h in self.store.search(vec, k=k, path_glob=path_glob, language=language, speakers=speakers):
                 where[h.passage_id] = (h.path, h.start, h.end)
                 clasp_cos[h.passage_id] = h.score
         return where, clasp_cos
@@ -314,14 +339,15 @@ class Searcher:
         return self._pool.submit(lambda: self._e5.encode_queries([query])[0])
 
     def _gather(self, query: str, vec: np.ndarray, where: dict, clasp_cos: dict, mode: str, per_list: int, rerank: int,
-                path_glob: str | None, fused: bool, language: str | None = None, e5q=None) -> "Candidates":
+                path_glob: str | None, fused: bool, language: str | None = None, e5q=None,
+                speakers: list[int] | None = None) -> "Candidates":
         texts: dict[int, str] = {}
         tvecs: dict[int, np.ndarray] = {}
         if rerank:
             head = sorted(clasp_cos, key=lambda i: -clasp_cos[i])[:rerank]
             texts, tvecs = self._read(head, where)
         if mode == "hybrid":
-            for h in self.store.transcript_search(vec, k=per_list, path_glob=path_glob, language=language):
+            for h in self.store.transcript_search(vec, k=per_list, path_glob=path_glob, language=language, speakers=speakers):
                 where.setdefault(h.passage_id, (h.path, h.start, h.end))
         if mode != "vector":
             if mode == "hybrid":
@@ -329,7 +355,7 @@ class Searcher:
             else:
                 words = fts_query(query)
             found = self.store.keyword_search(words, k=per_list if mode == "hybrid" else max(per_list, 200), path_glob=path_glob,
-                                              language=language)
+                                              language=language, speakers=speakers)
             for h in found:
                 where.setdefault(h.passage_id, (h.path, h.start, h.end))
         speech: dict[int, np.ndarray] = {}
@@ -347,10 +373,10 @@ class Searcher:
             langs = self.store.recording_languages(first)
             familiarity = getattr(self.model.text, "familiarity", None)
             fam = familiarity(query) if familiarity is not None else None
-        # Waited for only now: the e5 query vector is made on its own thread while the lists above are read.
         e5q = e5q.result() if e5q is not None else None
         if mode == "hybrid" and e5q is not None:
-            for h in self.store.transcript_search(e5q, k=per_list, path_glob=path_glob, language=language, space=E5):
+            for h in self.store.transcript_search(e5q, k=per_list, path_glob=path_glob, language=language, space=E5,
+                                                  speakers=speakers):
                 where.setdefault(h.passage_id, (h.path, h.start, h.end))
         ids = list(where)
         missing = [i for i in ids if i not in clasp_cos]
@@ -460,9 +486,64 @@ class Searcher:
         missing = [g.passage_id for g in groups if g.passage_id not in texts]
         texts = {**texts, **self.store.transcripts(missing)}
         langs = self.store.passage_languages([g.passage_id for g in groups])
+        from .speakers.index import passage_speakers
+
+        who = passage_speakers(self.store, [g.passage_id for g in groups])
         return [Result(i + 1, round(g.score, 4), g.path, g.start, g.end, g.passage_start, g.passage_end, g.passage_id,
-                       texts.get(g.passage_id), langs.get(g.passage_id))
+                       texts.get(g.passage_id), langs.get(g.passage_id), who.get(g.passage_id))
                 for i, g in enumerate(groups) if min_score is None or g.score >= min_score]
+
+    def voice_vector(self, clip: str | Path) -> np.ndarray:
+        """The speaker vector of a recording of one voice (its first 30 s)."""
+        from .audio import load_audio
+
+        wave = load_audio(clip, 16_000, max_seconds=30.0)
+        frames = wave[: wave.size // 320 * 320].reshape(-1, 320)
+        # Silence has no voice. (The passage cutter's speech test wants pauses between phrases,
+        # which a clip of one line need not have.)
+        if not len(frames) or float(np.sqrt(np.mean(frames ** 2, axis=1)).max()) < 10 ** (-50 / 20):
+            raise AudioError(clip, "no speech found in the voice recording (silent or too quiet)")
+        if self._speaker_encoder is None:
+            from .speakers.embed import SpeakerEncoder
+
+            self._speaker_encoder = SpeakerEncoder()
+        return self._speaker_encoder.embed(wave)
+
+    def _voice_search(self, vec: np.ndarray, clip, top_k: int, min_score, path_glob: str | None, language: str | None,
+                      speakers: list[int] | None) -> SearchResponse:
+        """Windows where this voice speaks, by the cosine of their speaker vectors."""
+        from .speakers.index import has_speakers, voice_vectors
+
+        if not has_speakers(self.store) or not self.store.db.execute("SELECT 1 FROM diarized LIMIT 1").fetchone():
+            raise UsageError(f"{self.store.dir} has no speakers yet: run `clasp index` on it (without --no-speakers)")
+        if isinstance(min_score, str):
+            raise UsageError("--min-score auto is calibrated for text queries; give a number (a cosine) with --voice")
+        ids, own, voices = voice_vectors(self.store)
+        allowed = self.store.passages_in_scope(path_pattern(path_glob), language.strip().lower() if language else None,
+                                              speakers)
+        if allowed is not None:
+            keep = np.fromiter((int(i) in allowed for i in ids), dtype=bool, count=len(ids))
+            ids, own, voices = ids[keep], own[keep], voices[keep]
+        # A window's own vector (2 s of its voice) and its voice's in the whole recording, averaged.
+        sims = VOICE_OWN_WEIGHT * (own @ vec.astype(np.float32)) + (1 - VOICE_OWN_WEIGHT) * (voices @ vec.astype(np.float32))
+        order = np.argsort(-sims, kind="stable")[: top_k * FETCH_FACTOR * 4]
+        spans = self.store.passage_spans([int(ids[j]) for j in order])
+        hits = [(*spans[int(ids[j])], round(float(sims[j]), 4), int(ids[j])) for j in order if int(ids[j]) in spans]
+        return SearchResponse(f"voice:{clip}", self._results(hits, top_k, min_score, {}))
+
+    def _speakers_like(self, vec: np.ndarray, speakers: list[int] | None) -> list[int]:
+        """The speakers whose voice this is (cosine at least SAME_SPEAKER; else the nearest one)."""
+        from .speakers.index import SAME_SPEAKER, speaker_vectors
+
+        known = speaker_vectors(self.store)
+        if speakers is not None:
+            known = {s: v for s, v in known.items() if s in speakers}
+        if not known:
+            return []
+        ids = list(known)
+        sims = np.stack([known[s] for s in ids]) @ vec
+        like = [s for s, c in zip(ids, sims) if c >= SAME_SPEAKER]
+        return like or [ids[int(np.argmax(sims))]]
 
     def _read(self, ids: list[int], where: dict[int, tuple[str, float, float]]) -> tuple[dict[int, str], dict[int, np.ndarray]]:
         """`--rerank`: transcripts (and text vectors) of these windows, transcribing the ones without."""

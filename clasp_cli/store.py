@@ -138,6 +138,46 @@ MIGRATIONS = [
         DELETE FROM transcript_vectors_e5 WHERE passage_id = new.passage_id;
     END;
     """,
+    """
+    -- Who speaks (clasp_cli.speakers). A speaker is one person across the index; a voice is a
+    -- speaker as heard in one recording, with its turns; each window has the voice that speaks
+    -- in most of it and its own speaker vector (float16, what query by voice compares). Voices,
+    -- turns and window voices go with their recording; a speaker without voices stays only
+    -- while it has a name.
+    CREATE TABLE speakers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: an id a person saw keeps its meaning
+        name TEXT UNIQUE COLLATE NOCASE,
+        vector BLOB,                           -- float32, the unit mean of its voices
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE voices (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        speaker_id INTEGER NOT NULL REFERENCES speakers(id),
+        pinned INTEGER NOT NULL DEFAULT 0,     -- placed by a person (a name, a merge): re-clustering keeps it
+        seconds REAL NOT NULL,
+        vector BLOB NOT NULL                   -- float32, unit
+    );
+    CREATE INDEX voices_file ON voices(file_id);
+    CREATE INDEX voices_speaker ON voices(speaker_id);
+    CREATE TABLE turns (
+        voice_id INTEGER NOT NULL REFERENCES voices(id) ON DELETE CASCADE,
+        start REAL NOT NULL, end REAL NOT NULL,
+        overlap INTEGER NOT NULL               -- another voice speaks during part of it
+    );
+    CREATE INDEX turns_voice ON turns(voice_id);
+    CREATE TABLE passage_voices (
+        passage_id INTEGER PRIMARY KEY REFERENCES passages(id) ON DELETE CASCADE,
+        voice_id INTEGER REFERENCES voices(id) ON DELETE CASCADE,  -- NULL: no voice found in it
+        vector BLOB                            -- float16
+    );
+    CREATE INDEX passage_voices_voice ON passage_voices(voice_id);
+    -- Recordings whose speakers were looked for (found or not); the next run does the rest.
+    CREATE TABLE diarized (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        at REAL NOT NULL
+    );
+    """,
 ]
 # Readers can search indexes this old: what came later (transcripts) only adds to search, and a
 # read-only archive indexed by an older clasp must stay searchable without a rewrite.
@@ -146,6 +186,7 @@ TRANSCRIPTS_FROM = 3
 TRANSCRIPT_VECTORS_FROM = 4
 LANGUAGES_FROM = 6
 E5_VECTORS_FROM = 7
+SPEAKERS_FROM = 8
 
 
 @dataclass(frozen=True)
@@ -701,18 +742,27 @@ class Store:
             db.execute("INSERT INTO transcripts_fts(transcripts_fts) VALUES('rebuild')")
 
     @_translated
-    def search(self, query: np.ndarray, k: int = 10, path_glob: str | None = None, language: str | None = None) -> list[Hit]:
+    def search(self, query: np.ndarray, k: int = 10, path_glob: str | None = None, language: str | None = None,
+               speakers: Sequence[int] | None = None) -> list[Hit]:
         """Nearest passages by cosine similarity (score = 1 - cosine distance); path_glob keeps
-        recordings whose path matches, language the windows read in it."""
+        recordings whose path matches, language the windows read in it, speakers the windows
+        whose voice belongs to one of these speakers."""
         graph = self.graph()
         if self._live <= 0:
             return []
-        return self._knn(graph, self._live, query, k, path_glob, language=language)
+        return self._knn(graph, self._live, query, k, path_glob, language=language, speakers=speakers)
 
-    def _scope(self, path_glob: str | None, language: str | None) -> tuple[str, str, tuple]:
-        """(a join, SQL conditions, their arguments) on passages `p` of files `f` for a path GLOB
-        and a language: the one a window was read in, else its recording's."""
+    def _scope(self, path_glob: str | None, language: str | None, speakers: Sequence[int] | None = None) -> tuple[str, str, tuple]:
+        """(a join, SQL conditions, their arguments) on passages `p` of files `f` for a path GLOB,
+        a language (the one a window was read in, else its recording's) and speakers."""
         conds, args, join = [], [], ""
+        if speakers is not None:
+            if self.db.execute("PRAGMA user_version").fetchone()[0] < SPEAKERS_FROM or not speakers:
+                conds.append("0")
+            else:
+                conds.append(f"p.id IN (SELECT pv.passage_id FROM passage_voices pv JOIN voices v ON v.id = pv.voice_id "
+                             f"WHERE v.speaker_id IN ({','.join('?' * len(speakers))}))")
+                args.extend(int(s) for s in speakers)
         if path_glob:
             conds.append("f.path GLOB ?")
             args.append(path_glob)
@@ -725,9 +775,9 @@ class Store:
         return join, " AND ".join(conds), tuple(args)
 
     def _knn(self, graph, n: int, query: np.ndarray, k: int, path_glob: str | None, labels: set[int] | None = None,
-             language: str | None = None) -> list[Hit]:
+             language: str | None = None, speakers: Sequence[int] | None = None) -> list[Hit]:
         allowed = None
-        join, where, args = self._scope(path_glob, language)
+        join, where, args = self._scope(path_glob, language, speakers)
         if where:
             rows = self.db.execute(f"SELECT p.id FROM passages p JOIN files f ON p.file_id=f.id{join} WHERE {where}", args).fetchall()
             allowed = {r[0] for r in rows}
@@ -760,6 +810,21 @@ class Store:
         row = self.db.execute("SELECT f.path, p.start, p.end FROM passages p JOIN files f ON p.file_id=f.id WHERE p.id=?",
                               (passage_id,)).fetchone()
         return Hit(passage_id, 0.0, *row) if row else None
+
+    @_translated
+    def passage_spans(self, ids: Sequence[int]) -> dict[int, tuple[str, float, float]]:
+        """passage id -> (path, start, end) for the ids that exist."""
+        return {int(i): (p, float(a), float(b)) for i, p, a, b in self._rows_in(
+            "SELECT p.id, f.path, p.start, p.end FROM passages p JOIN files f ON p.file_id=f.id WHERE p.id IN ", ids)}
+
+    @_translated
+    def passages_in_scope(self, path_glob: str | None = None, language: str | None = None,
+                          speakers: Sequence[int] | None = None) -> set[int] | None:
+        """The passage ids a --path, --language and --speaker filter keeps (None: no filter)."""
+        join, where, args = self._scope(path_glob, language, speakers)
+        if not where:
+            return None
+        return {r[0] for r in self.db.execute(f"SELECT p.id FROM passages p JOIN files f ON p.file_id=f.id{join} WHERE {where}", args)}
 
     def recording_path(self, passage_id: int) -> str | None:
         """The name to open for a passage's recording: its real bytes where the shown path is an escape."""
@@ -997,13 +1062,13 @@ class Store:
 
     @_translated
     def transcript_search(self, query: np.ndarray, k: int = 10, path_glob: str | None = None,
-                          language: str | None = None, space: str = USE) -> list[Hit]:
+                          language: str | None = None, space: str = USE, speakers: Sequence[int] | None = None) -> list[Hit]:
         """Passages whose transcripts' `space` vectors are nearest the query (score = cosine)."""
         graph = self.transcript_graph(space)
         labels = self._tlabels.get(space)
         if graph is None or not labels:
             return []
-        return self._knn(graph, len(labels), query, k, path_glob, labels, language)
+        return self._knn(graph, len(labels), query, k, path_glob, labels, language, speakers)
 
     @_translated
     def transcript_vectors(self, ids: Sequence[int], space: str = USE) -> dict[int, np.ndarray]:
@@ -1052,12 +1117,12 @@ class Store:
 
     @_translated
     def keyword_search(self, fts_query: str, k: int = 10, path_glob: str | None = None,
-                       language: str | None = None) -> list[Hit]:
+                       language: str | None = None, speakers: Sequence[int] | None = None) -> list[Hit]:
         """Passages whose transcripts match an FTS5 query (see search.fts_query), best BM25 first;
         score is the BM25 relevance (higher is better)."""
         if not self.has_transcript_table or not fts_query:
             return []
-        join, where, wargs = self._scope(path_glob, language)
+        join, where, wargs = self._scope(path_glob, language, speakers)
         if where:
             sql = ("SELECT p.id, -bm25(transcripts_fts), f.path, p.start, p.end FROM transcripts_fts "
                    f"JOIN passages p ON p.id = transcripts_fts.rowid JOIN files f ON p.file_id = f.id{join} "
@@ -1130,6 +1195,10 @@ class Store:
             # Recordings per language they were read in ({} before any was read).
             "languages": self.languages(),
             "reader": self.meta("reader"),
+            # Speakers with speech here, and the recordings whose speakers were looked for (`clasp speakers`).
+            **({"speakers": q("SELECT COUNT(DISTINCT speaker_id) FROM voices").fetchone()[0],
+                "diarized_files": q("SELECT COUNT(*) FROM diarized").fetchone()[0]}
+               if q("PRAGMA user_version").fetchone()[0] >= SPEAKERS_FROM else {"speakers": 0, "diarized_files": 0}),
             "size_bytes": size,
             "updated": float(updated) if updated else None,
         }

@@ -244,9 +244,11 @@ def read_only():
 
 
 def drop_languages(db) -> None:
-    """Undo migrations 7 (e5 transcript vectors) and 6 (recordings' and windows' languages) on an
-    open sqlite3 connection, so a test can turn an index into what an older clasp wrote before
-    lowering its user_version."""
+    """Undo migrations 8 (speakers), 7 (e5 transcript vectors) and 6 (recordings' and windows'
+    languages) on an open sqlite3 connection, so a test can turn an index into what an older
+    clasp wrote before lowering its user_version."""
+    for table in ("passage_voices", "turns", "diarized", "voices", "speakers"):
+        db.execute(f"DROP TABLE IF EXISTS {table}")
     db.execute("DROP TRIGGER IF EXISTS transcripts_au_vector_e5")
     db.execute("DROP TABLE IF EXISTS transcript_vectors_e5")
     db.execute("DROP INDEX IF EXISTS files_language")

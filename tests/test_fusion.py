@@ -200,7 +200,8 @@ def test_the_json_schema_keeps_its_keys(examples_transcribed, shipped_model):
         doc = s.search("how are stars born", top_k=2).to_json()
     assert set(doc) == {"query", "results"}
     for row in doc["results"]:
-        assert set(row) == {"rank", "score", "path", "start", "end", "passage_start", "passage_end", "text", "language"}
+        assert set(row) == {"rank", "score", "path", "start", "end", "passage_start", "passage_end", "text", "language", "speaker"}
+        assert set(row["speaker"]) == {"id", "name"}
 
 
 KILL_DURING_FILL_IN = """

@@ -184,7 +184,7 @@ def test_cli_json_output_has_exactly_the_documented_schema(tmp_path, archive, mo
     assert len(d["results"]) == 3
     for i, x in enumerate(d["results"], 1):
         # `clasp index` transcribes by default, so each hit also says what was said (the documented "text").
-        assert set(x) == {"rank", "score", "path", "start", "end", "passage_start", "passage_end", "text", "language"}
+        assert set(x) == {"rank", "score", "path", "start", "end", "passage_start", "passage_end", "text", "language", "speaker"}
         assert x["passage_start"] <= x["start"] < x["end"] <= x["passage_end"]
         assert x["rank"] == i and isinstance(x["score"], float) and os.path.isabs(x["path"])
         assert isinstance(x["start"], float) and x["end"] > x["start"]

@@ -20,16 +20,17 @@ def search(index, *args: str):
     return runner.invoke(app, ["search", QUERY, "--index", str(index), "--device", "cpu", "-k", "3", *args])
 
 
-def test_tsv_has_path_start_end_score_text_per_result_and_no_header(examples_transcribed):
+def test_tsv_has_path_start_end_score_text_speaker_per_result_and_no_header(examples_transcribed):
     want = json.loads(search(examples_transcribed, "--json").stdout)["results"]
     r = search(examples_transcribed, "--format", "tsv")
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
     assert len(lines) == len(want)
     for line, hit in zip(lines, want):
-        path, start, end, score, text = line.split("\t")
+        path, start, end, score, text, speaker = line.split("\t")
         assert (path, float(start), float(end)) == (hit["path"], round(hit["start"], 2), round(hit["end"], 2))
         assert abs(float(score) - hit["score"]) < 1e-4 and text == " ".join(hit.get("text", "").split())
+        assert speaker == (hit["speaker"]["name"] or f"Speaker {hit['speaker']['id']}" if "speaker" in hit else "")
 
 
 def test_jsonl_is_one_result_a_line_with_the_query(examples_transcribed):
@@ -129,7 +130,8 @@ def test_exported_srt_parses_back_with_monotone_times_and_the_indexed_words(exam
     for path, windows in spoken.items():
         srt = next((tmp_path / "s").rglob(Path(path).name + ".srt")).read_text(encoding="utf-8")
         got = parse_srt(srt)
-        assert [w for _, _, w in got] == [" ".join(t.split()) for _, _, t in windows if t.strip()]
+        # Each cue leads with its speaker, "[Speaker 3] ", where the window's voice is known.
+        assert [re.sub(r"^\[[^\]]+\] ", "", w) for _, _, w in got] == [" ".join(t.split()) for _, _, t in windows if t.strip()]
         assert all(a < b for a, b, _ in got) and all(b1 <= a2 for (_, b1, _), (a2, _, _) in zip(got, got[1:]))
 
 

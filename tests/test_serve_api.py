@@ -68,7 +68,7 @@ def test_search_is_exactly_clasp_search_json_plus_an_audio_url(served, examples_
     payload = r.json()
     assert set(payload) == {"query", "results"} and payload["results"]
     for hit in payload["results"]:
-        assert set(hit) == {"rank", "score", "path", "start", "end", "passage_start", "passage_end", "audio_url", "weak"}
+        assert set(hit) == {"rank", "score", "path", "start", "end", "passage_start", "passage_end", "speaker", "audio_url", "weak"}
         assert hit["audio_url"].startswith(served)
     assert without_audio_url(payload) == expected
 

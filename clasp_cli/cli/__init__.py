@@ -22,7 +22,7 @@ if hasattr(TyperOption, "display_type_rich"):
     _option_type = TyperOption.display_type_rich
     TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else _option_type(self, ctx)
 
-from . import benchmark, dataset, export, index, models, search, serve, train
+from . import benchmark, dataset, export, index, models, search, serve, speakers, train
 from ..display import shown
 from .common import err
 
@@ -111,6 +111,7 @@ def _root(
 for module in (index, search, export, serve, benchmark, train, models):  # index also registers `info`
     module.register(app)
 app.add_typer(dataset.app, name="dataset")
+app.add_typer(speakers.app, name="speakers")
 
 
 def main() -> None:

@@ -36,6 +36,9 @@ def register(app: typer.Typer) -> None:
                                                   "each hit and fused into its score (in any language). On by default for a "
                                                   "new index; --no-transcribe indexes about 2x faster, CLASP vectors only, and is "
                                                   "remembered. --transcribe on an index without transcripts fills them in."),
+        speakers: Optional[bool] = typer.Option(None, "--speakers/--no-speakers", help="Find who speaks where (turns, and "
+                                                "speakers across recordings: `clasp speakers`). On by default for a new "
+                                                "index; --no-speakers is remembered, and --speakers later fills them in."),
         device: str = typer.Option("auto", help=DEVICE_HELP),
         repair: bool = typer.Option(False, "--repair", help="Check the index and rebuild its search graph from the database; no PATHS needed."),
         rebuild: bool = typer.Option(False, "--rebuild", help="Set a damaged index aside and re-embed every file it recorded (plus PATHS)."),
@@ -178,6 +181,12 @@ def register(app: typer.Typer) -> None:
                 progress.update(state["e5"], completed=d["done"])
             elif kind == "transcribe_failed":
                 progress.console.print(f"[yellow]not transcribed[/] {shown(d['path'])}: {shown(d['reason'])}")
+            elif kind == "speakers_start":
+                state["speakers"] = progress.add_task("finding speakers", total=d["files"], info="searches work meanwhile")
+            elif kind == "speakers" and state.get("speakers") is not None:
+                progress.update(state["speakers"], advance=1, info=shown(Path(d['path']).name))
+            elif kind == "speakers_failed":
+                progress.console.print(f"[yellow]no speakers for[/] {shown(d['path'])}: {shown(d['reason'])}")
             elif kind == "file":
                 state["audio"] += d.get("seconds", 0.0) if d["status"] in ("added", "updated") else 0.0
                 el = progress.tasks[0].elapsed or 1e-9
@@ -191,7 +200,7 @@ def register(app: typer.Typer) -> None:
             return _watch(paths, target, clasp_model, ref, spans_cfg, transcribe, batch_size, settle, poll, progress, on_event, state,
                           language, reader)
         args = dict(model=clasp_model, model_ref=ref, passages=spans_cfg, prune=prune, batch_size=batch_size, on_event=on_event,
-                    transcribe=transcribe, ann=ann, engine=engine, language=language, reader=reader)
+                    transcribe=transcribe, ann=ann, engine=engine, language=language, reader=reader, speakers=speakers)
         if engine == "ray":
             from ..engines.ray_engine import RayConfig
 
@@ -208,7 +217,7 @@ def register(app: typer.Typer) -> None:
             "removed": summary.removed, "failed": [{"path": p, "error": e} for p, e in summary.failed],
             "warnings": [{"path": p, "warning": w} for p, w in summary.warnings],
             "passages": summary.passages, "transcribed": summary.transcribed, "audio_hours": round(summary.audio_seconds / 3600, 4),
-            "seconds": round(summary.elapsed, 2), "x_realtime": round(summary.speed, 1), "interrupted": summary.interrupted,
+            "speakers_found_in": summary.diarized, "seconds": round(summary.elapsed, 2), "x_realtime": round(summary.speed, 1), "interrupted": summary.interrupted,
         }
         if as_json:
             out.print_json(json.dumps(report))

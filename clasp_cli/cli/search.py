@@ -36,6 +36,10 @@ def register(app: typer.Typer) -> None:
         path: Optional[str] = typer.Option(None, "--path", help="Only files whose path matches this glob (or contains this text)."),
         language: Optional[str] = typer.Option(None, "--language", help="Only what was read in this language (a Whisper "
                                                "code such as en, de, cs; `clasp info` lists the index's)."),
+        speaker: Optional[str] = typer.Option(None, "--speaker", metavar="NAME|ID", help="Only what this speaker said "
+                                              "(`clasp speakers` lists them)."),
+        voice: Optional[Path] = typer.Option(None, "--voice", help="A recording of one voice: where it speaks, best first; "
+                                             "with a text query, what it said about that."),
         mode: Optional[str] = typer.Option(None, "--mode", help="vector: the CLASP speech vector alone; keyword: only "
                                            'passages whose transcripts hold the words, "quoted phrases" exactly; hybrid: the '
                                            "CLASP vector, the transcript's meaning and its words in one fused score. "
@@ -47,10 +51,10 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", help=DEVICE_HELP),
         as_json: bool = typer.Option(False, "--json", help='Print {"query", "results": [{"rank","score","path","start","end",'
                                      '"passage_start","passage_end"}]}, plus "text" and "language" where a window was '
-                                     'transcribed.'),
+                                     'transcribed, and "speaker": {"id","name"} where its speaker is known.'),
         fmt: Optional[str] = typer.Option(None, "--format", "-f", metavar="FORMAT",
                                           help="table (default), json (as --json), jsonl (one result per line, with "
-                                          '"query"), or tsv: path, start, end, score, text, tab-separated, no header.'),
+                                          '"query"), or tsv: path, start, end, score, text, speaker, tab-separated, no header.'),
     ) -> None:
         """Find the passages where something was said.
 
@@ -68,6 +72,10 @@ def register(app: typer.Typer) -> None:
 
           clasp search --audio question.wav
 
+          clasp search "the budget" --speaker "Anna Novak"          # only what Anna said
+
+          clasp search --voice anna.wav                             # where this voice speaks
+
           clasp search "when does the train leave" --rerank      # read the best windows (the model's N)
 
           clasp search '"Berlin Hauptbahnhof"' --mode keyword    # words in the transcripts
@@ -81,14 +89,14 @@ def register(app: typer.Typer) -> None:
         from ..errors import UsageError
 
         fmt = output_format(fmt, as_json)
-        if query is None and audio is None:  # before the index is opened: the missing query is the mistake
+        if query is None and audio is None and voice is None:  # before the index is opened: the missing query is the mistake
             raise UsageError("give a text query, or a recording with --audio FILE")
         check_device(device)
         with Searcher(index_dir(index), device=device) as searcher:
             if searcher.e5_notice:
                 err.print(Text(f"note: {searcher.e5_notice}", style="yellow"), soft_wrap=True)
             resp = search_json(searcher, query, audio=audio, top_k=top_k, min_score=_min_score(min_score), path_glob=path,
-                               mode=mode, rerank=_rerank(rerank), language=language)
+                               mode=mode, rerank=_rerank(rerank), language=language, speaker=speaker, voice=voice)
         if fmt == "json":
             out.print(json.dumps(resp, ensure_ascii=False), soft_wrap=True, markup=False)
         elif fmt == "table" and resp["results"]:
@@ -126,13 +134,21 @@ def output_format(fmt: str | None, as_json: bool) -> str:
 
 def pipeline_lines(resp: dict, fmt: str) -> list[str]:
     """jsonl: each result as one JSON object with the query. tsv: path, start, end, score, text,
-    one line a result, so `cut`, `fzf` and a player can take it; a tab or newline inside a path
-    or transcript is written as an escape, never as a field or line break."""
+    speaker (its name, else its id; empty where unknown), one line a result, so `cut`, `fzf` and
+    a player can take it; a tab or newline inside a path or transcript is written as an escape,
+    never as a field or line break."""
     if fmt == "jsonl":
         return [json.dumps({"query": resp["query"], **r}, ensure_ascii=False) for r in resp["results"]]
     return ["\t".join((printable(r["path"]), f"{r['start']:.2f}", f"{r['end']:.2f}", f"{r['score']:.4f}",
-                       printable(" ".join(r.get("text", "").split()))))
+                       printable(" ".join(r.get("text", "").split())), printable(speaker_label(r.get("speaker")))))
             for r in resp["results"]]
+
+
+def speaker_label(speaker: dict | None) -> str:
+    """A result's speaker as people read it: its name, else "Speaker N"; "" where unknown."""
+    if not speaker:
+        return ""
+    return speaker["name"] or f"Speaker {speaker['id']}"
 
 
 def _rerank(value: str | None) -> int | bool:
@@ -196,8 +212,12 @@ def results_table(resp: dict, width: int) -> Table:
     words = query_words(resp["query"])
     for (rank, score, path, span), r in zip(rows, resp["results"]):
         t.add_row(rank, score, Text(shorten_left(printable(path), file_width)), span)
+        who = printable(speaker_label(r.get("speaker")))
         if r.get("text"):
-            t.add_row("", "", snippet(printable(r["text"]), words, file_width * 2), "")
+            said = snippet(printable(r["text"]), words, file_width * 2 - (len(who) + 2 if who else 0))
+            t.add_row("", "", Text.assemble((who + ": ", "cyan"), said) if who else said, "")
+        elif who:
+            t.add_row("", "", Text(who, style="cyan"), "")
     return t
 
 

@@ -48,6 +48,7 @@ SEARCH_PARAMS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "mode": ("mode", str),
     "rerank": ("rerank", int),
     "language": ("language", str),
+    "speaker": ("speaker", str),
 }
 
 # The header a request that makes the server transcribe (rerank) must carry; see api_search.
@@ -140,6 +141,16 @@ def create_app(live: LiveIndex, allowed_hosts: Sequence[str] | None = None,
     async def api_info(request: Request) -> Response:
         return JSONResponse(await live.call(lambda s: info_json(live.dir)))
 
+    async def api_speakers(request: Request) -> Response:
+        """`clasp speakers --json`, each with the URL of its sample's audio."""
+        from ..speakers.index import list_speakers
+
+        def rows(s) -> list[dict]:
+            return [{**sp.to_json(), **({"sample_url": str(request.url_for("passage_audio", passage_id=sp.sample_passage))}
+                                        if sp.sample_passage is not None else {})} for sp in list_speakers(s.store)]
+
+        return JSONResponse(await live.call(rows))
+
     async def indexed_passage(request: Request) -> tuple[Hit, str]:
         """The passage and the name to open its recording by (its real bytes when not UTF-8)."""
         pid = request.path_params["passage_id"]
@@ -183,6 +194,7 @@ def create_app(live: LiveIndex, allowed_hosts: Sequence[str] | None = None,
         Route("/", page),
         Route("/api/search", api_search),
         Route("/api/info", api_info),
+        Route("/api/speakers", api_speakers),
         Route("/passages/{passage_id:int}/audio", passage_audio, name="passage_audio"),
         Route("/passages/{passage_id:int}/recording", passage_recording, name="passage_recording"),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

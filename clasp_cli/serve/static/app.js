@@ -5,6 +5,8 @@
 const $ = (sel) => document.querySelector(sel);
 const form = $("#search"), box = $("#q"), topK = $("#top_k"), list = $("#results"), status = $("#status");
 const modeMenu = $("#mode"), rerankBox = $("#rerank"), jsonLink = $("#json");
+const speakerMenu = $("#speaker"), sampleButton = $("#speaker-sample"), samplePlayer = $("#sample");
+const speakerSamples = new Map();  // speaker id -> its sample's audio URL
 const RERANK = 10;  // windows a ticked "transcribe the best windows first" reads
 let selected = -1;
 let pending = null;
@@ -93,6 +95,7 @@ function render(payload) {
     hit.querySelector(".name").textContent = r.path.slice(slash + 1);
     hit.querySelector(".span").textContent = `${clock(r.start)}–${clock(r.end)}`;
     hit.querySelector(".score").textContent = r.score.toFixed(3);
+    if (r.speaker) hit.querySelector(".who").textContent = r.speaker.name || `Speaker ${r.speaker.id}`;
     // Indexes with transcripts carry the words of each passage; others show none.
     if (typeof r.text === "string") hit.querySelector(".text").replaceChildren(highlighted(r.text, payload.query));
     const audio = hit.querySelector("audio");
@@ -120,6 +123,7 @@ function render(payload) {
 function searchParams(q, k) {
   const p = { q, top_k: k };
   if (modeMenu.value) p.mode = modeMenu.value;
+  if (speakerMenu.value) p.speaker = speakerMenu.value;
   if (rerankBox.checked && !rerankBox.closest("label").hidden && modeMenu.value !== "keyword") p.rerank = RERANK;
   return new URLSearchParams(p);
 }
@@ -151,6 +155,10 @@ function fromUrl() {
   box.value = p.get("q") || "";
   modeMenu.value = ["hybrid", "vector", "keyword"].includes(p.get("mode")) ? p.get("mode") : "";
   rerankBox.checked = p.get("rerank") === "1";
+  const who = p.get("speaker") || "";
+  if (who && ![...speakerMenu.options].some((o) => o.value === who)) speakerMenu.append(new Option(who, who));
+  speakerMenu.value = who;
+  sampleButton.hidden = !speakerSamples.has(speakerMenu.value);
   const k = p.get("top_k");
   if (k) {
     // A shared link may ask for a count the menu lacks; offer it rather than drop it.
@@ -167,6 +175,7 @@ form.addEventListener("submit", (e) => {
   if (!q) return;
   const state = { q, top_k: topK.value };
   if (modeMenu.value) state.mode = modeMenu.value;
+  if (speakerMenu.value) state.speaker = speakerMenu.value;
   if (rerankBox.checked) state.rerank = "1";
   const url = `?${new URLSearchParams(state)}`;
   if (url !== location.search) history.pushState(null, "", url);
@@ -216,5 +225,28 @@ async function footer() {
   } catch (e) { /* the footer is a courtesy; searching still works */ }
 }
 
+// The speakers of the index, for the filter; each one's sample plays from the button beside it.
+async function speakers() {
+  try {
+    const res = await fetch("/api/speakers");
+    if (!res.ok) return;
+    for (const s of await res.json()) {
+      const label = `${s.name || `Speaker ${s.id}`} (${Math.round(s.seconds / 60)} min, ${s.files} file${s.files > 1 ? "s" : ""})`;
+      const value = String(s.id);
+      const old = [...speakerMenu.options].find((o) => o.value === value || (s.name && o.value === s.name));
+      if (old) { old.value = value; old.textContent = label; } else speakerMenu.append(new Option(label, value));
+      if (s.sample_url) speakerSamples.set(value, s.sample_url);
+    }
+    speakerMenu.hidden = speakerMenu.options.length <= 1;
+    sampleButton.hidden = !speakerSamples.has(speakerMenu.value);
+  } catch (e) { /* no speakers: the filter stays hidden */ }
+}
+speakerMenu.addEventListener("change", () => { sampleButton.hidden = !speakerSamples.has(speakerMenu.value); });
+sampleButton.addEventListener("click", () => {
+  samplePlayer.src = speakerSamples.get(speakerMenu.value);
+  samplePlayer.play();
+});
+
 fromUrl();
 footer();
+speakers();

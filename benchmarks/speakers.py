@@ -1,0 +1,395 @@
+"""Speakers (issue 41): how well clasp tells voices apart, on archives whose speakers are known.
+
+    .venv/bin/python benchmarks/speakers.py tune --archive data/arch-tune-fillets-train
+    .venv/bin/python benchmarks/speakers.py eval --archive data/arch-tune-fillets-val
+
+Archives are the tuning archives of benchmarks/e5_fusion.py (archive.json: programs made of
+known lines; data/fillets/*.jsonl names each line's character). Each program is heard once
+(Diarizer.hear), its sentences taken as the windows; then, for each setting:
+- within a recording: the voices' purity (share of sentences in a voice that belong to its main
+  character) and coverage (share of a character's sentences in its main voice), per program;
+- across recordings: voices joined to speakers in program order as `clasp index` joins them,
+  purity and coverage over all sentences.
+`tune` reports a grid of both thresholds (choose on the training levels); `eval` one setting.
+
+    .venv/bin/python benchmarks/speakers.py turns
+
+    .venv/bin/python benchmarks/speakers.py voice --archive data/arch-tune-fillets-val \
+        --index data/fusion-tune-fillets-val-clasp-base
+
+`voice` copies the archive's index, finds its speakers the way `clasp index` does (timed), then
+asks `Searcher.search(voice=clip)` with 5 lines of each main fish (the original recordings of
+lines in these episodes): the share of the top 30 results, the clip's own line left out, that
+are that fish's lines (a result is the line it overlaps most).
+
+    .venv/bin/python benchmarks/speakers.py asterisk
+
+`asterisk` indexes the Asterisk prompts of 5 languages (one voice artist each; --no-transcribe)
+with speakers, and reports the speakers found and how pure each is, as indexed and after
+`clasp speakers recluster`.
+
+    .venv/bin/python benchmarks/speakers.py cost --folder data/arch-fillets-val/programs
+
+`cost` times `clasp index FOLDER` (a new index, transcribed, a new process each run) with and
+without speakers, alternating, 2 rounds: the best of each.
+
+`turns` builds a synthetic program of four voices (flite's slt, awb, rms and kal16; 40 turns,
+each a sentence of the built-in corpus, 0.2-0.8 s apart, and every sixth starting 1.2 s before
+the last one ends, both heard at once) and diarizes it with the shipped settings: the share of
+speaker changes where a turn of the right voice starts within 0.5 s of the true start, and the
+share of overlaps where both voices are found speaking.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+def labels_of(archive: Path) -> dict[str, str]:
+    out = {}
+    for man in Path("data/fillets").glob("*.jsonl"):
+        for line in man.read_text().splitlines():
+            r = json.loads(line)
+            out[r["id"]] = r.get("voice") or ""
+    return out
+
+
+def purity_coverage(pred: list, true: list) -> tuple[float, float]:
+    pairs = [(p, t) for p, t in zip(pred, true) if p is not None]
+    if not pairs:
+        return 0.0, 0.0
+    from collections import Counter
+
+    c = Counter(pairs)
+    by_p: dict = {}
+    by_t: dict = {}
+    for (p, t), n in c.items():
+        by_p[p] = max(by_p.get(p, 0), n)
+        by_t[t] = max(by_t.get(t, 0), n)
+    n = len(true)
+    return sum(by_p.values()) / len(pairs), sum(by_t.values()) / n
+
+
+def hear_all(archive: Path, limit: int | None, crop_s: float | None = None):
+    from clasp_cli.audio import stream_audio
+    from clasp_cli.speakers.diarize import DiarizeConfig, Diarizer
+
+    programs = json.loads((archive / "archive.json").read_text())[:limit]
+    labels = labels_of(archive)
+    dz = Diarizer(DiarizeConfig(crop_s=crop_s) if crop_s else DiarizeConfig())
+    heard, truth = [], []
+    t0 = time.perf_counter()
+    audio_s = 0.0
+    for p in programs:
+        spans = [(s["start"], s["end"]) for s in p["sentences"]]
+        h = dz.hear(stream_audio(archive / p["path"], 16_000, block_seconds=10.0), spans)
+        heard.append(h)
+        audio_s += h.seconds
+        truth.append([labels.get(s["id"], "?") for s in p["sentences"]])
+    took = time.perf_counter() - t0
+    print(f"heard {len(programs)} programs, {audio_s / 60:.1f} min in {took:.1f} s ({audio_s / took:.0f}x real time)", flush=True)
+    return dz, heard, truth, {"audio_s": audio_s, "hear_s": took}
+
+
+def score(dz, heard, truth, same_voice: float, same_speaker: float, short: float | None = None,
+          long_s: float | None = None) -> dict:
+    from clasp_cli.speakers.cluster import unit
+    from clasp_cli.speakers.index import LONG_VOICE_S, SHORT_SAME_SPEAKER, join_level
+
+    short = SHORT_SAME_SPEAKER if short is None else short
+    long_s = LONG_VOICE_S if long_s is None else long_s
+
+    cfg = replace(dz.cfg, same_voice=same_voice)
+    within_p, within_c, voices_n, chars_n = [], [], [], []
+    speakers: list[np.ndarray] = []
+    members: list[list[tuple[np.ndarray, float]]] = []
+    gpred, gtrue = [], []
+    for h, t in zip(heard, truth):
+        d = dz.decide(h, cfg)
+        p, c = purity_coverage(d.window_voice, t)
+        within_p.append(p)
+        within_c.append(c)
+        voices_n.append(len(d.voices))
+        chars_n.append(len(set(t)))
+        ids = []
+        for v in d.voices:
+            sid = None
+            if speakers:
+                sims = np.stack(speakers) @ v.vector
+                b = int(np.argmax(sims))
+                if sims[b] >= join_level(v.seconds, same_speaker, short, long_s):
+                    sid = b
+            if sid is None:
+                speakers.append(v.vector)
+                members.append([])
+                sid = len(speakers) - 1
+            members[sid].append((v.vector, v.seconds))
+            speakers[sid] = unit(sum(m * max(s, 1e-3) for m, s in members[sid])).astype(np.float32)
+            ids.append(sid)
+        gpred += [ids[v] if v is not None else None for v in d.window_voice]
+        gtrue += t
+    gp, gc = purity_coverage(gpred, gtrue)
+    return {"same_voice": same_voice, "same_speaker": same_speaker, "short_same_speaker": short, "long_voice_s": long_s,
+            "within_purity": round(float(np.mean(within_p)), 4),
+            "within_coverage": round(float(np.mean(within_c)), 4), "voices_per_program": round(float(np.mean(voices_n)), 2),
+            "characters_per_program": round(float(np.mean(chars_n)), 2), "across_purity": round(gp, 4),
+            "across_coverage": round(gc, 4), "speakers": len(speakers), "characters": len(set(gtrue)),
+            "unassigned": round(sum(p is None for p in gpred) / max(len(gpred), 1), 4)}
+
+
+def f1(r: dict, key: str) -> float:
+    p, c = r[f"{key}_purity"], r[f"{key}_coverage"]
+    return 2 * p * c / max(p + c, 1e-9)
+
+
+VOICES = ("flite:slt", "flite:awb", "flite:rms", "flite:kal16")
+
+
+def synthetic_program(seed: int = 0, n_turns: int = 40) -> tuple[np.ndarray, list[tuple[float, float, int]]]:
+    """(16 kHz audio, true turns as (start, end, voice index)): see `turns` above."""
+    from clasp_cli.data.corpus import builtin_corpus
+    from clasp_cli.data.voices import get_voice
+
+    rng = np.random.default_rng(seed)
+    texts = [s.text for s in builtin_corpus() if 40 <= len(s.text) <= 140]
+    voices = [get_voice(v) for v in VOICES]
+    pieces, truth, t, last = [], [], 0.5, -1
+    for i in range(n_turns):
+        v = int(rng.integers(len(voices)))
+        while v == last:
+            v = int(rng.integers(len(voices)))
+        wave = voices[v].render(texts[int(rng.integers(len(texts)))])
+        start = t - 1.2 if i % 6 == 5 and truth else t
+        pieces.append((start, wave))
+        truth.append((round(start, 3), round(start + wave.size / 16000, 3), v))
+        t = max(t, start + wave.size / 16000) + float(rng.uniform(0.2, 0.8))
+        last = v
+    audio = np.zeros(int((t + 0.5) * 16000), dtype=np.float32)
+    for start, wave in pieces:
+        a = int(start * 16000)
+        audio[a:a + wave.size] += 0.7 * wave
+    return audio, truth
+
+
+def turns_benchmark() -> dict:
+    from clasp_cli.speakers.diarize import Diarizer
+
+    audio, truth = synthetic_program()
+    dz = Diarizer()
+    t0 = time.perf_counter()
+    blocks = (audio[i:i + 160000] for i in range(0, audio.size, 160000))
+    d = dz(blocks, [])
+    took = time.perf_counter() - t0
+    # Each found voice stands for the true voice it overlaps most.
+    overlap = np.zeros((len(d.voices), len(VOICES)))
+    for tr in d.turns:
+        for a, b, v in truth:
+            overlap[tr.voice, v] += max(0.0, min(b, tr.end) - max(a, tr.start))
+    stands_for = overlap.argmax(axis=1) if len(d.voices) else np.zeros(0, dtype=int)
+    changes = [(i, truth[i]) for i in range(1, len(truth)) if truth[i][2] != truth[i - 1][2]]
+    hit = sum(any(stands_for[tr.voice] == v and abs(tr.start - a) <= 0.5 for tr in d.turns) for _, (a, _, v) in changes)
+    any_edge = sum(any(min(abs(tr.start - a), abs(tr.end - a)) <= 0.5 for tr in d.turns) for _, (a, _, _) in changes)
+    overlaps = [(truth[i][0], truth[i - 1][1], truth[i - 1][2], truth[i][2]) for i in range(1, len(truth))
+                if truth[i][0] < truth[i - 1][1]]
+    found = 0
+    for a, b, v1, v2 in overlaps:
+        heard = {int(stands_for[tr.voice]) for tr in d.turns if tr.start < b - 0.2 and tr.end > a + 0.2}
+        found += {v1, v2} <= heard
+    return {"program_s": round(audio.size / 16000, 1), "turns": len(truth), "changes": len(changes),
+            "voices_true": len(VOICES), "voices_found": len(d.voices),
+            "changes_within_0.5s_right_voice": round(hit / max(len(changes), 1), 4),
+            "changes_within_0.5s_any_edge": round(any_edge / max(len(changes), 1), 4),
+            "overlaps": len(overlaps), "overlaps_found": round(found / max(len(overlaps), 1), 4),
+            "turns_marked_overlap": sum(t.overlap for t in d.turns), "diarize_s": round(took, 2)}
+
+
+def voice_benchmark(archive: Path, index: Path, weights: Sequence[float], fish=("fillets:small", "fillets:big"), clips: int = 5,
+                    top: int = 30) -> dict:
+    import shutil
+    import tempfile
+
+    from clasp_cli.indexer import index_paths
+    from clasp_cli.registry import load_model
+    from clasp_cli.search import Searcher
+
+    programs = json.loads((archive / "archive.json").read_text())
+    lines = {}
+    for man in Path("data/fillets").glob("*.jsonl"):
+        for line in man.read_text().splitlines():
+            r = json.loads(line)
+            lines[r["id"]] = r
+    work = Path(tempfile.mkdtemp(prefix="spk-voice-")) / "index"
+    shutil.copytree(index, work, ignore=shutil.ignore_patterns("*.lock"))
+    model = load_model(device="cpu")
+    t0 = time.perf_counter()
+    summary = index_paths([archive / p["path"] for p in programs], work, model=model)
+    took = time.perf_counter() - t0
+    where = {}  # program path -> its sentences (start, end, id)
+    for p in programs:
+        where[str((archive / p["path"]).resolve())] = [(s["start"], s["end"], s["id"]) for s in p["sentences"]]
+    in_archive = {s["id"] for p in programs for s in p["sentences"]}
+
+    def line_of(path: str, start: float, end: float) -> str | None:
+        best, got = 0.0, None
+        for a, b, sid in where.get(str(Path(path).resolve()), []):
+            ov = min(b, end) - max(a, start)
+            if ov > best:
+                best, got = ov, sid
+        return got
+
+    import clasp_cli.search as search_module
+
+    out = {"archive": str(archive), "diarized_files": summary.diarized, "diarize_s": round(took, 1), "by_weight": {}}
+    with Searcher(work, model=model) as searcher:
+        for weight in weights:
+            search_module.VOICE_OWN_WEIGHT = weight
+            rows = []
+            for f in fish:
+                mine = sorted(i for i in in_archive if lines[i]["voice"] == f and lines[i]["duration"] >= 2.0)
+                for sid in mine[:: max(1, len(mine) // clips)][:clips]:
+                    res = searcher.search(None, voice=lines[sid]["audio"], top_k=top + 1).results
+                    said = [line_of(r.path, r.start, r.end) for r in res]
+                    said = [x for x in said if x != sid][:top]
+                    share = sum(lines[x]["voice"] == f for x in said if x in lines) / max(len(said), 1)
+                    rows.append({"fish": f, "clip": sid, "results": len(said), "share_of_fish": round(share, 4)})
+            by_fish = {f: round(float(np.mean([r["share_of_fish"] for r in rows if r["fish"] == f])), 4) for f in fish}
+            out["by_weight"][str(weight)] = {"by_fish": by_fish, "worst_clip": min(r["share_of_fish"] for r in rows),
+                                             "rows": rows}
+            print(weight, by_fish, [r["share_of_fish"] for r in rows], flush=True)
+    shutil.rmtree(work.parent, ignore_errors=True)
+    return out
+
+
+def asterisk_benchmark(langs=("en", "fr", "es", "it", "ru")) -> dict:
+    import shutil
+    import tempfile
+
+    from clasp_cli.indexer import index_paths
+    from clasp_cli.registry import load_model
+    from clasp_cli.speakers.index import recluster
+    from clasp_cli.store import Store
+
+    voice_of = {}
+    for lang in langs:
+        for line in Path(f"data/asterisk/{lang}.jsonl").read_text().splitlines():
+            r = json.loads(line)
+            voice_of[str(Path(r["audio"]).resolve())] = r["voice"]
+    work = Path(tempfile.mkdtemp(prefix="spk-asterisk-")) / "index"
+    model = load_model(device="cpu")
+    t0 = time.perf_counter()
+    summary = index_paths(list(voice_of), work, model=model, transcribe=False)
+    took = time.perf_counter() - t0
+
+    def purity(st) -> dict:
+        from collections import Counter
+
+        per: dict[int, Counter] = {}
+        for path, sid, secs in st.db.execute("SELECT f.path, v.speaker_id, v.seconds FROM voices v JOIN files f ON f.id=v.file_id"):
+            per.setdefault(int(sid), Counter())[voice_of.get(str(Path(path).resolve()), "?")] += secs
+        rows = sorted(({"speaker": s, "seconds": round(sum(c.values()), 1), "main": c.most_common(1)[0][0],
+                        "purity": round(c.most_common(1)[0][1] / sum(c.values()), 4)} for s, c in per.items()),
+                      key=lambda r: -r["seconds"])
+        big = [r for r in rows if r["seconds"] >= 60]
+        return {"speakers": len(rows), "speakers_with_a_minute": len(big), "min_purity": min(r["purity"] for r in rows),
+                "min_purity_with_a_minute": min((r["purity"] for r in big), default=None), "rows": rows[:12]}
+
+    with Store.open(work) as st:
+        indexed = purity(st)
+    with Store.open(work, write=True) as st:
+        t1 = time.perf_counter()
+        rc = recluster(st)
+        rc_s = time.perf_counter() - t1
+        after = purity(st)
+    shutil.rmtree(work.parent, ignore_errors=True)
+    return {"files": len(voice_of), "audio_h": round(summary.audio_seconds / 3600, 3), "index_s": round(took, 1),
+            "diarized": summary.diarized, "as_indexed": indexed, "recluster": rc, "recluster_s": round(rc_s, 2),
+            "after_recluster": after}
+
+
+def cost_benchmark(folder: Path, rounds: int = 2) -> dict:
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix="spk-cost-"))
+    runs: dict[str, list[dict]] = {"with speakers": [], "without speakers": []}
+    try:
+        for _ in range(rounds):
+            for name, flag in (("without speakers", "--no-speakers"), ("with speakers", "--speakers")):
+                idx = work / "idx"
+                shutil.rmtree(idx, ignore_errors=True)
+                t = time.perf_counter()
+                r = subprocess.run([sys.executable, "-m", "clasp_cli", "index", str(folder), "--index", str(idx), "--device", "cpu",
+                                    "--json", flag], capture_output=True, text=True)
+                wall = time.perf_counter() - t
+                if r.returncode != 0:
+                    raise SystemExit(r.stderr)
+                rep = json.loads(r.stdout)
+                runs[name].append({"wall_s": round(wall, 2), "audio_h": rep["audio_hours"], "diarized": rep["speakers_found_in"]})
+                print(name, runs[name][-1], flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    best = {k: min(x["wall_s"] for x in v) for k, v in runs.items()}
+    return {"folder": str(folder), "best_wall_s": best, "extra": round(best["with speakers"] / best["without speakers"] - 1, 4),
+            "runs": runs}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=["tune", "eval", "turns", "voice", "asterisk", "cost"])
+    ap.add_argument("--folder", type=Path, default=Path("data/arch-fillets-val/programs"), help="cost: recordings to index")
+    ap.add_argument("--index", type=Path, default=None, help="voice: the archive's index (copied, never changed)")
+    ap.add_argument("--own-weights", type=lambda v: [float(x) for x in v.split(",")], default=[0.5],
+                    help="voice: weights of a window's own vector against its voice's (search.VOICE_OWN_WEIGHT) to compare")
+    ap.add_argument("--archive", type=Path, default=None)
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--same-voice", type=float, default=None)
+    ap.add_argument("--crop", type=float, default=None, help="seconds CAM++ hears per local speaker and chunk")
+    ap.add_argument("--same-speaker", type=float, default=None)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    from clasp_cli.speakers.diarize import DiarizeConfig
+    from clasp_cli.speakers.index import SAME_SPEAKER
+
+    if args.what in ("turns", "voice", "asterisk", "cost"):
+        got = turns_benchmark() if args.what == "turns" else voice_benchmark(args.archive, args.index, args.own_weights) \
+            if args.what == "voice" else asterisk_benchmark() if args.what == "asterisk" else cost_benchmark(args.folder)
+        print(json.dumps(got, indent=1))
+        if args.out:
+            args.out.write_text(json.dumps({**got, "machine": f"{platform.machine()} {os.cpu_count()} cores"}, indent=1) + "\n")
+        return
+    dz, heard, truth, cost = hear_all(args.archive, args.limit, args.crop)
+    rows = []
+    if args.what == "tune":
+        for sv in (0.25, 0.3, 0.35):
+            for ss in (0.6, 0.65, 0.7, 0.75):
+                for short in (0.4, 0.45, 0.5, 0.55, 0.6, ss):
+                    for long_s in (5.0, 10.0, 20.0):
+                        rows.append(score(dz, heard, truth, sv, ss, short, long_s))
+        best_w = max(rows, key=lambda r: (f1(r, "within"), -abs(r["same_voice"] - 0.45)))
+        best_a = max(rows, key=lambda r: f1(r, "across"))
+        print("best within:", best_w)
+        print("best across:", best_a)
+        for r in rows:
+            print(r["same_voice"], r["same_speaker"], r["short_same_speaker"], r["long_voice_s"], "within F", round(f1(r, "within"), 4), "across F", round(f1(r, "across"), 4),
+                  "speakers", r["speakers"])
+    else:
+        rows.append(score(dz, heard, truth, args.same_voice or DiarizeConfig().same_voice, args.same_speaker or SAME_SPEAKER))
+        print(json.dumps(rows[-1], indent=1))
+    if args.out:
+        args.out.write_text(json.dumps({"archive": str(args.archive), "cost": cost, "rows": rows,
+                                        "machine": f"{platform.machine()} {os.cpu_count()} cores"}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,340 @@
+"""The speakers of an index: storing each recording's voices, joining them to speakers across
+recordings, and what people do with them (list, name, merge, re-cluster, filter, find by voice).
+
+A new recording's voices join the nearest speaker when they are alike enough, else each starts
+a new speaker: one file never re-clusters the rest. `recluster` groups every voice again; voices
+a person placed (by naming or merging their speaker) stay with it, so names and merges survive.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import UsageError
+from ..store import SPEAKERS_FROM, Store
+from .cluster import unit
+from .diarize import Diarization
+
+# The cosine at which a recording's voice is the same person as a speaker met before (its
+# vector against the speaker's mean), and the average-linkage level of a full re-cluster. A voice
+# heard for less than LONG_VOICE_S has a noisier vector: it joins the nearest speaker from
+# SHORT_SAME_SPEAKER on, rather than start one of its own. Chosen on the Fish Fillets training
+# levels (docs/speakers.md).
+SAME_SPEAKER = 0.75
+SHORT_SAME_SPEAKER = 0.5
+LONG_VOICE_S = 10.0
+
+
+def join_level(seconds: float, same: float = SAME_SPEAKER, short: float = SHORT_SAME_SPEAKER,
+               long_s: float = LONG_VOICE_S) -> float:
+    """The cosine a voice of this many seconds needs to join an existing speaker."""
+    return same if seconds >= long_s else min(same, short)
+
+
+@dataclass
+class SpeakerInfo:
+    id: int
+    name: str | None
+    seconds: float
+    files: int
+    sample: tuple[str, float, float, str | None] | None  # (path, start, end, what was said)
+    sample_passage: int | None = None  # the sample window's passage id (`clasp serve` plays it)
+
+    def to_json(self) -> dict:
+        row = {"id": self.id, "name": self.name, "seconds": round(self.seconds, 2), "files": self.files}
+        if self.sample:
+            path, start, end, text = self.sample
+            row["sample"] = {"path": path, "start": start, "end": end, **({"text": text} if text is not None else {})}
+        return row
+
+
+def has_speakers(store: Store) -> bool:
+    """Whether this index's schema holds speakers."""
+    return store.db.execute("PRAGMA user_version").fetchone()[0] >= SPEAKERS_FROM
+
+
+def files_to_diarize(store: Store) -> list[tuple[int, str, str]]:
+    """(file id, path, path on disk) of indexed recordings with windows whose speakers were not
+    looked for yet."""
+    if not has_speakers(store):
+        return []
+    rows = store.db.execute(
+        "SELECT f.id, f.path FROM files f WHERE f.status='ok' AND NOT EXISTS (SELECT 1 FROM diarized d WHERE d.file_id=f.id) "
+        "AND EXISTS (SELECT 1 FROM passages p WHERE p.file_id=f.id) ORDER BY f.path").fetchall()
+    out = []
+    for fid, path in rows:
+        rec = store.file(path)
+        if rec is not None:
+            out.append((int(fid), path, rec.fs_path))
+    return out
+
+
+def save_diarization(store: Store, file_id: int, passage_ids: Sequence[int], d: Diarization,
+                     same_speaker: float = SAME_SPEAKER) -> list[int]:
+    """Store one recording's voices, turns and window voices in one transaction, each voice
+    joined to the nearest speaker of the index (or a new one). Returns the speaker of each voice."""
+    now = time.time()
+    with store.transaction() as db:
+        db.execute("DELETE FROM voices WHERE file_id=?", (file_id,))  # a rerun after a kill mid-way
+        speakers = _speaker_vectors(db)
+        taken: list[int] = []
+        voice_ids = []
+        for v in d.voices:
+            sid = None
+            if speakers:
+                ids = list(speakers)
+                sims = np.stack([speakers[i] for i in ids]) @ v.vector
+                best = int(np.argmax(sims))
+                if sims[best] >= join_level(v.seconds, same_speaker):
+                    sid = ids[best]
+            if sid is None:
+                sid = db.execute("INSERT INTO speakers(created_at) VALUES(?)", (now,)).lastrowid
+            taken.append(sid)
+            voice_ids.append(db.execute("INSERT INTO voices(file_id, speaker_id, seconds, vector) VALUES(?,?,?,?)",
+                                        (file_id, sid, v.seconds, np.asarray(v.vector, np.float32).tobytes())).lastrowid)
+            speakers[sid] = _refresh(db, sid)
+        db.executemany("INSERT INTO turns(voice_id, start, end, overlap) VALUES(?,?,?,?)",
+                       [(voice_ids[t.voice], t.start, t.end, int(t.overlap)) for t in d.turns])
+        db.executemany("INSERT OR REPLACE INTO passage_voices(passage_id, voice_id, vector) VALUES(?,?,?)",
+                       [(int(pid), voice_ids[v] if v is not None else None,
+                         np.asarray(vec, np.float16).tobytes() if v is not None or np.any(vec) else None)
+                        for pid, v, vec in zip(passage_ids, d.window_voice, d.window_vectors)])
+        db.execute("INSERT OR REPLACE INTO diarized(file_id, at) VALUES(?,?)", (file_id, now))
+    return taken
+
+
+def speaker_vectors(store: Store) -> dict[int, np.ndarray]:
+    """speaker id -> its vector (the unit mean of its voices), for speakers that have voices."""
+    return _speaker_vectors(store.db) if has_speakers(store) else {}
+
+
+def _speaker_vectors(db) -> dict[int, np.ndarray]:
+    return {int(i): np.frombuffer(b, dtype=np.float32) for i, b in
+            db.execute("SELECT id, vector FROM speakers WHERE vector IS NOT NULL")}
+
+
+def _refresh(db, speaker_id: int) -> np.ndarray | None:
+    """Recompute a speaker's vector from its voices (seconds-weighted unit mean)."""
+    rows = db.execute("SELECT seconds, vector FROM voices WHERE speaker_id=?", (speaker_id,)).fetchall()
+    if not rows:
+        db.execute("UPDATE speakers SET vector=NULL WHERE id=?", (speaker_id,))
+        return None
+    w = np.array([max(r[0], 1e-3) for r in rows])
+    vec = unit((np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]) * w[:, None]).sum(0)).astype(np.float32)
+    db.execute("UPDATE speakers SET vector=? WHERE id=?", (vec.tobytes(), speaker_id))
+    return vec
+
+
+def forget_empty(store: Store) -> int:
+    """Drop speakers with no voices and no name (their recordings were removed or re-indexed)."""
+    with store.transaction() as db:
+        return db.execute("DELETE FROM speakers WHERE name IS NULL AND NOT EXISTS "
+                          "(SELECT 1 FROM voices v WHERE v.speaker_id=speakers.id)").rowcount
+
+
+def list_speakers(store: Store) -> list[SpeakerInfo]:
+    """Every speaker with speech in the index (and named ones without), most speech first, each
+    with a sample: its longest window in the recording where it speaks most."""
+    if not has_speakers(store):
+        return []
+    rows = store.db.execute(
+        "SELECT s.id, s.name, COALESCE(SUM(v.seconds), 0), COUNT(DISTINCT v.file_id) FROM speakers s "
+        "LEFT JOIN voices v ON v.speaker_id=s.id GROUP BY s.id HAVING COUNT(v.id) > 0 OR s.name IS NOT NULL "
+        "ORDER BY 3 DESC, s.id").fetchall()
+    out = []
+    for sid, name, secs, files in rows:
+        got = sample(store, int(sid))
+        out.append(SpeakerInfo(int(sid), name, float(secs), int(files), got[0] if got else None, got[1] if got else None))
+    return out
+
+
+def sample(store: Store, speaker_id: int) -> tuple[tuple[str, float, float, str | None], int] | None:
+    """A passage to listen to: the longest window of this speaker's main voice, as ((path, start,
+    end, text), passage id)."""
+    row = store.db.execute(
+        "SELECT f.path, p.start, p.end, p.id FROM voices v JOIN passage_voices pv ON pv.voice_id=v.id "
+        "JOIN passages p ON p.id=pv.passage_id JOIN files f ON f.id=p.file_id WHERE v.speaker_id=? "
+        "ORDER BY v.seconds DESC, (p.end - p.start) DESC LIMIT 1", (speaker_id,)).fetchone()
+    if row is None:
+        return None
+    text = store.transcripts([row[3]]).get(row[3]) if store.has_transcript_table else None
+    return (row[0], float(row[1]), float(row[2]), text), int(row[3])
+
+
+def resolve(store: Store, ref: str | int) -> int:
+    """A speaker's id from its id or its name (any case); UsageError when there is none."""
+    if not has_speakers(store):
+        raise UsageError(f"{store.dir} has no speakers: index it again without --no-speakers")
+    text = str(ref).strip()
+    row = store.db.execute("SELECT id FROM speakers WHERE name=?", (text,)).fetchone()
+    if row is None and text.lstrip("#").isdigit():
+        row = store.db.execute("SELECT id FROM speakers WHERE id=?", (int(text.lstrip("#")),)).fetchone()
+    if row is None:
+        raise UsageError(f"no speaker {text!r} in {store.dir} (`clasp speakers` lists them)")
+    return int(row[0])
+
+
+def name_speaker(store: Store, ref: str | int, name: str) -> int:
+    """Name a speaker; its voices are pinned to it, so re-clustering keeps them together."""
+    sid = resolve(store, ref)
+    name = name.strip()
+    if not name:
+        raise UsageError("a speaker's name cannot be empty")
+    if name.lstrip("#").isdigit():
+        raise UsageError(f"{name!r} reads as a speaker id; give a name with a letter in it")
+    other = store.db.execute("SELECT id FROM speakers WHERE name=? AND id!=?", (name, sid)).fetchone()
+    if other is not None:
+        raise UsageError(f"speaker {other[0]} is already called {name!r}; merge them with `clasp speakers merge {other[0]} {sid}`")
+    with store.transaction() as db:
+        db.execute("UPDATE speakers SET name=? WHERE id=?", (name, sid))
+        db.execute("UPDATE voices SET pinned=1 WHERE speaker_id=?", (sid,))
+    return sid
+
+
+def merge_speakers(store: Store, into: str | int, others: Sequence[str | int]) -> int:
+    """Make `others` one speaker with `into` (its id and name stay; it takes a name from them
+    when it has none). Their voices are pinned to it."""
+    target = resolve(store, into)
+    gone = [s for s in (resolve(store, o) for o in others) if s != target]
+    with store.transaction() as db:
+        name = db.execute("SELECT name FROM speakers WHERE id=?", (target,)).fetchone()[0]
+        for sid in gone:
+            other_name = db.execute("SELECT name FROM speakers WHERE id=?", (sid,)).fetchone()[0]
+            db.execute("UPDATE voices SET speaker_id=? WHERE speaker_id=?", (target, sid))
+            db.execute("DELETE FROM speakers WHERE id=?", (sid,))
+            if name is None and other_name is not None:
+                name = other_name
+                db.execute("UPDATE speakers SET name=? WHERE id=?", (name, target))
+        db.execute("UPDATE voices SET pinned=1 WHERE speaker_id=?", (target,))
+        _refresh(db, target)
+    return target
+
+
+def recluster(store: Store, threshold: float = SAME_SPEAKER) -> dict[str, int]:
+    """Group every voice of the index into speakers again, as indexing joins them but longest
+    voice first, so that each speaker's vector is made of its clearest voices before the short,
+    noisy ones are placed (average-linkage clustering of all voices split the Asterisk prompts'
+    5 voice artists into 113 speakers; this gives docs/speakers.md's numbers). Pinned voices
+    start with their speaker, and speakers a person named or merged never join. An unpinned group
+    keeps the id of the speaker most of its speech had, when that one is free.
+    Returns {"before": speakers before, "after": speakers after}."""
+    db = store.db
+    rows = db.execute("SELECT id, speaker_id, pinned, seconds, vector FROM voices ORDER BY seconds DESC, id").fetchall()
+    before = db.execute("SELECT COUNT(DISTINCT speaker_id) FROM voices").fetchone()[0]
+    if not rows:
+        return {"before": 0, "after": 0}
+    vecs = np.stack([np.frombuffer(r[4], dtype=np.float32) for r in rows]).astype(np.float64)
+    secs = np.array([max(float(r[3]), 1e-3) for r in rows])
+    groups: list[list[int]] = []
+    owners: list[int | None] = []
+    sums: list[np.ndarray] = []
+    by_owner: dict[int, int] = {}
+    for i, r in enumerate(rows):
+        if r[2]:  # pinned: with its speaker, whatever its vector says
+            g = by_owner.get(int(r[1]))
+            if g is None:
+                g = by_owner[int(r[1])] = len(groups)
+                groups.append([])
+                owners.append(int(r[1]))
+                sums.append(np.zeros(vecs.shape[1]))
+            groups[g].append(i)
+            sums[g] += vecs[i] * secs[i]
+    for i, r in enumerate(rows):
+        if r[2]:
+            continue
+        g = None
+        if groups:
+            cents = unit(np.stack(sums))
+            sims = cents @ vecs[i]
+            best = int(np.argmax(sims))
+            if sims[best] >= join_level(secs[i], threshold):
+                g = best
+        if g is None:
+            g = len(groups)
+            groups.append([])
+            owners.append(None)
+            sums.append(np.zeros(vecs.shape[1]))
+        groups[g].append(i)
+        sums[g] += vecs[i] * secs[i]
+    now = time.time()
+    with store.transaction() as db:
+        named = {int(x[0]) for x in db.execute("SELECT id FROM speakers WHERE name IS NOT NULL")}
+        used = {o for o in owners if o is not None}
+        plan: dict[int, int] = {}
+        for g, members in enumerate(groups):
+            owner = owners[g]
+            if owner is None:
+                votes: dict[int, float] = {}
+                for i in members:
+                    votes[int(rows[i][1])] = votes.get(int(rows[i][1]), 0.0) + secs[i]
+                owner = next((sid for sid in sorted(votes, key=lambda x: -votes[x]) if sid not in used and sid not in named), None)
+                if owner is None:
+                    owner = db.execute("INSERT INTO speakers(created_at) VALUES(?)", (now,)).lastrowid
+                used.add(owner)
+            for i in members:
+                plan[int(rows[i][0])] = owner
+        db.executemany("UPDATE voices SET speaker_id=? WHERE id=?", [(sid, v) for v, sid in plan.items()])
+        for sid in set(plan.values()) | {int(r[1]) for r in rows}:
+            _refresh(db, sid)
+    forget_empty(store)
+    after = store.db.execute("SELECT COUNT(DISTINCT speaker_id) FROM voices").fetchone()[0]
+    return {"before": int(before), "after": int(after)}
+
+
+def passage_speakers(store: Store, passage_ids: Sequence[int]) -> dict[int, tuple[int, str | None]]:
+    """passage id -> (speaker id, name), for the windows that have a voice."""
+    if not has_speakers(store) or not passage_ids:
+        return {}
+    ids = [int(i) for i in passage_ids]
+    rows = store.db.execute(
+        f"SELECT pv.passage_id, s.id, s.name FROM passage_voices pv JOIN voices v ON v.id=pv.voice_id "
+        f"JOIN speakers s ON s.id=v.speaker_id WHERE pv.passage_id IN ({','.join('?' * len(ids))})", ids).fetchall()
+    return {int(p): (int(s), n) for p, s, n in rows}
+
+
+def speaker_passages_sql() -> str:
+    """SQL for the passage ids of one speaker (one parameter: its id), for search scopes."""
+    return "SELECT pv.passage_id FROM passage_voices pv JOIN voices v ON v.id=pv.voice_id WHERE v.speaker_id=?"
+
+
+def voice_vectors(store: Store) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(passage ids, their own speaker vectors, the vectors of their recordings' voices) of the
+    windows that have a voice, as float32 rows."""
+    empty = np.zeros(0, dtype=np.int64), np.zeros((0, 192), dtype=np.float32), np.zeros((0, 192), dtype=np.float32)
+    if not has_speakers(store):
+        return empty
+    rows = store.db.execute("SELECT pv.passage_id, pv.vector, v.vector FROM passage_voices pv JOIN voices v ON v.id=pv.voice_id "
+                            "WHERE pv.vector IS NOT NULL").fetchall()
+    if not rows:
+        return empty
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    own = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16).reshape(len(rows), -1).astype(np.float32)
+    voice = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+    return ids, own, voice
+
+
+def turns_of(store: Store, file_id: int) -> list[tuple[float, float, int, str | None, bool]]:
+    """A recording's turns: (start, end, speaker id, speaker name, overlapped), in time order."""
+    if not has_speakers(store):
+        return []
+    return [(float(a), float(b), int(s), n, bool(o)) for a, b, s, n, o in store.db.execute(
+        "SELECT t.start, t.end, s.id, s.name, t.overlap FROM turns t JOIN voices v ON v.id=t.voice_id "
+        "JOIN speakers s ON s.id=v.speaker_id WHERE v.file_id=? ORDER BY t.start", (file_id,))]
+
+
+def speaker_label(speaker_id: int, name: str | None) -> str:
+    """How a speaker is shown where a name is expected: its name, else "Speaker N"."""
+    return name or f"Speaker {speaker_id}"
+
+
+def window_speakers(store: Store, file_id: int) -> dict[tuple[float, float], str]:
+    """(start, end) of each window of a recording that has a speaker -> its label (speaker_label)."""
+    if not has_speakers(store):
+        return {}
+    return {(float(a), float(b)): speaker_label(int(s), n) for a, b, s, n in store.db.execute(
+        "SELECT p.start, p.end, s.id, s.name FROM passages p JOIN passage_voices pv ON pv.passage_id=p.id "
+        "JOIN voices v ON v.id=pv.voice_id JOIN speakers s ON s.id=v.speaker_id WHERE p.file_id=?", (file_id,))}
