@@ -94,7 +94,8 @@ class SearchResponse:
 
     def to_json(self) -> dict:
         """The documented --json schema: {"query", "results": [{"rank","score","path","start","end",
-        "passage_start","passage_end"}]}, each result also with "text" when its window was transcribed."""
+        "passage_start","passage_end"}]}, each result also with "text" and "language" when its window
+        was transcribed, and "speaker": {"id", "name"} when its voice is known."""
         return {"query": self.query, "results": [r.to_json() for r in self.results]}
 
 
