@@ -33,6 +33,12 @@ with speakers, and reports the speakers found and how pure each is, as indexed a
 `cost` times `clasp index FOLDER` (a new index, transcribed, a new process each run) with and
 without speakers, alternating, 2 rounds: the best of each.
 
+    .venv/bin/python benchmarks/speakers.py filter
+
+`filter` copies the 100k-window fused index of benchmarks/index_search.py (`--parts fused`
+builds it), gives its 1,000 files 50 speakers, and times warm queries without and with
+`--speaker` (200 each after 20 warm-up queries, alternating).
+
 `turns` builds a synthetic program of four voices (flite's slt, awb, rms and kal16; 40 turns,
 each a sentence of the built-in corpus, 0.2-0.8 s apart, and every sixth starting 1.2 s before
 the last one ends, both heard at once) and diarizes it with the shipped settings: the share of
@@ -344,9 +350,45 @@ def cost_benchmark(folder: Path, rounds: int = 2) -> dict:
             "runs": runs}
 
 
+def filter_benchmark(source: Path = Path("/tmp/clasp-bench-index/fused-e5-100000"), speakers: int = 50) -> dict:
+    import shutil
+    import tempfile
+
+    from clasp_cli.registry import load_model
+    from clasp_cli.search import Searcher
+    from clasp_cli.store import Store
+
+    work = Path(tempfile.mkdtemp(prefix="spk-filter-")) / "index"
+    shutil.copytree(source, work, ignore=shutil.ignore_patterns("*.lock"))
+    rng = np.random.default_rng(0)
+    model = load_model("clasp-base")
+    with Store.open(work, write=True, model_id=model.id, dim=model.dim) as st, st.transaction() as db:
+        ids = [db.execute("INSERT INTO speakers(created_at, vector) VALUES(0, ?)",
+                          (rng.standard_normal(192).astype(np.float32).tobytes(),)).lastrowid for _ in range(speakers)]
+        for fid, in db.execute("SELECT id FROM files").fetchall():
+            vid = db.execute("INSERT INTO voices(file_id, speaker_id, seconds, vector) VALUES(?,?,?,?)",
+                             (fid, ids[fid % speakers], 500.0, rng.standard_normal(192).astype(np.float32).tobytes())).lastrowid
+            db.execute("INSERT INTO passage_voices(passage_id, voice_id) SELECT id, ? FROM passages WHERE file_id=?", (vid, fid))
+            db.execute("INSERT INTO diarized(file_id, at) VALUES(?, 0)", (fid,))
+    queries = ["the budget for next year", "rain at the weekend", "who won the match", "how are stars born",
+               "hur föds stjärnor", "rozpočet na příští rok"]
+    lat: dict[str, list[float]] = {"without": [], "with --speaker": []}
+    with Searcher(work, model=model) as s:
+        for i in range(220):
+            for name, who in (("without", None), ("with --speaker", str(ids[i % speakers]))):
+                t = time.perf_counter()
+                s.search(queries[i % len(queries)] + f" {i}", top_k=10, speaker=who)
+                if i >= 20:
+                    lat[name].append((time.perf_counter() - t) * 1000)
+    shutil.rmtree(work.parent, ignore_errors=True)
+    return {"passages": 100_000, "speakers": speakers,
+            **{name: {"p50_ms": round(float(np.percentile(v, 50)), 2), "p95_ms": round(float(np.percentile(v, 95)), 2)}
+               for name, v in lat.items()}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["tune", "eval", "turns", "voice", "asterisk", "cost"])
+    ap.add_argument("what", choices=["tune", "eval", "turns", "voice", "asterisk", "cost", "filter"])
     ap.add_argument("--folder", type=Path, default=Path("data/arch-fillets-val/programs"), help="cost: recordings to index")
     ap.add_argument("--index", type=Path, default=None, help="voice: the archive's index (copied, never changed)")
     ap.add_argument("--own-weights", type=lambda v: [float(x) for x in v.split(",")], default=[0.5],
@@ -361,6 +403,12 @@ def main() -> None:
     from clasp_cli.speakers.diarize import DiarizeConfig
     from clasp_cli.speakers.index import SAME_SPEAKER
 
+    if args.what == "filter":
+        got = filter_benchmark()
+        print(json.dumps(got, indent=1))
+        if args.out:
+            args.out.write_text(json.dumps({**got, "machine": f"{platform.machine()} {os.cpu_count()} cores"}, indent=1) + "\n")
+        return
     if args.what in ("turns", "voice", "asterisk", "cost"):
         got = turns_benchmark() if args.what == "turns" else voice_benchmark(args.archive, args.index, args.own_weights) \
             if args.what == "voice" else asterisk_benchmark() if args.what == "asterisk" else cost_benchmark(args.folder)

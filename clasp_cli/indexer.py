@@ -24,7 +24,7 @@ from .passages import (
 )
 from .pipeline import (
     GRAPH_SAVE_S, NO_SPEECH, Event, IndexRun, IndexSummary, check_file, commit_file, cut_windows, fail_file, finish_run,
-    partial_warning, queue_reading, start_reading,
+    hear_speakers, partial_warning, queue_reading, start_reading, stop_hearing,
 )
 from .store import LOCK, Store, index_file_names
 
@@ -324,6 +324,7 @@ def index_files(store: Store, run: IndexRun, files: Sequence[Path], paths: Seque
         summary.interrupted = True
     finally:
         run.queue = None  # what is still queued is read by the next run
+        stop_hearing(run)  # and what speaker work was not stored is found by the next run
     return summary
 
 
@@ -413,5 +414,7 @@ def _index_one(store: Store, run: IndexRun, path: Path, summary: IndexSummary) -
     import numpy as np
 
     commit_file(store, job, kept, np.concatenate(vectors), duration, partial_warning(caught), summary, on_event)
+    file_id = store.file(job.key).id
+    hear_speakers(store, run, file_id, job.key, str(path))  # on a worker thread, while Whisper reads
     if run.queue is not None:
-        queue_reading(store, run, store.file(job.key).id, job.key, str(path))
+        queue_reading(store, run, file_id, job.key, str(path))

@@ -61,6 +61,8 @@ def onnx_session(name: str, threads: int | None = None):
     opts.intra_op_num_threads = int(threads or min(4, os.cpu_count() or 1))
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    # Its threads sleep between calls instead of spinning: the models run beside Whisper while it reads.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types for a bad file
