@@ -121,7 +121,7 @@ def audio_info(path: str | Path) -> AudioInfo:
         raise _av_error(path, e) from None
 
 
-def _soundfile_chunks(f, path: Path, block: int, sample_rate: int) -> Iterator[np.ndarray]:
+def _soundfile_chunks(f, path: Path, block: int, sample_rate: int, warn: bool = True) -> Iterator[np.ndarray]:
     import soxr
 
     resampler = None
@@ -140,13 +140,14 @@ def _soundfile_chunks(f, path: Path, block: int, sample_rate: int) -> Iterator[n
                 x, detail = _read_up_to_damage(f, done, str(e))
                 if done + x.shape[0] == 0:
                     raise
-                warnings.warn(PartialAudioWarning(path, (done + x.shape[0]) / f.samplerate, detail), stacklevel=2)
+                if warn:
+                    warnings.warn(PartialAudioWarning(path, (done + x.shape[0]) / f.samplerate, detail), stacklevel=2)
                 native = -1  # marks the last chunk
             last = native < 0 or x.shape[0] < native
             done += x.shape[0]
             if last and native > 0:
                 short = _cut_short(f, path, done)
-                if short:
+                if short and warn:
                     warnings.warn(PartialAudioWarning(path, done / f.samplerate, short), stacklevel=2)
             mono = x.mean(axis=1) if x.shape[1] > 1 else x[:, 0]
             if resampler is not None:
@@ -221,7 +222,7 @@ def _short(e: object) -> str:
     return re.sub(r"^(Error\s*:\s*)", "", str(e).strip()).rstrip(".") or type(e).__name__
 
 
-def _pyav_chunks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
+def _pyav_chunks(path: Path, sample_rate: int, warn: bool = True) -> Iterator[np.ndarray]:
     import av
 
     try:
@@ -245,7 +246,8 @@ def _pyav_chunks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
                 if not got_any:
                     raise
                 detail = re.sub(r"^\[Errno -?\d+\]\s*", "", str(e).split(": '", 1)[0])
-                warnings.warn(PartialAudioWarning(path, decoded[0] / sample_rate, detail), stacklevel=2)
+                if warn:
+                    warnings.warn(PartialAudioWarning(path, decoded[0] / sample_rate, detail), stacklevel=2)
             yield from resampler.resample(None)
 
         try:
@@ -280,17 +282,21 @@ def _rebuffer(chunks: Iterator[np.ndarray], block: int) -> Iterator[np.ndarray]:
 
 
 def stream_audio(
-    path: str | Path, sample_rate: int = SAMPLE_RATE, block_seconds: float = 60.0
+    path: str | Path, sample_rate: int = SAMPLE_RATE, block_seconds: float = 60.0, warn: bool = True
 ) -> Iterator[np.ndarray]:
     """Yield consecutive mono float32 blocks of `block_seconds` at `sample_rate` (the last may be shorter).
 
-    Raises AudioError naming the file when it cannot be read or holds no samples.
+    Raises AudioError naming the file when it cannot be read or holds no samples. A file that
+    decodes only up to some point warns with PartialAudioWarning, unless `warn` is False (a
+    second pass over a file whose first already warned, as on another thread: the warnings
+    machinery is one for the whole process).
     """
     path = Path(path)
     _check_file(path)
     block = max(1, int(round(block_seconds * sample_rate)))
     f = _open_soundfile(path)
-    chunks = _soundfile_chunks(f, path, block, sample_rate) if f is not None else _pyav_chunks(path, sample_rate)
+    chunks = (_soundfile_chunks(f, path, block, sample_rate, warn) if f is not None
+              else _pyav_chunks(path, sample_rate, warn))
     empty = True
     try:
         for b in _rebuffer(chunks, block):

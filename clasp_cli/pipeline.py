@@ -122,7 +122,7 @@ def hear_speakers(store: Store, run: IndexRun, file_id: int, key: str, fs_path: 
     items = store.file_passages(file_id)
     spans = [(a, b) for _, a, b in items]
     run.speaker_jobs[file_id] = (key, items, run.speaker_pool.submit(
-        lambda: run.speakers(stream_audio(fs_path, 16_000, block_seconds=10.0), spans)))
+        lambda: run.speakers(stream_audio(fs_path, 16_000, block_seconds=10.0, warn=False), spans)))
 
 
 def stop_hearing(run: IndexRun) -> None:
@@ -161,7 +161,7 @@ def find_speakers(store: Store, run: IndexRun) -> int:
     for file_id, path, fs_path in todo:
         items = store.file_passages(file_id)
         try:
-            found = run.speakers(stream_audio(fs_path, 16_000, block_seconds=10.0), [(a, b) for _, a, b in items])
+            found = run.speakers(stream_audio(fs_path, 16_000, block_seconds=10.0, warn=False), [(a, b) for _, a, b in items])
         except AudioError as e:  # changed or gone since it was embedded: the next run tries again
             run.on_event("speakers_failed", path=path, reason=e.reason)
             continue
