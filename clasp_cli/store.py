@@ -784,8 +784,7 @@ class Store:
         allowed = None
         join, where, args = self._scope(path_glob, language, speakers)
         if where:
-            rows = self.db.execute(f"SELECT p.id FROM passages p JOIN files f ON p.file_id=f.id{join} WHERE {where}", args).fetchall()
-            allowed = {r[0] for r in rows}
+            allowed = self.passages_in_scope(path_glob, language, speakers)
             if labels is not None:
                 allowed &= labels
             if not allowed:

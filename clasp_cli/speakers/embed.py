@@ -86,9 +86,6 @@ class Stats:
             self.s = self.s + frames.sum(axis=0)
             self.sq = self.sq + np.square(frames, dtype=np.float64).sum(axis=0)
 
-    def merged(self, other: "Stats") -> "Stats":
-        return Stats(self.n + other.n, self.s + other.s, self.sq + other.sq)
-
     @property
     def seconds(self) -> float:
         return self.n * TRUNK_STEP_S

@@ -296,11 +296,6 @@ def passage_speakers(store: Store, passage_ids: Sequence[int]) -> dict[int, tupl
     return {int(p): (int(s), n) for p, s, n in rows}
 
 
-def speaker_passages_sql() -> str:
-    """SQL for the passage ids of one speaker (one parameter: its id), for search scopes."""
-    return "SELECT pv.passage_id FROM passage_voices pv JOIN voices v ON v.id=pv.voice_id WHERE v.speaker_id=?"
-
-
 def voice_vectors(store: Store) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(passage ids, their own speaker vectors, the vectors of their recordings' voices) of the
     windows that have a voice, as float32 rows."""
