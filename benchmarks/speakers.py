@@ -1,6 +1,7 @@
 """Speakers (issue 41): how well clasp tells voices apart, on archives whose speakers are known.
 
     .venv/bin/python benchmarks/speakers.py tune --archive data/arch-tune-fillets-train
+    .venv/bin/python benchmarks/speakers.py rules --archive data/arch-tune-fillets-train
     .venv/bin/python benchmarks/speakers.py eval --archive data/arch-tune-fillets-val
 
 Archives are the tuning archives of benchmarks/e5_fusion.py (archive.json: programs made of
@@ -36,8 +37,9 @@ without speakers, alternating, 2 rounds: the best of each.
     .venv/bin/python benchmarks/speakers.py filter
 
 `filter` copies the 100k-window fused index of benchmarks/index_search.py (`--parts fused`
-builds it), gives its 1,000 files 50 speakers, and times warm queries without and with
-`--speaker` (200 each after 20 warm-up queries, alternating).
+builds it), gives its 1,000 files 50 speakers, and times warm queries without `--speaker`, with
+a new speaker each query, and with the same speaker as the query before (200 each after 20
+warm-up queries, alternating).
 
 `turns` builds a synthetic program of four voices (flite's slt, awb, rms and kal16; 40 turns,
 each a sentence of the built-in corpus, 0.2-0.8 s apart, and every sixth starting 1.2 s before
@@ -107,12 +109,17 @@ def hear_all(archive: Path, limit: int | None, crop_s: float | None = None):
 
 
 def score(dz, heard, truth, same_voice: float, same_speaker: float, short: float | None = None,
-          long_s: float | None = None) -> dict:
+          long_s: float | None = None, min_s: float | None = None, merge: float | None | str = "same") -> dict:
+    """Diarize every program and join its voices across programs as save_diarization does.
+    merge: the level at which drifted speakers become one ("same": same_speaker; None: never)."""
     from clasp_cli.speakers.cluster import unit
-    from clasp_cli.speakers.index import LONG_VOICE_S, SHORT_SAME_SPEAKER, join_level
+    from clasp_cli.speakers.index import LONG_VOICE_S, MIN_VOICE_S, SHORT_SAME_SPEAKER, join_level
 
     short = SHORT_SAME_SPEAKER if short is None else short
     long_s = LONG_VOICE_S if long_s is None else long_s
+    min_s = MIN_VOICE_S if min_s is None else min_s
+    merge = same_speaker if merge == "same" else merge
+    alias: dict[int, int] = {}
 
     cfg = replace(dz.cfg, same_voice=same_voice)
     within_p, within_c, voices_n, chars_n = [], [], [], []
@@ -129,26 +136,47 @@ def score(dz, heard, truth, same_voice: float, same_speaker: float, short: float
         ids = []
         for v in d.voices:
             sid = None
-            if speakers:
-                sims = np.stack(speakers) @ v.vector
+            live = [k for k, x in enumerate(speakers) if x is not None]
+            if live:
+                sims = np.stack([speakers[k] for k in live]) @ v.vector
                 b = int(np.argmax(sims))
-                if sims[b] >= join_level(v.seconds, same_speaker, short, long_s):
-                    sid = b
+                if sims[b] >= join_level(v.seconds, same_speaker, short, long_s, min_s):
+                    sid = live[b]
             if sid is None:
                 speakers.append(v.vector)
                 members.append([])
                 sid = len(speakers) - 1
             members[sid].append((v.vector, v.seconds))
             speakers[sid] = unit(sum(m * max(s, 1e-3) for m, s in members[sid])).astype(np.float32)
+            while merge is not None:  # as index.merge_drifted: the larger keeps its id
+                others = [k for k, x in enumerate(speakers) if x is not None and k != sid]
+                sims = np.array([speakers[k] @ speakers[sid] for k in others])
+                if not others or sims.max() < merge:
+                    break
+                o = others[int(np.argmax(sims))]
+                size = {k: sum(x for _, x in members[k]) for k in (sid, o)}
+                keep, gone = (sid, o) if size[sid] >= size[o] else (o, sid)
+                members[keep] += members[gone]
+                members[gone], speakers[gone], alias[gone] = [], None, keep
+                speakers[keep] = unit(sum(m * max(s, 1e-3) for m, s in members[keep])).astype(np.float32)
+                sid = keep
             ids.append(sid)
         gpred += [ids[v] if v is not None else None for v in d.window_voice]
         gtrue += t
+
+    def final(k):
+        while k in alias:
+            k = alias[k]
+        return k
+
+    gpred = [final(k) if k is not None else None for k in gpred]
     gp, gc = purity_coverage(gpred, gtrue)
     return {"same_voice": same_voice, "same_speaker": same_speaker, "short_same_speaker": short, "long_voice_s": long_s,
+            "min_voice_s": min_s, "merge": merge,
             "within_purity": round(float(np.mean(within_p)), 4),
             "within_coverage": round(float(np.mean(within_c)), 4), "voices_per_program": round(float(np.mean(voices_n)), 2),
             "characters_per_program": round(float(np.mean(chars_n)), 2), "across_purity": round(gp, 4),
-            "across_coverage": round(gc, 4), "speakers": len(speakers), "characters": len(set(gtrue)),
+            "across_coverage": round(gc, 4), "speakers": sum(x is not None for x in speakers), "characters": len(set(gtrue)),
             "unassigned": round(sum(p is None for p in gpred) / max(len(gpred), 1), 4)}
 
 
@@ -275,7 +303,7 @@ def voice_benchmark(archive: Path, index: Path, weights: Sequence[float], fish=(
     return out
 
 
-def asterisk_benchmark(langs=("en", "fr", "es", "it", "ru")) -> dict:
+def asterisk_benchmark(langs=("en", "fr", "es", "it", "ru"), keep: Path | None = None) -> dict:
     import shutil
     import tempfile
 
@@ -289,7 +317,7 @@ def asterisk_benchmark(langs=("en", "fr", "es", "it", "ru")) -> dict:
         for line in Path(f"data/asterisk/{lang}.jsonl").read_text().splitlines():
             r = json.loads(line)
             voice_of[str(Path(r["audio"]).resolve())] = r["voice"]
-    work = Path(tempfile.mkdtemp(prefix="spk-asterisk-")) / "index"
+    work = keep or Path(tempfile.mkdtemp(prefix="spk-asterisk-")) / "index"
     model = load_model(device="cpu")
     t0 = time.perf_counter()
     summary = index_paths(list(voice_of), work, model=model, transcribe=False)
@@ -315,7 +343,8 @@ def asterisk_benchmark(langs=("en", "fr", "es", "it", "ru")) -> dict:
         rc = recluster(st)
         rc_s = time.perf_counter() - t1
         after = purity(st)
-    shutil.rmtree(work.parent, ignore_errors=True)
+    if keep is None:
+        shutil.rmtree(work.parent, ignore_errors=True)
     return {"files": len(voice_of), "audio_h": round(summary.audio_seconds / 3600, 3), "index_s": round(took, 1),
             "diarized": summary.diarized, "as_indexed": indexed, "recluster": rc, "recluster_s": round(rc_s, 2),
             "after_recluster": after}
@@ -372,10 +401,13 @@ def filter_benchmark(source: Path = Path("/tmp/clasp-bench-index/fused-e5-100000
             db.execute("INSERT INTO diarized(file_id, at) VALUES(?, 0)", (fid,))
     queries = ["the budget for next year", "rain at the weekend", "who won the match", "how are stars born",
                "hur föds stjärnor", "rozpočet na příští rok"]
-    lat: dict[str, list[float]] = {"without": [], "with --speaker": []}
+    # A new speaker each query (its windows read from SQLite), and the same speaker again (the
+    # Store's memo of the last few scopes, as when a speaker filter stays set in `clasp serve`).
+    lat: dict[str, list[float]] = {"without": [], "with --speaker": [], "with --speaker, the same again": []}
     with Searcher(work, model=model) as s:
         for i in range(220):
-            for name, who in (("without", None), ("with --speaker", str(ids[i % speakers]))):
+            for name, who in (("without", None), ("with --speaker", str(ids[i % speakers])),
+                              ("with --speaker, the same again", str(ids[i % speakers]))):
                 t = time.perf_counter()
                 s.search(queries[i % len(queries)] + f" {i}", top_k=10, speaker=who)
                 if i >= 20:
@@ -388,11 +420,12 @@ def filter_benchmark(source: Path = Path("/tmp/clasp-bench-index/fused-e5-100000
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["tune", "eval", "turns", "voice", "asterisk", "cost", "filter"])
+    ap.add_argument("what", choices=["tune", "rules", "eval", "turns", "voice", "asterisk", "cost", "filter"])
     ap.add_argument("--folder", type=Path, default=Path("data/arch-fillets-val/programs"), help="cost: recordings to index")
     ap.add_argument("--index", type=Path, default=None, help="voice: the archive's index (copied, never changed)")
     ap.add_argument("--own-weights", type=lambda v: [float(x) for x in v.split(",")], default=[0.5],
                     help="voice: weights of a window's own vector against its voice's (search.VOICE_OWN_WEIGHT) to compare")
+    ap.add_argument("--keep", type=Path, default=None, help="asterisk: build the index here and keep it")
     ap.add_argument("--archive", type=Path, default=None)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--same-voice", type=float, default=None)
@@ -411,14 +444,24 @@ def main() -> None:
         return
     if args.what in ("turns", "voice", "asterisk", "cost"):
         got = turns_benchmark() if args.what == "turns" else voice_benchmark(args.archive, args.index, args.own_weights) \
-            if args.what == "voice" else asterisk_benchmark() if args.what == "asterisk" else cost_benchmark(args.folder)
+            if args.what == "voice" else asterisk_benchmark(keep=args.keep) if args.what == "asterisk" else cost_benchmark(args.folder)
         print(json.dumps(got, indent=1))
         if args.out:
             args.out.write_text(json.dumps({**got, "machine": f"{platform.machine()} {os.cpu_count()} cores"}, indent=1) + "\n")
         return
     dz, heard, truth, cost = hear_all(args.archive, args.limit, args.crop)
     rows = []
-    if args.what == "tune":
+    if args.what == "rules":
+        # The rules around the chosen levels: a voice too short to start a speaker, the merging
+        # of drifted speakers, and the same-voice level within a recording.
+        for sv in (0.3, 0.35, 0.4, 0.45, 0.5):
+            for min_s in (0.0, 0.5, 1.0, 2.0):
+                for merge in (None, "same", 0.8):
+                    rows.append(score(dz, heard, truth, sv, SAME_SPEAKER, min_s=min_s, merge=merge))
+                    r = rows[-1]
+                    print(sv, min_s, r["merge"], "within F", round(f1(r, "within"), 4), "across F", round(f1(r, "across"), 4),
+                          "speakers", r["speakers"], flush=True)
+    elif args.what == "tune":
         for sv in (0.25, 0.3, 0.35):
             for ss in (0.6, 0.65, 0.7, 0.75):
                 for short in (0.4, 0.45, 0.5, 0.55, 0.6, ss):

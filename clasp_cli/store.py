@@ -18,6 +18,7 @@ import os
 import sqlite3
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence, TypeVar
@@ -207,7 +208,21 @@ SPACE_ENCODERS = {USE: "use-multilingual", E5: "e5-small"}  # the encoder behind
 TEXT_SPACES = {USE: TextSpace(USE, "transcript_vectors", TRANSCRIPT_GRAPH, TRANSCRIPT_VECTORS_FROM, None),
                E5: TextSpace(E5, "transcript_vectors_e5", E5_GRAPH, E5_VECTORS_FROM, 384)}
 EXACT_FILTERED = 50_000  # a --path that leaves at most this many windows is scored exactly (usearch)
-EXACT_FILTERED_HNSW = 10_000  # ... and with hnswlib, whose own filter slows as the scope narrows
+EXACT_FILTERED_HNSW = 10_000  # ... and with either engine, from SQLite (hnswlib's own filter slows as the scope narrows)
+# A reader keeps the exact vectors of the narrow scopes it searched last (a --speaker, a --path),
+# every space read in one pass, up to this many bytes: one search's three lists read them once,
+# and the next query in the same scope (a speaker filter in `clasp serve`) not at all.
+SCOPE_MEMO_BYTES = 64 << 20
+SCOPE_MEMO_ENTRIES = 16
+
+
+@dataclass
+class _Scoped:
+    """One scope's passage ids and, once a list scored it exactly, each space's vectors in it."""
+
+    allowed: frozenset
+    vectors: dict | None = None  # space (None: CLASP) -> (ids, unit float32 rows)
+    nbytes: int = 0
 
 
 class IndexError_(ClaspError):
@@ -369,6 +384,8 @@ class Store:
         self._tgraph_dirty: dict[str, bool] = {}
         self._tlabels: dict[str, set[int]] = {}
         self._cache_db: sqlite3.Connection | None = None  # a reader's own connection for writing transcripts
+        self._scoped: OrderedDict[tuple, _Scoped] = OrderedDict()  # SCOPE_MEMO_BYTES
+        self._scoped_at: tuple[int, int] | None = None  # (data_version, own changes) the memo was read at
         self.cache_writable: bool | None = None  # None until a reader first tries to store a transcript
         self._dim = 0
 
@@ -784,24 +801,25 @@ class Store:
         allowed = None
         join, where, args = self._scope(path_glob, language, speakers)
         if where:
-            allowed = self.passages_in_scope(path_glob, language, speakers)
-            if labels is not None:
-                allowed &= labels
+            scoped = self._scoped_entry(join, where, args)
+            allowed = scoped.allowed if labels is None else scoped.allowed & labels
             if not allowed:
                 return []
             n = min(n, len(allowed))
         k = min(k, n)
         usearch = getattr(graph, "engine", "hnsw") == "usearch"
-        if allowed is not None and len(allowed) <= (EXACT_FILTERED if usearch else EXACT_FILTERED_HNSW):
-            # usearch cannot filter inside the graph, and hnswlib's filter slows as it narrows (a
-            # speaker's 2% of 100k windows: 33 ms a graph, against 1-2 ms scored exactly): a narrow
-            # --path or --speaker is scored exactly, from the vectors SQLite holds.
+        if allowed is not None and scoped.vectors is not None:
+            # hnswlib's filter slows as it narrows (a speaker's 2% of 100k windows: 33 ms a graph),
+            # and usearch cannot filter inside the graph: a narrow --path or --speaker is scored
+            # exactly, from the vectors SQLite holds, read once for every list of the search.
+            ids, rows = scoped.vectors[space]
+            dists = 1.0 - rows @ (np.asarray(query, dtype=np.float32).reshape(-1) / max(float(np.linalg.norm(query)), 1e-12))
+            order = np.argsort(dists, kind="stable")[:k]
+            labels, dists = ids[order].reshape(1, -1), dists[order].reshape(1, -1)
+        elif allowed is not None and usearch and len(allowed) <= EXACT_FILTERED:
             q = np.asarray(query, dtype=np.float32).reshape(-1)
-            if usearch:
-                ids = np.fromiter(allowed, dtype=np.int64, count=len(allowed))
-                dists = graph.exact_distances(q, ids)
-            else:
-                ids, dists = self._exact_distances(q, join, where, args, space)
+            ids = np.fromiter(allowed, dtype=np.int64, count=len(allowed))
+            dists = graph.exact_distances(q, ids)
             order = np.argsort(dists, kind="stable")[:k]
             order = order[np.isfinite(dists[order])]  # pruned by another process since `allowed` was read
             labels, dists = ids[order].reshape(1, -1), dists[order].reshape(1, -1)
@@ -814,22 +832,48 @@ class Store:
             f"SELECT p.id, f.path, p.start, p.end FROM passages p JOIN files f ON p.file_id=f.id WHERE p.id IN ({','.join('?' * len(ids))})", ids)}
         return [Hit(i, float(1.0 - d), *rows[i]) for i, d in zip(ids, dists[0]) if i in rows]
 
-    def _exact_distances(self, q: np.ndarray, join: str, where: str, args: tuple, space: str | None) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, 1 - cosine of q) for every window in a scope that has a vector: the CLASP one, or
-        `space`'s text vector; one query and one decode."""
-        if space is None:
-            sql = f"SELECT p.id, p.vector FROM passages p JOIN files f ON p.file_id=f.id{join} WHERE {where}"
-            dim = self.dim
-        else:
-            sql = (f"SELECT p.id, v.vector FROM passages p JOIN files f ON p.file_id=f.id{join} "
-                   f"JOIN {TEXT_SPACES[space].table} v ON v.passage_id = p.id WHERE {where}")
-            dim = self._space_dim(space)
-        rows = [(i, b) for i, b in self.db.execute(sql, args) if isinstance(b, bytes) and len(b) == 2 * dim]
-        if not rows:
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
-        v = np.frombuffer(b"".join(b for _, b in rows), dtype=np.float16).astype(np.float32).reshape(len(rows), dim)
-        v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        return np.array([i for i, _ in rows], dtype=np.int64), 1.0 - v @ (q / max(float(np.linalg.norm(q)), 1e-12))
+    def _scoped_entry(self, join: str, where: str, args: tuple) -> _Scoped:
+        """The memo of one scope, read now unless this connection saw no write since. A narrow
+        scope (at most EXACT_FILTERED_HNSW windows) is read with every space's vectors in one
+        query: the search scores it exactly, and reading its ids alone first would cost a
+        second pass over the same rows."""
+        at = (self.db.execute("PRAGMA data_version").fetchone()[0], self.db.total_changes)
+        if at != self._scoped_at:
+            self._scoped.clear()
+            self._scoped_at = at
+        key = (join, where, args)
+        entry = self._scoped.get(key)
+        if entry is None:
+            # The files table only where the scope asks about a file: each window read costs a lookup.
+            source = f"passages p{' JOIN files f ON p.file_id=f.id' if 'f.' in where else ''}{join}"
+            spaces = [s for s in TEXT_SPACES if self.has_transcript_vectors(space=s)]
+            cols = "".join(f", t{i}.vector" for i in range(len(spaces)))
+            joins = "".join(f" LEFT JOIN {TEXT_SPACES[s].table} t{i} ON t{i}.passage_id = p.id" for i, s in enumerate(spaces))
+            rows = self.db.execute(f"SELECT p.id, p.vector{cols} FROM {source}{joins} WHERE {where} LIMIT ?",
+                                   (*args, EXACT_FILTERED_HNSW + 1)).fetchall()
+            if len(rows) > EXACT_FILTERED_HNSW:
+                entry = _Scoped(frozenset(r[0] for r in self.db.execute(f"SELECT p.id FROM {source} WHERE {where}", args)))
+            else:
+                all_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                entry = _Scoped(frozenset(all_ids.tolist()), {})
+                for col, (space, dim) in enumerate([(None, self.dim)] + [(s, self._space_dim(s)) for s in spaces], start=1):
+                    try:  # every window has this vector: the common case, without a pass to check each
+                        raw, ids = b"".join(r[col] for r in rows), all_ids
+                    except TypeError:
+                        raw = b""
+                    if len(raw) != 2 * dim * len(rows):
+                        good = [(r[0], r[col]) for r in rows if isinstance(r[col], bytes) and len(r[col]) == 2 * dim]
+                        raw, ids = b"".join(b for _, b in good), np.array([i for i, _ in good], dtype=np.int64)
+                    v = np.frombuffer(raw, dtype=np.float16).astype(np.float32).reshape(len(ids), dim)
+                    v /= np.maximum(np.sqrt(np.einsum("ij,ij->i", v, v)), 1e-12)[:, None]
+                    entry.vectors[space] = (ids, v)
+                    entry.nbytes += v.nbytes
+            self._scoped[key] = entry
+            total = sum(e.nbytes for e in self._scoped.values())
+            while len(self._scoped) > 1 and (total > SCOPE_MEMO_BYTES or len(self._scoped) > SCOPE_MEMO_ENTRIES):
+                total -= self._scoped.popitem(last=False)[1].nbytes  # the newest stays, whatever its size
+        self._scoped.move_to_end(key)
+        return entry
 
     @_translated
     def passage(self, passage_id: int) -> Hit | None:
@@ -849,9 +893,7 @@ class Store:
                           speakers: Sequence[int] | None = None) -> set[int] | None:
         """The passage ids a --path, --language and --speaker filter keeps (None: no filter)."""
         join, where, args = self._scope(path_glob, language, speakers)
-        if not where:
-            return None
-        return {r[0] for r in self.db.execute(f"SELECT p.id FROM passages p JOIN files f ON p.file_id=f.id{join} WHERE {where}", args)}
+        return set(self._scoped_entry(join, where, args).allowed) if where else None
 
     def recording_path(self, passage_id: int) -> str | None:
         """The name to open for a passage's recording: its real bytes where the shown path is an escape."""

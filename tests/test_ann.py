@@ -242,3 +242,16 @@ def test_a_reader_kept_open_skips_windows_another_process_pruned(tmp_path):
         assert reader.search(q, 50, path_glob="/a/00[0-3].wav")  # the exact path for a narrow --path too
     with Store.open(tmp_path / "idx", write=True) as st:
         assert st.check() == []
+
+
+@pytest.mark.parametrize("ann", ["hnsw", "usearch"])
+def test_a_reader_kept_open_sees_windows_another_process_added_to_its_scope(tmp_path, ann):
+    _fill(tmp_path / "idx", files=6, ann=ann)
+    new = _unit(np.random.default_rng(9), 10)
+    with Store.open(tmp_path / "idx") as reader:
+        assert {h.path for h in reader.search(new[3], 5, path_glob="/a/*")} <= {f"/a/{f:03d}.wav" for f in range(6)}
+        with Store.open(tmp_path / "idx", write=True, model_id="m", dim=DIM) as writer:  # another `clasp index`
+            writer.replace_file("/a/new.wav", 1, 1.0, "hn", 10.0, [(i, i + 1) for i in range(10)], new)
+            writer.save_graphs()
+        hit = reader.search(new[3], 5, path_glob="/a/*")[0]  # the scope's remembered vectors were read again
+        assert hit.path == "/a/new.wav" and hit.score > 0.999

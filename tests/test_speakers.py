@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from clasp_cli.cli import app
 from clasp_cli.speakers.cluster import ahc
-from clasp_cli.speakers.index import list_speakers
+from clasp_cli.speakers.diarize import Diarization, Voice
+from clasp_cli.speakers.index import list_speakers, name_speaker, save_diarization
 from clasp_cli.store import Store
 
 runner = CliRunner()
@@ -213,3 +214,47 @@ def test_alike_vectors_group_and_a_different_one_stays_alone():
     v = np.array([[1.0, 0.0], [0.99, 0.141], [0.0, 1.0]])
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     assert list(ahc(v, 0.5)) == [0, 0, 1]
+
+
+def _at(degrees: float) -> np.ndarray:
+    """A unit speaker vector at this angle from the first axis (the angle between two is their likeness)."""
+    v = np.zeros(192, dtype=np.float32)
+    v[0], v[1] = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    return v
+
+
+def _hear_one_voice(st: Store, name: str, degrees: float, seconds: float) -> int:
+    """Index a recording of one window in which one voice speaks; returns its voice's speaker."""
+    st.replace_file(f"/r/{name}.wav", 1, 1.0, name, seconds, [(0.0, seconds)], np.ones((1, 8), np.float32) / np.sqrt(8))
+    fid, pid = st.db.execute("SELECT f.id, p.id FROM files f JOIN passages p ON p.file_id=f.id WHERE f.path=?", (f"/r/{name}.wav",)).fetchone()
+    return save_diarization(st, fid, [pid], Diarization([Voice(_at(degrees), seconds)], [], [0], _at(degrees)[None]))[0]
+
+
+def test_a_voice_under_a_second_joins_the_nearest_speaker_instead_of_starting_one(tmp_path):
+    with Store.open(tmp_path / "i", write=True, model_id="m", dim=8) as st:
+        first = _hear_one_voice(st, "a", 0, 30.0)
+        assert _hear_one_voice(st, "blip", 80, 0.8) == first  # too short to say it is someone new
+        assert _hear_one_voice(st, "b", 80, 3.0) != first
+        assert len(list_speakers(st)) == 2
+
+
+def test_a_speaker_that_drifts_within_reach_of_another_becomes_one_with_it(tmp_path):
+    with Store.open(tmp_path / "i", write=True, model_id="m", dim=8) as st:
+        a = _hear_one_voice(st, "a", 0, 60.0)
+        b = _hear_one_voice(st, "b", 53, 20.0)  # cosine 0.6: a new speaker
+        assert a != b and _hear_one_voice(st, "c1", 30, 9.0) == b  # nearer b, pulling it towards a
+        assert len(list_speakers(st)) == 2
+        _hear_one_voice(st, "c2", 30, 9.0)
+        _hear_one_voice(st, "c3", 30, 9.0)
+        assert [s.id for s in list_speakers(st)] == [a]  # the larger keeps its id; every voice is a's
+
+
+def test_two_named_speakers_never_become_one_by_drifting(tmp_path):
+    with Store.open(tmp_path / "i", write=True, model_id="m", dim=8) as st:
+        a = _hear_one_voice(st, "a", 0, 20.0)
+        b = _hear_one_voice(st, "b", 53, 20.0)
+        name_speaker(st, a, "Ann")
+        name_speaker(st, b, "Bo")
+        for i in range(4):
+            _hear_one_voice(st, f"c{i}", 30, 9.0)
+        assert sorted(s.name for s in list_speakers(st)) == ["Ann", "Bo"]

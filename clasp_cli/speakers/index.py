@@ -2,8 +2,10 @@
 recordings, and what people do with them (list, name, merge, re-cluster, filter, find by voice).
 
 A new recording's voices join the nearest speaker when they are alike enough, else each starts
-a new speaker: one file never re-clusters the rest. `recluster` groups every voice again; voices
-a person placed (by naming or merging their speaker) stay with it, so names and merges survive.
+a new speaker: one file never re-clusters the rest. A speaker whose vector drifts, as voices join
+it, to within SAME_SPEAKER of another's becomes one with it (a person first heard in an unusual
+setting, then often). `recluster` groups every voice again; voices a person placed (by naming or
+merging their speaker) stay with it, so names and merges survive.
 """
 
 from __future__ import annotations
@@ -27,11 +29,17 @@ from .diarize import Diarization
 SAME_SPEAKER = 0.75
 SHORT_SAME_SPEAKER = 0.5
 LONG_VOICE_S = 10.0
+# Under a second of speech tells CAM++ too little to say a person is new (the diarizer clusters
+# no local speaker with less, DiarizeConfig.min_embed_s): such a voice joins the nearest speaker
+# and never starts one. Without it, the Asterisk prompts' two 0.8 s prompts were two speakers.
+MIN_VOICE_S = 1.0
 
 
 def join_level(seconds: float, same: float = SAME_SPEAKER, short: float = SHORT_SAME_SPEAKER,
-               long_s: float = LONG_VOICE_S) -> float:
+               long_s: float = LONG_VOICE_S, min_s: float = MIN_VOICE_S) -> float:
     """The cosine a voice of this many seconds needs to join an existing speaker."""
+    if seconds < min_s:
+        return -1.0
     return same if seconds >= long_s else min(same, short)
 
 
@@ -81,7 +89,6 @@ def save_diarization(store: Store, file_id: int, passage_ids: Sequence[int], d: 
     with store.transaction() as db:
         db.execute("DELETE FROM voices WHERE file_id=?", (file_id,))  # a rerun after a kill mid-way
         speakers = _speaker_vectors(db)
-        taken: list[int] = []
         voice_ids = []
         for v in d.voices:
             sid = None
@@ -93,10 +100,10 @@ def save_diarization(store: Store, file_id: int, passage_ids: Sequence[int], d: 
                     sid = ids[best]
             if sid is None:
                 sid = db.execute("INSERT INTO speakers(created_at) VALUES(?)", (now,)).lastrowid
-            taken.append(sid)
             voice_ids.append(db.execute("INSERT INTO voices(file_id, speaker_id, seconds, vector) VALUES(?,?,?,?)",
                                         (file_id, sid, v.seconds, np.asarray(v.vector, np.float32).tobytes())).lastrowid)
             speakers[sid] = _refresh(db, sid)
+            merge_drifted(db, speakers, sid, same_speaker)
         db.executemany("INSERT INTO turns(voice_id, start, end, overlap) VALUES(?,?,?,?)",
                        [(voice_ids[t.voice], t.start, t.end, int(t.overlap)) for t in d.turns])
         db.executemany("INSERT OR REPLACE INTO passage_voices(passage_id, voice_id, vector) VALUES(?,?,?)",
@@ -104,7 +111,36 @@ def save_diarization(store: Store, file_id: int, passage_ids: Sequence[int], d: 
                          np.asarray(vec, np.float16).tobytes() if v is not None or np.any(vec) else None)
                         for pid, v, vec in zip(passage_ids, d.window_voice, d.window_vectors)])
         db.execute("INSERT OR REPLACE INTO diarized(file_id, at) VALUES(?,?)", (file_id, now))
+        taken = [int(db.execute("SELECT speaker_id FROM voices WHERE id=?", (v,)).fetchone()[0]) for v in voice_ids]
     return taken
+
+
+def merge_drifted(db, speakers: dict[int, np.ndarray], sid: int, same_speaker: float = SAME_SPEAKER) -> int:
+    """Make speaker `sid` one with every speaker its vector now lies within `same_speaker` of
+    (`speakers`, id -> vector, is kept current). The one kept is the named one, else the one a
+    person placed voices in, else the one with more speech; two named speakers stay apart.
+    Returns the id `sid`'s voices have now."""
+    while len(speakers) > 1 and speakers.get(sid) is not None:
+        others = [k for k, v in speakers.items() if k != sid and v is not None]
+        if not others:
+            break
+        sims = np.stack([speakers[k] for k in others]) @ speakers[sid]
+        near = [others[i] for i in np.argsort(-sims) if sims[i] >= same_speaker]
+        if not near:
+            break
+        rank = {k: db.execute("SELECT s.name IS NOT NULL, COALESCE(MAX(v.pinned), 0), COALESCE(SUM(v.seconds), 0) "
+                              "FROM speakers s LEFT JOIN voices v ON v.speaker_id = s.id WHERE s.id=?", (k,)).fetchone()
+                for k in [sid, *near]}
+        other = next((k for k in near if not (rank[k][0] and rank[sid][0])), None)
+        if other is None:
+            break
+        keep, gone = sorted((sid, other), key=lambda k: (-rank[k][0], -rank[k][1], -rank[k][2], k))
+        db.execute("UPDATE voices SET speaker_id=? WHERE speaker_id=?", (keep, gone))
+        db.execute("DELETE FROM speakers WHERE id=?", (gone,))
+        speakers.pop(gone)
+        speakers[keep] = _refresh(db, keep)
+        sid = keep
+    return sid
 
 
 def speaker_vectors(store: Store) -> dict[int, np.ndarray]:
@@ -260,9 +296,10 @@ def recluster(store: Store, threshold: float = SAME_SPEAKER) -> dict[str, int]:
             sums.append(np.zeros(vecs.shape[1]))
         groups[g].append(i)
         sums[g] += vecs[i] * secs[i]
+    named = {int(x[0]) for x in db.execute("SELECT id FROM speakers WHERE name IS NOT NULL")}
+    _merge_groups(groups, owners, sums, secs, threshold)
     now = time.time()
     with store.transaction() as db:
-        named = {int(x[0]) for x in db.execute("SELECT id FROM speakers WHERE name IS NOT NULL")}
         used = {o for o in owners if o is not None}
         plan: dict[int, int] = {}
         for g, members in enumerate(groups):
@@ -283,6 +320,31 @@ def recluster(store: Store, threshold: float = SAME_SPEAKER) -> dict[str, int]:
     forget_empty(store)
     after = store.db.execute("SELECT COUNT(DISTINCT speaker_id) FROM voices").fetchone()[0]
     return {"before": int(before), "after": int(after)}
+
+
+def _merge_groups(groups: list[list[int]], owners: list[int | None], sums: list[np.ndarray], secs: np.ndarray,
+                  threshold: float) -> None:
+    """Join groups whose vectors lie within `threshold` of each other (as merge_drifted does while
+    indexing), the larger keeping its place; groups of two pinned speakers stay apart. Changes
+    the lists in place."""
+    while len(groups) > 1:
+        cents = unit(np.stack(sums))
+        sims = cents @ cents.T
+        np.fill_diagonal(sims, -np.inf)
+        pair = None
+        for a, b in zip(*np.unravel_index(np.argsort(-sims, axis=None), sims.shape)):
+            if sims[a, b] < threshold:
+                break
+            if owners[a] is None or owners[b] is None:
+                pair = (int(a), int(b))
+                break
+        if pair is None:
+            return
+        a, b = pair
+        keep, gone = (a, b) if owners[b] is None and (owners[a] is not None or secs[groups[a]].sum() >= secs[groups[b]].sum()) else (b, a)
+        groups[keep] = groups[keep] + groups[gone]
+        sums[keep] = sums[keep] + sums[gone]
+        del groups[gone], sums[gone], owners[gone]
 
 
 def passage_speakers(store: Store, passage_ids: Sequence[int]) -> dict[int, tuple[int, str | None]]:
