@@ -87,13 +87,17 @@ def purity_coverage(pred: list, true: list) -> tuple[float, float]:
     return sum(by_p.values()) / len(pairs), sum(by_t.values()) / n
 
 
-def hear_all(archive: Path, limit: int | None, crop_s: float | None = None):
+def hear_all(archive: Path, limit: int | None, crop_s: float | None = None, encoder: str = "campplus"):
     from clasp_cli.audio import stream_audio
     from clasp_cli.speakers.diarize import DiarizeConfig, Diarizer
 
     programs = json.loads((archive / "archive.json").read_text())[:limit]
     labels = labels_of(archive)
     dz = Diarizer(DiarizeConfig(crop_s=crop_s) if crop_s else DiarizeConfig())
+    if encoder == "ge2e":
+        from ge2e import GE2EEncoder
+
+        dz.encoder = GE2EEncoder()
     heard, truth = [], []
     t0 = time.perf_counter()
     audio_s = 0.0
@@ -430,7 +434,10 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--same-voice", type=float, default=None)
     ap.add_argument("--crop", type=float, default=None, help="seconds CAM++ hears per local speaker and chunk")
+    ap.add_argument("--encoder", choices=["campplus", "ge2e"], default="campplus",
+                    help="tune/eval: the speaker encoder (ge2e: benchmarks/ge2e.py, measurement only)")
     ap.add_argument("--same-speaker", type=float, default=None)
+    ap.add_argument("--short", type=float, default=None, help="eval: the level a voice under 10 s joins a speaker at")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     from clasp_cli.speakers.diarize import DiarizeConfig
@@ -449,7 +456,8 @@ def main() -> None:
         if args.out:
             args.out.write_text(json.dumps({**got, "machine": f"{platform.machine()} {os.cpu_count()} cores"}, indent=1) + "\n")
         return
-    dz, heard, truth, cost = hear_all(args.archive, args.limit, args.crop)
+    dz, heard, truth, cost = hear_all(args.archive, args.limit, args.crop, args.encoder)
+    cost["encoder"] = args.encoder
     rows = []
     if args.what == "rules":
         # The rules around the chosen levels: a voice too short to start a speaker, the merging
@@ -461,6 +469,12 @@ def main() -> None:
                     r = rows[-1]
                     print(sv, min_s, r["merge"], "within F", round(f1(r, "within"), 4), "across F", round(f1(r, "across"), 4),
                           "speakers", r["speakers"], flush=True)
+    elif args.what == "tune" and args.encoder == "ge2e":
+        # GE2E's vectors are non-negative (a ReLU before the norm): its cosines sit higher.
+        for sv in (0.5, 0.6, 0.7, 0.75, 0.8, 0.85):
+            for ss in (0.75, 0.8, 0.85, 0.9, 0.95):
+                for short in (0.65, 0.7, 0.75, 0.8, ss):
+                    rows.append(score(dz, heard, truth, sv, ss, min(short, ss), 10.0))
     elif args.what == "tune":
         for sv in (0.25, 0.3, 0.35):
             for ss in (0.6, 0.65, 0.7, 0.75):
@@ -475,7 +489,8 @@ def main() -> None:
             print(r["same_voice"], r["same_speaker"], r["short_same_speaker"], r["long_voice_s"], "within F", round(f1(r, "within"), 4), "across F", round(f1(r, "across"), 4),
                   "speakers", r["speakers"])
     else:
-        rows.append(score(dz, heard, truth, args.same_voice or DiarizeConfig().same_voice, args.same_speaker or SAME_SPEAKER))
+        rows.append(score(dz, heard, truth, args.same_voice or DiarizeConfig().same_voice, args.same_speaker or SAME_SPEAKER,
+                          args.short))
         print(json.dumps(rows[-1], indent=1))
     if args.out:
         args.out.write_text(json.dumps({"archive": str(args.archive), "cost": cost, "rows": rows,
