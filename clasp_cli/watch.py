@@ -82,7 +82,7 @@ class Watcher:
     def __init__(self, paths: Sequence[str | Path], index_dir: str | Path, model, model_ref: str,
                  passages: PassageConfig | WindowConfig | None = None, transcribe: bool | None = None,
                  batch_size: int = 64, cfg: WatchConfig = WatchConfig(), on_event: Event = _noop,
-                 language: str | None = None, reader: str | None = None) -> None:
+                 language: str | None = None, reader: str | None = None, speakers: bool | None = None) -> None:
         try:
             import watchfiles  # noqa: F401
         except ImportError:
@@ -94,7 +94,7 @@ class Watcher:
         self.index_dir = Path(index_dir).expanduser()
         self.model, self.model_ref, self.passages, self.transcribe = model, model_ref, passages, transcribe
         self.batch_size, self.cfg, self.on_event, self.language = batch_size, cfg, on_event, language
-        self.reader = reader
+        self.reader, self.speakers = reader, speakers  # speakers: as `clasp index --speakers/--no-speakers`
         self._stop = threading.Event()
         self._pending: dict[Path, _Pending] = {}
         self._gone = False  # something was deleted or moved away since the last batch
@@ -114,7 +114,7 @@ class Watcher:
             model = self.model
             with Store.open(self.index_dir, write=True, model_id=model.id, dim=model.dim, check=True) as store:
                 run = prepare_run(store, model, self.model_ref, self.passages, self.transcribe, self.on_event,
-                                  self.batch_size, language=self.language, reader=self.reader)
+                                  self.batch_size, language=self.language, reader=self.reader, speakers=self.speakers)
                 index_files(store, run, files, self.roots, True, first)  # catch up, forgetting what went away meanwhile
                 first.elapsed = time.perf_counter() - t0
                 store.save_graphs()

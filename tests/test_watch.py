@@ -32,10 +32,10 @@ TIMEOUT = 300.0  # reached only by a failure: a loaded machine can take a minute
 class Watching:
     """A Watcher on its own thread, its events in a queue."""
 
-    def __init__(self, root: Path, index: Path, model, cfg: WatchConfig) -> None:
+    def __init__(self, root: Path, index: Path, model, cfg: WatchConfig, speakers: bool | None = None) -> None:
         self.events: queue.Queue = queue.Queue()
         self.watcher = Watcher([root], index, model, str(model.path), transcribe=False, cfg=cfg,
-                               on_event=lambda kind, **d: self.events.put((kind, d)))
+                               on_event=lambda kind, **d: self.events.put((kind, d)), speakers=speakers)
         self.result = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -96,6 +96,19 @@ def test_a_file_copied_in_pieces_is_indexed_whole_once_its_writes_stop_and_is_th
         rec = store.file(display_path(target))
     assert rec.warning is None and rec.duration == pytest.approx(30.0, abs=15) and rec.status == "ok"
     assert whole is None  # only what is under the watched folder
+
+
+def test_no_speakers_while_watching_finds_none_and_is_remembered(tmp_path, model):
+    root = tmp_path / "incoming"
+    root.mkdir()
+    shutil.copy(EXAMPLES / "voice-notes" / "recipe.mp3", root / "recipe.mp3")
+    w = Watching(root, tmp_path / "idx", model, WatchConfig(settle=0.5, tick=0.1, poll=True), speakers=False)
+    shutil.copy(WAV, root / "budget.wav")
+    w.wait("file", status="added")
+    w.close()
+    with Store.open(tmp_path / "idx") as st:
+        assert st.meta("speakers") == "0" and len(st.files()) == 2
+        assert st.db.execute("SELECT COUNT(*) FROM diarized").fetchone()[0] == 0
 
 
 def test_a_deleted_file_is_gone_from_results_once_the_watcher_removes_it(watching):

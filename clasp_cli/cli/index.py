@@ -198,7 +198,7 @@ def register(app: typer.Typer) -> None:
 
         if watch:
             return _watch(paths, target, clasp_model, ref, spans_cfg, transcribe, batch_size, settle, poll, progress, on_event, state,
-                          language, reader)
+                          language, reader, speakers)
         args = dict(model=clasp_model, model_ref=ref, passages=spans_cfg, prune=prune, batch_size=batch_size, on_event=on_event,
                     transcribe=transcribe, ann=ann, engine=engine, language=language, reader=reader, speakers=speakers)
         if engine == "ray":
@@ -290,7 +290,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _watch(paths, target, model, ref, spans_cfg, transcribe, batch_size, settle, poll, progress, on_index, state,
-           language=None, reader=None) -> None:
+           language=None, reader=None, speakers=None) -> None:
     """`clasp index --watch`: the catch-up run with its progress bar, then one line per change until Ctrl-C (130)."""
     from ..watch import Watcher, WatchConfig
 
@@ -318,7 +318,7 @@ def _watch(paths, target, model, ref, spans_cfg, transcribe, batch_size, settle,
 
     watcher = Watcher(paths, target, model, ref, passages=spans_cfg, transcribe=transcribe, batch_size=batch_size,
                       cfg=WatchConfig(settle=settle, poll=poll), on_event=on_event, language=language,
-                      reader=reader)
+                      reader=reader, speakers=speakers)
     with progress:
         summary = watcher.run()
     first = summary.first
