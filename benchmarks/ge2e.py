@@ -5,6 +5,8 @@ recordings (issue 41 asks for both numbers; docs/speakers.md has them).
 Measurement only: it needs torch (the `convert` extra) and the resemblyzer 0.1.4 wheel, and
 reads the wheel's weights with torch.load(weights_only=True). clasp itself ships CAM++.
 
+    pip download --no-deps resemblyzer==0.1.4 -d /tmp/spk   # or RESEMBLYZER_WHEEL=path
+
     .venv/bin/python benchmarks/speakers.py tune --encoder ge2e --archive data/arch-tune-fillets-train
 
 The front end follows resemblyzer/audio.py: volume raised to -30 dBFS, librosa's power mel
