@@ -35,11 +35,15 @@ with speakers, and reports the speakers found and how pure each is, as indexed a
 without speakers, alternating, 2 rounds: the best of each.
 
     .venv/bin/python benchmarks/speakers.py filter
+    .venv/bin/python benchmarks/speakers.py join
 
 `filter` copies the 100k-window fused index of benchmarks/index_search.py (`--parts fused`
 builds it), gives its 1,000 files 50 speakers, and times warm queries without `--speaker`, with
 a new speaker each query, and with the same speaker as the query before (200 each after 20
 warm-up queries, alternating).
+
+`join` times storing one recording's voice when its speaker already has 20,000 voices (50 such
+recordings, the median).
 
 `turns` builds a synthetic program of four voices (flite's slt, awb, rms and kal16; 40 turns,
 each a sentence of the built-in corpus, 0.2-0.8 s apart, and every sixth starting 1.2 s before
@@ -426,9 +430,47 @@ def filter_benchmark(source: Path = Path("/tmp/clasp-bench-index/fused-e5-100000
                for name, v in lat.items()}}
 
 
+def join_benchmark(voices: int = 20_000, joins: int = 50) -> dict:
+    """Seconds to store one recording's voice when its speaker already has `voices` voices."""
+    import tempfile
+
+    from clasp_cli.speakers.diarize import Diarization, Voice
+    from clasp_cli.speakers.index import save_diarization
+    from clasp_cli.store import Store
+
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal(192).astype(np.float32)
+
+    def voice() -> np.ndarray:
+        v = base + 0.3 * rng.standard_normal(192).astype(np.float32)
+        return v / np.linalg.norm(v)
+
+    with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "i", write=True, model_id="m", dim=8) as st:
+        unit8 = np.ones((1, 8), np.float32) / np.sqrt(8)
+        st.replace_file("/r/first.wav", 1, 1.0, "h", 5.0, [(0.0, 5.0)], unit8)
+        fid, pid = st.db.execute("SELECT f.id, p.id FROM files f JOIN passages p ON p.file_id=f.id").fetchone()
+        sid = save_diarization(st, fid, [pid], Diarization([Voice(voice(), 5.0)], [], [0], np.zeros((1, 192), np.float32)))[0]
+        with st.transaction() as db:
+            db.executemany("INSERT INTO voices(file_id, speaker_id, seconds, vector) VALUES(?,?,?,?)",
+                           [(fid, sid, 5.0, voice().tobytes()) for _ in range(voices)])
+            if "weight" in {r[1] for r in db.execute("PRAGMA table_info(speakers)")}:
+                db.execute("UPDATE speakers SET weight=NULL")  # voices added behind its back: the first join recomputes
+        took = []
+        for i in range(joins):
+            st.replace_file(f"/r/{i}.wav", 1, 1.0, f"h{i}", 5.0, [(0.0, 5.0)], unit8)
+            fid, pid = st.db.execute("SELECT f.id, p.id FROM files f JOIN passages p ON p.file_id=f.id WHERE f.path=?",
+                                     (f"/r/{i}.wav",)).fetchone()
+            d = Diarization([Voice(voice(), 5.0)], [], [0], np.zeros((1, 192), np.float32))
+            t = time.perf_counter()
+            save_diarization(st, fid, [pid], d)
+            took.append(time.perf_counter() - t)
+    return {"voices_of_the_speaker": voices, "joins": joins, "p50_ms": round(float(np.median(took)) * 1000, 2),
+            "first_ms": round(took[0] * 1000, 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["tune", "rules", "eval", "turns", "voice", "asterisk", "cost", "filter"])
+    ap.add_argument("what", choices=["tune", "rules", "eval", "turns", "voice", "asterisk", "cost", "filter", "join"])
     ap.add_argument("--folder", type=Path, default=Path("data/arch-fillets-val/programs"), help="cost: recordings to index")
     ap.add_argument("--index", type=Path, default=None, help="voice: the archive's index (copied, never changed)")
     ap.add_argument("--own-weights", type=lambda v: [float(x) for x in v.split(",")], default=[0.5],
@@ -447,8 +489,8 @@ def main() -> None:
     from clasp_cli.speakers.diarize import DiarizeConfig
     from clasp_cli.speakers.index import SAME_SPEAKER
 
-    if args.what == "filter":
-        got = filter_benchmark()
+    if args.what in ("filter", "join"):
+        got = filter_benchmark() if args.what == "filter" else join_benchmark()
         print(json.dumps(got, indent=1))
         if args.out:
             args.out.write_text(json.dumps({**got, "machine": f"{platform.machine()} {os.cpu_count()} cores"}, indent=1) + "\n")

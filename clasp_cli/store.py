@@ -179,6 +179,18 @@ MIGRATIONS = [
         at REAL NOT NULL
     );
     """,
+    """
+    -- A speaker's vector times its weight is the seconds-weighted sum of its voices' vectors, so a
+    -- voice joining it updates it without reading its other voices (a speaker heard in thousands
+    -- of recordings). A voice leaving or moving makes the weight NULL: recompute from the voices.
+    ALTER TABLE speakers ADD COLUMN weight REAL;
+    CREATE TRIGGER voices_left AFTER DELETE ON voices BEGIN
+        UPDATE speakers SET weight = NULL WHERE id = OLD.speaker_id;
+    END;
+    CREATE TRIGGER voices_moved AFTER UPDATE OF speaker_id ON voices BEGIN
+        UPDATE speakers SET weight = NULL WHERE id IN (OLD.speaker_id, NEW.speaker_id);
+    END;
+    """,
 ]
 # Readers can search indexes this old: what came later (transcripts) only adds to search, and a
 # read-only archive indexed by an older clasp must stay searchable without a rewrite.
@@ -188,6 +200,7 @@ TRANSCRIPT_VECTORS_FROM = 4
 LANGUAGES_FROM = 6
 E5_VECTORS_FROM = 7
 SPEAKERS_FROM = 8
+SPEAKER_WEIGHTS_FROM = 9
 
 
 @dataclass(frozen=True)

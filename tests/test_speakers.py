@@ -258,3 +258,28 @@ def test_two_named_speakers_never_become_one_by_drifting(tmp_path):
         for i in range(4):
             _hear_one_voice(st, f"c{i}", 30, 9.0)
         assert sorted(s.name for s in list_speakers(st)) == ["Ann", "Bo"]
+
+
+def _speaker_vector(st: Store, sid: int) -> np.ndarray:
+    return np.frombuffer(st.db.execute("SELECT vector FROM speakers WHERE id=?", (sid,)).fetchone()[0], dtype=np.float32)
+
+
+def _mean(*voices: tuple[float, float]) -> np.ndarray:
+    total = sum(seconds * _at(degrees).astype(np.float64) for degrees, seconds in voices)
+    return total / np.linalg.norm(total)
+
+
+def test_a_speaker_vector_kept_while_voices_join_is_the_seconds_weighted_mean_of_its_voices(tmp_path):
+    with Store.open(tmp_path / "i", write=True, model_id="m", dim=8) as st:
+        heard = [(0, 30.0), (10, 12.0), (-8, 20.0), (5, 4.0), (12, 40.0)]
+        sid = {_hear_one_voice(st, f"r{i}", d, s) for i, (d, s) in enumerate(heard)}
+        assert len(sid) == 1
+        assert np.allclose(_speaker_vector(st, sid.pop()), _mean(*heard), atol=1e-5)
+
+
+def test_a_recording_indexed_again_leaves_its_old_voice_out_of_the_speaker_vector(tmp_path):
+    with Store.open(tmp_path / "i", write=True, model_id="m", dim=8) as st:
+        sid = _hear_one_voice(st, "a", 0, 30.0)
+        assert _hear_one_voice(st, "b", 30, 30.0) == sid
+        assert _hear_one_voice(st, "b", -20, 30.0) == sid  # b changed on disk: its old voice is gone
+        assert np.allclose(_speaker_vector(st, sid), _mean((0, 30.0), (-20, 30.0)), atol=1e-5)

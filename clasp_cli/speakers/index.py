@@ -89,6 +89,9 @@ def save_diarization(store: Store, file_id: int, passage_ids: Sequence[int], d: 
     with store.transaction() as db:
         db.execute("DELETE FROM voices WHERE file_id=?", (file_id,))  # a rerun after a kill mid-way
         speakers = _speaker_vectors(db)
+        for (stale,) in db.execute("SELECT id FROM speakers WHERE vector IS NOT NULL AND weight IS NULL").fetchall():
+            speakers[int(stale)] = _refresh(db, int(stale))  # voices left them (a recording indexed again, pruned)
+        speakers = {k: v for k, v in speakers.items() if v is not None}
         voice_ids = []
         for v in d.voices:
             sid = None
@@ -102,7 +105,7 @@ def save_diarization(store: Store, file_id: int, passage_ids: Sequence[int], d: 
                 sid = db.execute("INSERT INTO speakers(created_at) VALUES(?)", (now,)).lastrowid
             voice_ids.append(db.execute("INSERT INTO voices(file_id, speaker_id, seconds, vector) VALUES(?,?,?,?)",
                                         (file_id, sid, v.seconds, np.asarray(v.vector, np.float32).tobytes())).lastrowid)
-            speakers[sid] = _refresh(db, sid)
+            speakers[sid] = _add_voice(db, sid, v.vector, v.seconds)
             merge_drifted(db, speakers, sid, same_speaker)
         db.executemany("INSERT INTO turns(voice_id, start, end, overlap) VALUES(?,?,?,?)",
                        [(voice_ids[t.voice], t.start, t.end, int(t.overlap)) for t in d.turns])
@@ -157,11 +160,24 @@ def _refresh(db, speaker_id: int) -> np.ndarray | None:
     """Recompute a speaker's vector from its voices (seconds-weighted unit mean)."""
     rows = db.execute("SELECT seconds, vector FROM voices WHERE speaker_id=?", (speaker_id,)).fetchall()
     if not rows:
-        db.execute("UPDATE speakers SET vector=NULL WHERE id=?", (speaker_id,))
+        db.execute("UPDATE speakers SET vector=NULL, weight=NULL WHERE id=?", (speaker_id,))
         return None
     w = np.array([max(r[0], 1e-3) for r in rows])
-    vec = unit((np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]) * w[:, None]).sum(0)).astype(np.float32)
-    db.execute("UPDATE speakers SET vector=? WHERE id=?", (vec.tobytes(), speaker_id))
+    total = (np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]) * w[:, None]).sum(0)
+    vec = unit(total).astype(np.float32)
+    db.execute("UPDATE speakers SET vector=?, weight=? WHERE id=?", (vec.tobytes(), float(np.linalg.norm(total)), speaker_id))
+    return vec
+
+
+def _add_voice(db, speaker_id: int, vector: np.ndarray, seconds: float) -> np.ndarray | None:
+    """A speaker's vector once a voice (already in `voices`) joined it: its running sum plus the
+    voice, without reading its other voices; recomputed where the sum is not known."""
+    row = db.execute("SELECT vector, weight FROM speakers WHERE id=?", (speaker_id,)).fetchone()
+    if row is None or row[0] is None or row[1] is None:
+        return _refresh(db, speaker_id)
+    total = np.frombuffer(row[0], dtype=np.float32).astype(np.float64) * row[1] + np.asarray(vector, np.float64) * max(seconds, 1e-3)
+    vec = unit(total).astype(np.float32)
+    db.execute("UPDATE speakers SET vector=?, weight=? WHERE id=?", (vec.tobytes(), float(np.linalg.norm(total)), speaker_id))
     return vec
 
 
