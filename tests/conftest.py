@@ -244,7 +244,7 @@ def read_only():
 
 
 def drop_languages(db) -> None:
-    """Undo migrations 8 (speakers), 7 (e5 transcript vectors) and 6 (recordings' and windows'
+    """Undo migrations 9 and 8 (speakers), 7 (e5 transcript vectors) and 6 (recordings' and windows'
     languages) on an open sqlite3 connection, so a test can turn an index into what an older
     clasp wrote before lowering its user_version."""
     for table in ("passage_voices", "turns", "diarized", "voices", "speakers"):
