@@ -200,7 +200,6 @@ TRANSCRIPT_VECTORS_FROM = 4
 LANGUAGES_FROM = 6
 E5_VECTORS_FROM = 7
 SPEAKERS_FROM = 8
-SPEAKER_WEIGHTS_FROM = 9
 
 
 @dataclass(frozen=True)
@@ -227,6 +226,7 @@ EXACT_FILTERED_HNSW = 10_000  # ... and with either engine, from SQLite (hnswlib
 # and the next query in the same scope (a speaker filter in `clasp serve`) not at all.
 SCOPE_MEMO_BYTES = 64 << 20
 SCOPE_MEMO_ENTRIES = 16
+SCOPE_ID_BYTES = 64  # what a passage id costs in a Python set (its slot and its int)
 
 
 @dataclass
@@ -868,6 +868,8 @@ class Store:
             rows = self.db.execute(f"SELECT p.id, p.vector{cols} FROM {source}{joins} WHERE {where} LIMIT ?",
                                    (*args, EXACT_FILTERED_HNSW + 1)).fetchall()
             if len(rows) > EXACT_FILTERED_HNSW:
+                # A wide scope (a --path over most of the archive) wasted that read, once per
+                # reader: the memo keeps its ids for the next query.
                 entry = _Scoped(frozenset(r[0] for r in self.db.execute(f"SELECT p.id FROM {source} WHERE {where}", args)))
             else:
                 all_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -884,6 +886,7 @@ class Store:
                     # Scores are divided by the lengths afterwards: cheaper than dividing every row.
                     entry.vectors[space] = (ids, v, 1.0 / np.maximum(np.sqrt(np.einsum("ij,ij->i", v, v)), 1e-12))
                     entry.nbytes += v.nbytes
+            entry.nbytes += len(entry.allowed) * SCOPE_ID_BYTES
             self._scoped[key] = entry
             total = sum(e.nbytes for e in self._scoped.values())
             while len(self._scoped) > 1 and (total > SCOPE_MEMO_BYTES or len(self._scoped) > SCOPE_MEMO_ENTRIES):
