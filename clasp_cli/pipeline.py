@@ -117,12 +117,16 @@ def hear_speakers(store: Store, run: IndexRun, file_id: int, key: str, fs_path: 
         from concurrent.futures import ThreadPoolExecutor
 
         run.speaker_pool = ThreadPoolExecutor(1, thread_name_prefix="clasp-speakers")
+    items = store.file_passages(file_id)
+    run.speaker_jobs[file_id] = (key, items, run.speaker_pool.submit(_hear, run, fs_path, items))
+
+
+def _hear(run: IndexRun, fs_path: str, items: list[tuple[int, float, float]]):
+    """One recording's Diarization, its windows being `items` (passage id, start, end). A
+    second pass over the file: its partial-decoding warning was given when it was embedded."""
     from .audio import stream_audio
 
-    items = store.file_passages(file_id)
-    spans = [(a, b) for _, a, b in items]
-    run.speaker_jobs[file_id] = (key, items, run.speaker_pool.submit(
-        lambda: run.speakers(stream_audio(fs_path, 16_000, block_seconds=10.0, warn=False), spans)))
+    return run.speakers(stream_audio(fs_path, 16_000, block_seconds=10.0, warn=False), [(a, b) for _, a, b in items])
 
 
 def stop_hearing(run: IndexRun) -> None:
@@ -138,7 +142,6 @@ def find_speakers(store: Store, run: IndexRun) -> int:
     recording per transaction (a killed run keeps what it committed; the next does the rest),
     and join them to the index's speakers. Events: "speakers_start" (files), then "speakers" per
     recording (voices) or "speakers_failed" (reason). Returns the recordings done."""
-    from .audio import stream_audio
     from .speakers.index import files_to_diarize, forget_empty, save_diarization
 
     done = 0
@@ -161,7 +164,7 @@ def find_speakers(store: Store, run: IndexRun) -> int:
     for file_id, path, fs_path in todo:
         items = store.file_passages(file_id)
         try:
-            found = run.speakers(stream_audio(fs_path, 16_000, block_seconds=10.0, warn=False), [(a, b) for _, a, b in items])
+            found = _hear(run, fs_path, items)
         except AudioError as e:  # changed or gone since it was embedded: the next run tries again
             run.on_event("speakers_failed", path=path, reason=e.reason)
             continue

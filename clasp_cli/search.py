@@ -520,14 +520,15 @@ class Searcher:
             raise UsageError(f"{self.store.dir} has no speakers yet: run `clasp index` on it (without --no-speakers)")
         if isinstance(min_score, str):
             raise UsageError("--min-score auto is calibrated for text queries; give a number (a cosine) with --voice")
-        ids, own, voices = voice_vectors(self.store)
+        ids, own, voice_of, voices = voice_vectors(self.store)
         allowed = self.store.passages_in_scope(path_pattern(path_glob), language.strip().lower() if language else None,
                                               speakers)
         if allowed is not None:
             keep = np.fromiter((int(i) in allowed for i in ids), dtype=bool, count=len(ids))
-            ids, own, voices = ids[keep], own[keep], voices[keep]
+            ids, own, voice_of = ids[keep], own[keep], voice_of[keep]
         # A window's own vector (2 s of its voice) and its voice's in the whole recording, weighed.
-        sims = VOICE_OWN_WEIGHT * (own @ vec.astype(np.float32)) + (1 - VOICE_OWN_WEIGHT) * (voices @ vec.astype(np.float32))
+        q = vec.astype(np.float32)
+        sims = VOICE_OWN_WEIGHT * (own @ q) + (1 - VOICE_OWN_WEIGHT) * (voices @ q)[voice_of]
         order = np.argsort(-sims, kind="stable")[: top_k * FETCH_FACTOR * 4]
         spans = self.store.passage_spans([int(ids[j]) for j in order])
         hits = [(*spans[int(ids[j])], round(float(sims[j]), 4), int(ids[j])) for j in order if int(ids[j]) in spans]

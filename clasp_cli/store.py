@@ -848,6 +848,12 @@ class Store:
             f"SELECT p.id, f.path, p.start, p.end FROM passages p JOIN files f ON p.file_id=f.id WHERE p.id IN ({','.join('?' * len(ids))})", ids)}
         return [Hit(i, float(1.0 - d), *rows[i]) for i, d in zip(ids, dists[0]) if i in rows]
 
+    @staticmethod
+    def _scope_source(join: str, where: str) -> str:
+        """The FROM clause of a scope's windows `p`: the files table only where the scope asks
+        about a file (each window read costs a lookup in it)."""
+        return f"passages p{' JOIN files f ON p.file_id=f.id' if 'f.' in where else ''}{join}"
+
     def _scoped_entry(self, join: str, where: str, args: tuple) -> _Scoped:
         """The memo of one scope, read now unless this connection saw no write since. A narrow
         scope (at most EXACT_FILTERED_HNSW windows) is read with every space's vectors in one
@@ -860,8 +866,7 @@ class Store:
         key = (join, where, args)
         entry = self._scoped.get(key)
         if entry is None:
-            # The files table only where the scope asks about a file: each window read costs a lookup.
-            source = f"passages p{' JOIN files f ON p.file_id=f.id' if 'f.' in where else ''}{join}"
+            source = self._scope_source(join, where)
             spaces = [s for s in TEXT_SPACES if self.has_transcript_vectors(space=s)]
             cols = "".join(f", t{i}.vector" for i in range(len(spaces)))
             joins = "".join(f" LEFT JOIN {TEXT_SPACES[s].table} t{i} ON t{i}.passage_id = p.id" for i, s in enumerate(spaces))
@@ -912,7 +917,10 @@ class Store:
                           speakers: Sequence[int] | None = None) -> set[int] | None:
         """The passage ids a --path, --language and --speaker filter keeps (None: no filter)."""
         join, where, args = self._scope(path_glob, language, speakers)
-        return set(self._scoped_entry(join, where, args).allowed) if where else None
+        if not where:
+            return None
+        # Ids alone (query by voice): the memo would read every text space's vectors with them.
+        return {r[0] for r in self.db.execute(f"SELECT p.id FROM {self._scope_source(join, where)} WHERE {where}", args)}
 
     def recording_path(self, passage_id: int) -> str | None:
         """The name to open for a passage's recording: its real bytes where the shown path is an escape."""

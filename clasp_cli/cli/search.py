@@ -145,10 +145,10 @@ def pipeline_lines(resp: dict, fmt: str) -> list[str]:
 
 
 def speaker_label(speaker: dict | None) -> str:
-    """A result's speaker as people read it: its name, else "Speaker N"; "" where unknown."""
-    if not speaker:
-        return ""
-    return speaker["name"] or f"Speaker {speaker['id']}"
+    """A result's speaker as people read it (speakers.index.speaker_label); "" where unknown."""
+    from ..speakers.index import speaker_label as label
+
+    return label(speaker["id"], speaker["name"]) if speaker else ""
 
 
 def _rerank(value: str | None) -> int | bool:

@@ -374,20 +374,25 @@ def passage_speakers(store: Store, passage_ids: Sequence[int]) -> dict[int, tupl
     return {int(p): (int(s), n) for p, s, n in rows}
 
 
-def voice_vectors(store: Store) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(passage ids, their own speaker vectors, the vectors of their recordings' voices) of the
-    windows that have a voice, as float32 rows."""
-    empty = np.zeros(0, dtype=np.int64), np.zeros((0, 192), dtype=np.float32), np.zeros((0, 192), dtype=np.float32)
+def voice_vectors(store: Store) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(passage ids, their own speaker vectors, the row of `voices` each window's voice is, the
+    recording voices' vectors) for the windows that have a voice, as float32 rows. A voice's
+    vector is read once, not once for each of its windows."""
+    empty = (np.zeros(0, dtype=np.int64), np.zeros((0, 192), dtype=np.float32), np.zeros(0, dtype=np.int64),
+             np.zeros((0, 192), dtype=np.float32))
     if not has_speakers(store):
         return empty
-    rows = store.db.execute("SELECT pv.passage_id, pv.vector, v.vector FROM passage_voices pv JOIN voices v ON v.id=pv.voice_id "
-                            "WHERE pv.vector IS NOT NULL").fetchall()
+    rows = store.db.execute("SELECT passage_id, vector, voice_id FROM passage_voices "
+                            "WHERE vector IS NOT NULL AND voice_id IS NOT NULL").fetchall()
     if not rows:
         return empty
+    voice_rows = store.db.execute("SELECT id, vector FROM voices").fetchall()
+    row_of = {int(v): j for j, (v, _) in enumerate(voice_rows)}
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     own = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16).reshape(len(rows), -1).astype(np.float32)
-    voice = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-    return ids, own, voice
+    voice_of = np.array([row_of[int(r[2])] for r in rows], dtype=np.int64)
+    voices = np.frombuffer(b"".join(b for _, b in voice_rows), dtype=np.float32).reshape(len(voice_rows), -1)
+    return ids, own, voice_of, voices
 
 
 def turns_of(store: Store, file_id: int) -> list[tuple[float, float, int, str | None, bool]]:
