@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import re
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,27 +62,60 @@ def _open_soundfile(path: Path):
         return None
 
 
+class _NativeStderr:
+    """fd 2 is one for the process: threads that open files at once (the speaker pass beside the
+    embedding and the reading) share one hush. The first to enter sends fd 2 to /dev/null and the
+    last to leave restores it; two independent save-and-restore pairs, interleaved, would leave
+    it on /dev/null for good, and every later error and note with it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved: int | None = None
+
+    def hush(self) -> None:
+        with self._lock:
+            self._depth += 1
+            if self._depth > 1:
+                return
+            try:
+                saved = os.dup(2)
+            except OSError:
+                return  # nothing hushed: the libraries' lines show, nothing is lost
+            try:
+                sys.stderr.flush()
+                null = os.open(os.devnull, os.O_WRONLY)
+                try:
+                    os.dup2(null, 2)
+                finally:
+                    os.close(null)
+            except OSError:
+                os.close(saved)
+                return
+            self._saved = saved
+
+    def restore(self) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0 and self._saved is not None:
+                os.dup2(self._saved, 2)
+                os.close(self._saved)
+                self._saved = None
+
+
+_native_stderr = _NativeStderr()
+
+
 @contextlib.contextmanager
 def _quiet_native_stderr():
     """libmpg123 prints its own lines ("Warning: Xing stream size off...") straight to fd 2 while
     an MP3 is opened; clasp says what matters about a file in its own words, so hush fd 2 for
     that moment (a progress bar redraw lost meanwhile is redrawn)."""
+    _native_stderr.hush()
     try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        null = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(null, 2)
-        finally:
-            os.close(null)
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        _native_stderr.restore()
 
 
 def _av_error(path: Path, exc: Exception) -> AudioError:

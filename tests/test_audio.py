@@ -154,3 +154,23 @@ def test_unreadable_file(tmp_path):
     sf.write(p, _signal(0.2, 16000, 1), 16000)
     p.chmod(0)
     _assert_error(p, "permission denied")
+
+
+def test_stderr_survives_two_threads_opening_mp3s_at_once():
+    # The interleaving two threads produce (the speaker pass and the reader each opening an MP3):
+    # both hush fd 2, the first leaves, then the second. Everything written after must still show.
+    from clasp_cli.audio import _quiet_native_stderr
+
+    def where() -> tuple[int, int]:
+        st = os.fstat(2)
+        return st.st_dev, st.st_ino
+
+    before = where()
+    first, second = _quiet_native_stderr(), _quiet_native_stderr()
+    first.__enter__()
+    second.__enter__()
+    assert where() != before  # hushed
+    first.__exit__(None, None, None)
+    assert where() != before  # still hushed: the second is still opening its file
+    second.__exit__(None, None, None)
+    assert where() == before
