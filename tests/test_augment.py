@@ -128,3 +128,52 @@ def test_telephone_and_speed_are_drawn_recorded_and_applied():
     assert plan.phone and plan.speed in (0.9, 1.1)
     assert "telephone" in plan.describe() and plan.key()["phone"] is True
     assert abs(y.size - x.size / plan.speed) <= 2
+
+
+# -- augmented copies of a manifest (`clasp dataset augment`) -------------------------------------
+
+
+def _clips_manifest(tmp_path, n: int = 3):
+    import soundfile as sf
+
+    from clasp_cli.manifest import Utterance, write_manifest
+
+    src = tmp_path / "real"
+    (src / "audio").mkdir(parents=True)
+    rows = []
+    for i in range(n):
+        sf.write(src / "audio" / f"line{i}.wav", speechlike(i, 1.5), SR)
+        rows.append(Utterance(id=f"line{i}", audio=f"audio/line{i}.wav", text=f"věta {i}", lang="cs", split="train",
+                              translations={"en": f"sentence {i}"}))
+    write_manifest(src / "train.jsonl", rows)
+    return src / "train.jsonl"
+
+
+def test_copies_keep_each_clips_text_and_point_at_new_audio(tmp_path):
+    from clasp_cli.data.copies import CopiesConfig, make_copies
+    from clasp_cli.manifest import read_manifest
+
+    got = make_copies(CopiesConfig(manifest=_clips_manifest(tmp_path), out=tmp_path / "aug", copies=2))
+    rows = read_manifest(got.manifest)
+    assert got.written == len(rows) == 6 and got.made == 6
+    assert sorted(r.id for r in rows) == sorted(f"line{i}~c{k}" for i in range(3) for k in (1, 2))
+    assert all(r.translations == {"en": f"sentence {r.id[4]}"} and r.lang == "cs" for r in rows)
+    assert all((tmp_path / "aug" / r.audio).is_file() and r.duration > 0 for r in rows)
+
+
+def test_a_rerun_keeps_the_copies_already_made(tmp_path):
+    from clasp_cli.data.copies import CopiesConfig, make_copies
+
+    cfg = CopiesConfig(manifest=_clips_manifest(tmp_path), out=tmp_path / "aug", copies=2)
+    first = make_copies(cfg).manifest.read_text()
+    again = make_copies(cfg)
+    assert (again.made, again.kept) == (0, 6) and again.manifest.read_text() == first
+
+
+def test_an_unreadable_clip_is_skipped_by_name_and_the_rest_are_copied(tmp_path):
+    from clasp_cli.data.copies import CopiesConfig, make_copies
+
+    manifest = _clips_manifest(tmp_path)
+    (manifest.parent / "audio" / "line1.wav").write_bytes(b"not audio at all")
+    got = make_copies(CopiesConfig(manifest=manifest, out=tmp_path / "aug", copies=2))
+    assert got.written == 4 and [s[0] for s in got.skipped] == ["line1"]
