@@ -119,7 +119,8 @@ dataset-asterisk: venv
 
 # Real voices to train on (model v4): Fish Fillets' Czech voice acting (Debian fillets-ng-data and
 # fillets-ng-data-cs, GPL; its reserved levels are never read) and the festvox-ru recordings (one
-# speaker reading Russian; festvox-ru's licence notice is in /usr/share/doc/festvox-ru/copyright).
+# speaker reading Russian; festvox-ru's licence notice is in /usr/share/doc/festvox-ru/copyright),
+# and augmented copies of their training lines.
 dataset-real: venv sysdeps
 	mkdir -p data/fillets-debs data/fillets data/festvox-ru
 	cd data/fillets-debs && (ls fillets-ng-data_*.deb >/dev/null 2>&1 || apt-get download -q fillets-ng-data fillets-ng-data-cs)
@@ -127,6 +128,8 @@ dataset-real: venv sysdeps
 	for s in train val; do \
 	  $(VENV)/bin/clasp dataset import fillets data/fillets-root --split $$s --out data/fillets/$$s.jsonl; \
 	  $(VENV)/bin/clasp dataset import festvox-ru /usr/share/festival/voices/russian --split $$s --out data/festvox-ru/$$s.jsonl; done
+	# Two augmented copies of every training line (phone line, babble, room, codec, speed).
+	for m in fillets festvox-ru; do $(VENV)/bin/clasp dataset augment data/$$m/train.jsonl --out data/$$m-aug --copies 2; done
 
 # Passage samples: 2-4 training utterances of one voice joined with pauses (what an index window holds).
 PASSAGES := data/passages-train
