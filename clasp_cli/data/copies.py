@@ -83,6 +83,8 @@ def _write_flac(path: Path, audio: np.ndarray) -> None:
 def make_copies(cfg: CopiesConfig, progress: Callable[[int, int], None] | None = None) -> CopiesSummary:
     """Write `cfg.copies` augmented copies of every clip of `cfg.manifest` into `cfg.out`
     (audio/ and a manifest named after the source's), keeping those an earlier run made."""
+    import soundfile as sf
+
     from ..audio import AudioError, load_audio
 
     if cfg.copies < 1:
@@ -122,8 +124,6 @@ def make_copies(cfg: CopiesConfig, progress: Callable[[int, int], None] | None =
             plan = draw_plan(cfg.augment, _copy_rng(cfg.seed, k, u.id))
             path = out / "audio" / _file_name(u, k, plan.key())
             if path.exists():
-                import soundfile as sf
-
                 frames = sf.info(str(path)).frames
                 summary.kept += 1
             else:
