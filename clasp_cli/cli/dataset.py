@@ -57,6 +57,17 @@ def _parse_snr(value: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _augment_config(noise: str, noise_prob: float, snr: str, reverb: float, codec: float, phone: float, speed: float):
+    """The augmentation chain `synth` and `augment` take from the same flags."""
+    from ..data.augment import AugmentConfig
+    from ..errors import UsageError
+
+    if noise not in ("white", "babble", "none"):
+        raise UsageError(f"--noise must be white, babble or none (got {noise!r})")
+    return AugmentConfig(noise=noise, noise_prob=noise_prob, snr_db=_parse_snr(snr), reverb_prob=reverb, codec_prob=codec,
+                         phone_prob=phone, speed_prob=speed)
+
+
 def _voice_table(as_json: bool) -> None:
     from rich.table import Table
 
@@ -198,21 +209,17 @@ def synth(
         raise UsageError("--out is required (the folder to write the corpus into)")
     if audio_format not in ("flac", "opus"):
         raise UsageError(f"--format must be flac or opus (got {audio_format!r})")
-    if noise not in ("white", "babble", "none"):
-        raise UsageError(f"--noise must be white, babble or none (got {noise!r})")
+    aug = _augment_config(noise, noise_prob, snr, reverb, codec, phone, speed)
     if n is not None and n < 1:
         raise UsageError(f"--n must be at least 1 (got {n})")
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs must be at least 1 (got {jobs})")
 
-    from ..data.augment import AugmentConfig
     from ..data.synth import SynthConfig, build_synthetic_corpus
     from ..data.voices import resolve_voices
 
     resolve_voices(voices)  # fail on a typo before loading the corpus
 
-    aug = AugmentConfig(noise=noise, noise_prob=noise_prob, snr_db=_parse_snr(snr), reverb_prob=reverb, codec_prob=codec,
-                        phone_prob=phone, speed_prob=speed)
     sentences = test_sentences = None
     ml = None
     if text:
@@ -380,14 +387,9 @@ def augment(
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from ..data.augment import AugmentConfig
     from ..data.copies import CopiesConfig, make_copies
-    from ..errors import UsageError
 
-    if noise not in ("white", "babble", "none"):
-        raise UsageError(f"--noise must be white, babble or none (got {noise!r})")
-    aug = AugmentConfig(noise=noise, noise_prob=noise_prob, snr_db=_parse_snr(snr), reverb_prob=reverb, codec_prob=codec,
-                        phone_prob=phone, speed_prob=speed)
+    aug = _augment_config(noise, noise_prob, snr, reverb, codec, phone, speed)
     with Progress(TextColumn("copying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
                   TimeRemainingColumn(), console=err, transient=True) as bar:
         task = bar.add_task("copies", total=None)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,11 +18,12 @@ from typing import Callable
 
 import numpy as np
 
+from ..audio import SAMPLE_RATE
 from ..errors import UsageError
+from ..fsutil import atomic_path
 from ..manifest import Utterance, read_manifest, write_manifest
 from .augment import AugmentConfig, apply_plan, draw_plan
 
-SAMPLE_RATE = 16_000
 BABBLE_SOURCES = 8  # other clips of the manifest talked over a copy that gets babble noise
 
 
@@ -66,20 +66,6 @@ def _file_name(u: Utterance, copy: int, plan_key: dict) -> str:
     return f"{stem}-c{copy}-{tag}.flac"
 
 
-def _write_flac(path: Path, audio: np.ndarray) -> None:
-    """To a temporary name, then renamed: a killed run never leaves half a file under the real name."""
-    import soundfile as sf
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        sf.write(str(tmp), audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def make_copies(cfg: CopiesConfig, progress: Callable[[int, int], None] | None = None) -> CopiesSummary:
     """Write `cfg.copies` augmented copies of every clip of `cfg.manifest` into `cfg.out`
     (audio/ and a manifest named after the source's), keeping those an earlier run made."""
@@ -105,12 +91,12 @@ def make_copies(cfg: CopiesConfig, progress: Callable[[int, int], None] | None =
     def clip(u: Utterance) -> np.ndarray:
         return load_audio(u.audio_path(root), SAMPLE_RATE)
 
-    babble: list[np.ndarray] = []
+    babble: list[tuple[str, np.ndarray]] = []  # (clip id, its audio)
     if cfg.augment.noise == "babble":
         rng = np.random.default_rng([cfg.seed, 7])
         for i in rng.permutation(len(utts))[: BABBLE_SOURCES * 2]:
             try:
-                babble.append(clip(utts[int(i)]))
+                babble.append((utts[int(i)].id, clip(utts[int(i)])))
             except AudioError:
                 continue
             if len(babble) == BABBLE_SOURCES:
@@ -134,10 +120,12 @@ def make_copies(cfg: CopiesConfig, progress: Callable[[int, int], None] | None =
                         summary.skipped.append((u.id, str(e)))
                         done += cfg.copies - k + 1
                         break
-                # The clip's own voice is never its babble: another speaker talks over it.
-                others = [b for b in babble if b.shape != wave.shape or not np.array_equal(b, wave)]
+                # The clip itself is never its own babble: other lines talk over it.
+                others = [b for clip_id, b in babble if clip_id != u.id]
                 y = apply_plan(wave, plan, SAMPLE_RATE, babble_sources=others or None)
-                _write_flac(path, y)
+                # Written under a temporary name and renamed: a killed run leaves no half file.
+                with atomic_path(path) as tmp:
+                    sf.write(str(tmp), y, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
                 frames = len(y)
                 summary.made += 1
             rows.append(replace(u, id=f"{u.id}~c{k}", audio=f"audio/{path.name}", duration=frames / SAMPLE_RATE))
