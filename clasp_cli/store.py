@@ -29,7 +29,7 @@ import numpy as np
 from .encoders.languages import covered
 from .errors import ClaspError
 from .names import rekey
-from .ann_usearch import ShardedUsearch
+from .ann_usearch import ShardedUsearch, exact_nearest
 from .graph import (  # noqa: F401  (GRAPH*, HNSW_* and new_graph are re-exported for serve and benchmarks)
     E5_GRAPH, ENGINES, GRAPH, GRAPH_META, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, PASSAGE_GRAPH, TRANSCRIPT_GRAPH, DbState,
     auto_engine, ensure_capacity, graph_file_problems, graph_files, has_graph_files, load_graph, mark_deleted, new_graph,
@@ -234,7 +234,7 @@ class _Scoped:
     """One scope's passage ids and, once a list scored it exactly, each space's vectors in it."""
 
     allowed: frozenset
-    vectors: dict | None = None  # space (None: CLASP) -> (ids, float32 rows, 1 / their lengths)
+    vectors: dict | None = None  # space (None: CLASP) -> (ids, their float16 rows as stored)
     nbytes: int = 0
 
 
@@ -825,13 +825,9 @@ class Store:
             # hnswlib's filter slows as it narrows (a speaker's 2% of 100k windows: 33 ms a graph),
             # and usearch cannot filter inside the graph: a narrow --path or --speaker is scored
             # exactly, from the vectors SQLite holds, read once for every list of the search.
-            ids, rows, inverse_lengths = scoped.vectors[space]
-            # einsum, not BLAS: OpenBLAS would split this small product over both cores and then
-            # spin on them, taking the core e5's query thread runs on (a query 50 ms, not 33).
-            q = np.asarray(query, dtype=np.float32).reshape(-1)
-            dists = 1.0 - np.einsum("ij,j->i", rows, q / max(float(np.linalg.norm(q)), 1e-12)) * inverse_lengths
-            order = np.argsort(dists, kind="stable")[:k]
-            labels, dists = ids[order].reshape(1, -1), dists[order].reshape(1, -1)
+            ids, rows = scoped.vectors[space]
+            order, dists = exact_nearest(rows, query, k)
+            labels, dists = ids[order].reshape(1, -1), dists.reshape(1, -1)
         elif allowed is not None and usearch and len(allowed) <= EXACT_FILTERED:
             q = np.asarray(query, dtype=np.float32).reshape(-1)
             ids = np.fromiter(allowed, dtype=np.int64, count=len(allowed))
@@ -868,28 +864,35 @@ class Store:
         if entry is None:
             source = self._scope_source(join, where)
             spaces = [s for s in TEXT_SPACES if self.has_transcript_vectors(space=s)]
-            cols = "".join(f", t{i}.vector" for i in range(len(spaces)))
+            dims = [(None, self.dim)] + [(s, self._space_dim(s)) for s in spaces]
+            cols = "".join(f", t{i}.vector AS v{i + 1}" for i in range(len(spaces)))
             joins = "".join(f" LEFT JOIN {TEXT_SPACES[s].table} t{i} ON t{i}.passage_id = p.id" for i, s in enumerate(spaces))
-            rows = self.db.execute(f"SELECT p.id, p.vector{cols} FROM {source}{joins} WHERE {where} LIMIT ?",
-                                   (*args, EXACT_FILTERED_HNSW + 1)).fetchall()
-            if len(rows) > EXACT_FILTERED_HNSW:
+            scope = f"SELECT p.id AS id, p.vector AS v0{cols} FROM {source}{joins} WHERE {where} LIMIT ?"
+            # SQLite joins each space's blobs into one (group_concat keeps a blob's bytes; every
+            # aggregate of the query sees the rows in the same order): building a tuple per
+            # window and joining them here took most of a new speaker's read.
+            packed = "".join(f", CAST(group_concat(v{c}, '') AS BLOB)" for c in range(len(dims)))
+            n, id_text, *raws = self.db.execute(f"SELECT COUNT(*), group_concat(id){packed} FROM ({scope})",
+                                                (*args, EXACT_FILTERED_HNSW + 1)).fetchone()
+            if n > EXACT_FILTERED_HNSW:
                 # A wide scope (a --path over most of the archive) wasted that read, once per
                 # reader: the memo keeps its ids for the next query.
                 entry = _Scoped(frozenset(r[0] for r in self.db.execute(f"SELECT p.id FROM {source} WHERE {where}", args)))
             else:
-                all_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                all_ids = np.array(id_text.split(",") if n else [], dtype=np.int64)
                 entry = _Scoped(frozenset(all_ids.tolist()), {})
-                for col, (space, dim) in enumerate([(None, self.dim)] + [(s, self._space_dim(s)) for s in spaces], start=1):
-                    try:  # every window has this vector: the common case, without a pass to check each
-                        raw, ids = b"".join(r[col] for r in rows), all_ids
-                    except TypeError:
-                        raw = b""
-                    if len(raw) != 2 * dim * len(rows):
-                        good = [(r[0], r[col]) for r in rows if isinstance(r[col], bytes) and len(r[col]) == 2 * dim]
+                rows = None
+                for col, ((space, dim), raw) in enumerate(zip(dims, raws)):
+                    raw, ids = raw or b"", all_ids
+                    if len(raw) != 2 * dim * n:
+                        # Some window lacks this vector (transcribed only in part): read it row by row.
+                        if rows is None:
+                            rows = self.db.execute(scope, (*args, EXACT_FILTERED_HNSW + 1)).fetchall()
+                        good = [(r[0], r[col + 1]) for r in rows if isinstance(r[col + 1], bytes) and len(r[col + 1]) == 2 * dim]
                         raw, ids = b"".join(b for _, b in good), np.array([i for i, _ in good], dtype=np.int64)
-                    v = np.frombuffer(raw, dtype=np.float16).astype(np.float32).reshape(len(ids), dim)
-                    # Scores are divided by the lengths afterwards: cheaper than dividing every row.
-                    entry.vectors[space] = (ids, v, 1.0 / np.maximum(np.sqrt(np.einsum("ij,ij->i", v, v)), 1e-12))
+                    # Kept as stored: float16, scored as such (ann_usearch.exact_nearest).
+                    v = np.frombuffer(raw, dtype=np.float16).reshape(len(ids), dim)
+                    entry.vectors[space] = (ids, v)
                     entry.nbytes += v.nbytes
             entry.nbytes += len(entry.allowed) * SCOPE_ID_BYTES
             self._scoped[key] = entry

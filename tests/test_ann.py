@@ -255,3 +255,27 @@ def test_a_reader_kept_open_sees_windows_another_process_added_to_its_scope(tmp_
             writer.save_graphs()
         hit = reader.search(new[3], 5, path_glob="/a/*")[0]  # the scope's remembered vectors were read again
         assert hit.path == "/a/new.wav" and hit.score > 0.999
+
+
+@pytest.mark.parametrize("ann", ["hnsw", "usearch"])
+def test_a_narrow_scope_is_scored_exactly_in_each_space_even_where_some_windows_were_not_read(tmp_path, ann):
+    rng = np.random.default_rng(11)
+    speech, text, in_scope = {}, {}, set()
+    with Store.open(tmp_path / "idx", write=True, model_id="m", dim=DIM) as st:
+        st.set_ann_engine(ann)
+        for f in range(8):
+            v, t = _unit(rng, 10), _unit(rng, 10)
+            texts = [f"line {i}" if f % 2 == 0 else "" for i in range(10)]  # odd files: nothing was said
+            ids = st.replace_file(f"/a/{f:03d}.wav", 1, 1.0, f"h{f}", 10.0, [(i, i + 1) for i in range(10)], v,
+                                  texts=texts, text_vectors=t)
+            speech.update(zip(ids, v))
+            text.update((i, row) for i, row, said in zip(ids, t, texts) if said)
+            in_scope.update(ids if f < 4 else [])
+    q = _unit(rng, 1)[0]
+    with Store.open(tmp_path / "idx") as st:
+        for search, vectors in ((st.search, speech), (st.transcript_search, text)):
+            hits = search(q, 7, path_glob="/a/00[0-3].wav")
+            truth = sorted((i for i in in_scope if i in vectors), key=lambda i: -float(vectors[i] @ q))[:7]
+            assert [h.passage_id for h in hits] == truth
+            assert all(abs(h.score - float(vectors[h.passage_id] @ q)) < 2e-3 for h in hits)  # float16 as stored
+
