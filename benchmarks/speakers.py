@@ -45,12 +45,16 @@ warm-up queries, alternating).
 `join` times storing one recording's voice when its speaker already has 20,000 voices (50 such
 recordings, the median).
 
-`turns` builds a synthetic program of four voices (flite's slt, awb, rms and kal16; 40 turns,
-each a sentence of the built-in corpus, 0.2-0.8 s apart, and every sixth starting 1.2 s before
-the last one ends, both heard at once) and diarizes it with the shipped settings: the share of
-speaker changes where a turn of the right voice starts within 0.5 s of the true start, and the
-share of overlaps where both voices are found speaking (and, weaker, where some turn is marked
-as overlapped).
+`turns` builds synthetic programs of four voices (`--voices flite`: flite's slt, awb, rms and
+kal16 reading sentences of the built-in corpus; `fillets-train` or `fillets-val`: the lines of the
+four Fish Fillets characters heard most in those levels, real voices). Each program (one per
+`--seeds` entry) has 40 turns, each clip cut to its speech (a turn's true edges are where its
+speech starts and ends), 0.2-0.8 s apart, and every sixth starting 1.2 s before the speech of the
+one before ends, both heard at once. It reports the share of speaker changes where a turn of the
+right voice, or any turn edge, lies within 0.5 s of the true start; the share of overlaps where
+both right voices are heard at once for at least 0.3 s (found), and where some turn there is marked
+as overlapped (marked); and the seconds heard as two voices at once, and how many of them truly
+are. `--overlap-at` compares levels of DiarizeConfig.overlap_at.
 """
 
 from __future__ import annotations
@@ -195,23 +199,52 @@ def f1(r: dict, key: str) -> float:
 
 
 VOICES = ("flite:slt", "flite:awb", "flite:rms", "flite:kal16")
+# Real voices: the four Fish Fillets characters with the most lines in the training levels (to
+# choose settings on) and in the validation levels (to measure); the reserved levels are never
+# imported.
+FILLETS_VOICES = {"fillets-train": ("fillets:small", "fillets:big", "fillets:cyan", "fillets:yellow"),
+                  "fillets-val": ("fillets:small", "fillets:big", "fillets:linuxer1", "fillets:linuxer2")}
 
 
-def synthetic_program(seed: int = 0, n_turns: int = 40) -> tuple[np.ndarray, list[tuple[float, float, int]]]:
+def speech_only(wave: np.ndarray, floor_db: float = -35.0) -> np.ndarray:
+    """The clip from its first 10 ms frame within floor_db of its loudest to its last: a turn's
+    true edges are where its speech starts and ends, not the silence a recording or a
+    synthesiser leaves around it."""
+    frames = wave[: wave.size // 160 * 160].reshape(-1, 160)
+    rms = np.sqrt((frames.astype(np.float64) ** 2).mean(axis=1) + 1e-12)
+    loud = np.flatnonzero(rms >= rms.max() * 10 ** (floor_db / 20))
+    return wave[loud[0] * 160:(loud[-1] + 1) * 160] if len(loud) else wave
+
+
+def synthetic_program(seed: int = 0, n_turns: int = 40, voices: str = "flite") -> tuple[np.ndarray, list[tuple[float, float, int]]]:
     """(16 kHz audio, true turns as (start, end, voice index)): see `turns` above."""
-    from clasp_cli.data.corpus import builtin_corpus
-    from clasp_cli.data.voices import get_voice
-
     rng = np.random.default_rng(seed)
-    texts = [s.text for s in builtin_corpus() if 40 <= len(s.text) <= 140]
-    voices = [get_voice(v) for v in VOICES]
+    if voices == "flite":
+        from clasp_cli.data.corpus import builtin_corpus
+        from clasp_cli.data.voices import get_voice
+
+        texts = [s.text for s in builtin_corpus() if 40 <= len(s.text) <= 140]
+        engines = [get_voice(v) for v in VOICES]
+
+        def line(v: int) -> np.ndarray:
+            return engines[v].render(texts[int(rng.integers(len(texts)))])
+    else:
+        from clasp_cli.audio import load_audio
+
+        split = voices.split("-")[1]
+        rows = [json.loads(x) for x in Path(f"data/fillets/{split}.jsonl").read_text().splitlines()]
+        clips = [sorted(r["audio"] for r in rows if r["voice"] == v and r["duration"] >= 1.5) for v in FILLETS_VOICES[voices]]
+
+        def line(v: int) -> np.ndarray:  # each line at most once
+            return load_audio(clips[v].pop(int(rng.integers(len(clips[v])))))
     pieces, truth, t, last = [], [], 0.5, -1
     for i in range(n_turns):
-        v = int(rng.integers(len(voices)))
+        v = int(rng.integers(4))
         while v == last:
-            v = int(rng.integers(len(voices)))
-        wave = voices[v].render(texts[int(rng.integers(len(texts)))])
-        start = t - 1.2 if i % 6 == 5 and truth else t
+            v = int(rng.integers(4))
+        wave = speech_only(line(v))
+        # Every sixth turn starts 1.2 s before the speech of the one before ends: both heard at once.
+        start = truth[-1][1] - 1.2 if i % 6 == 5 and truth else t
         pieces.append((start, wave))
         truth.append((round(start, 3), round(start + wave.size / 16000, 3), v))
         t = max(t, start + wave.size / 16000) + float(rng.uniform(0.2, 0.8))
@@ -223,39 +256,67 @@ def synthetic_program(seed: int = 0, n_turns: int = 40) -> tuple[np.ndarray, lis
     return audio, truth
 
 
-def turns_benchmark() -> dict:
-    from clasp_cli.speakers.diarize import Diarizer
+def turns_benchmark(voices: str = "flite", seeds: Sequence[int] = (0,), overlap_at: Sequence[float] | None = None) -> dict:
+    """Turns and overlaps of synthetic programs (one per seed), for each overlap_at (None: the shipped setting)."""
+    from clasp_cli.speakers.diarize import DiarizeConfig, Diarizer
 
-    audio, truth = synthetic_program()
+    programs = [synthetic_program(seed=seed, voices=voices) for seed in seeds]
     dz = Diarizer()
-    t0 = time.perf_counter()
-    blocks = (audio[i:i + 160000] for i in range(0, audio.size, 160000))
-    d = dz(blocks, [])
-    took = time.perf_counter() - t0
-    # Each found voice stands for the true voice it overlaps most.
-    overlap = np.zeros((len(d.voices), len(VOICES)))
-    for tr in d.turns:
-        for a, b, v in truth:
-            overlap[tr.voice, v] += max(0.0, min(b, tr.end) - max(a, tr.start))
-    stands_for = overlap.argmax(axis=1) if len(d.voices) else np.zeros(0, dtype=int)
-    changes = [(i, truth[i]) for i in range(1, len(truth)) if truth[i][2] != truth[i - 1][2]]
-    hit = sum(any(stands_for[tr.voice] == v and abs(tr.start - a) <= 0.5 for tr in d.turns) for _, (a, _, v) in changes)
-    any_edge = sum(any(min(abs(tr.start - a), abs(tr.end - a)) <= 0.5 for tr in d.turns) for _, (a, _, _) in changes)
-    overlaps = [(truth[i][0], truth[i - 1][1], truth[i - 1][2], truth[i][2]) for i in range(1, len(truth))
-                if truth[i][0] < truth[i - 1][1]]
-    found = marked = 0
-    for a, b, v1, v2 in overlaps:
-        heard = {int(stands_for[tr.voice]) for tr in d.turns if tr.start < b - 0.2 and tr.end > a + 0.2}
-        found += {v1, v2} <= heard
-        # Weaker: some turn there is marked as overlapped (two voices heard at once, whichever).
-        marked += any(tr.overlap and tr.start < b - 0.2 and tr.end > a + 0.2 for tr in d.turns)
-    return {"program_s": round(audio.size / 16000, 1), "turns": len(truth), "changes": len(changes),
-            "voices_true": len(VOICES), "voices_found": len(d.voices),
-            "changes_within_0.5s_right_voice": round(hit / max(len(changes), 1), 4),
-            "changes_within_0.5s_any_edge": round(any_edge / max(len(changes), 1), 4),
-            "overlaps": len(overlaps), "overlaps_found": round(found / max(len(overlaps), 1), 4),
-            "overlaps_marked": round(marked / max(len(overlaps), 1), 4),
-            "turns_marked_overlap": sum(t.overlap for t in d.turns), "diarize_s": round(took, 2)}
+    out = {"voices": list(VOICES if voices == "flite" else FILLETS_VOICES[voices]), "seeds": list(seeds),
+           "program_s": round(sum(a.size for a, _ in programs) / 16000, 1), "by_overlap_at": {}}
+    for level in overlap_at or [dz.cfg.overlap_at]:
+        dz.cfg = cfg = replace(dz.cfg, overlap_at=level)  # hear() decodes the segmentation with it
+        n = {"changes": 0, "right_voice": 0, "any_edge": 0, "overlaps": 0, "found": 0, "marked": 0,
+             "both_s": 0.0, "both_true_s": 0.0, "true_both_s": 0.0, "voices_found": [], "diarize_s": 0.0}
+        for audio, truth in programs:
+            t0 = time.perf_counter()
+            d = dz.decide(dz.hear((audio[i:i + 160000] for i in range(0, audio.size, 160000)), []), cfg)
+            n["diarize_s"] += time.perf_counter() - t0
+            n["voices_found"].append(len(d.voices))
+            # Each found voice stands for the true voice it overlaps most.
+            overlap = np.zeros((len(d.voices), 4))
+            for tr in d.turns:
+                for a, b, v in truth:
+                    overlap[tr.voice, v] += max(0.0, min(b, tr.end) - max(a, tr.start))
+            stands_for = overlap.argmax(axis=1) if len(d.voices) else np.zeros(0, dtype=int)
+            changes = [truth[i] for i in range(1, len(truth)) if truth[i][2] != truth[i - 1][2]]
+            n["changes"] += len(changes)
+            n["right_voice"] += sum(any(stands_for[tr.voice] == v and abs(tr.start - a) <= 0.5 for tr in d.turns)
+                                    for a, _, v in changes)
+            n["any_edge"] += sum(any(min(abs(tr.start - a), abs(tr.end - a)) <= 0.5 for tr in d.turns) for a, _, _ in changes)
+            # On a 10 ms grid: which true voices, and which found voices (as the true voice each
+            # stands for), speak at each moment.
+            grid = np.arange(0, audio.size / 16000, 0.01)
+            true_on = np.zeros((len(grid), 4), dtype=bool)
+            for a, b, v in truth:
+                true_on[(grid >= a) & (grid < b), v] = True
+            found_on = np.zeros((len(grid), 4), dtype=bool)
+            for tr in d.turns:
+                found_on[(grid >= tr.start) & (grid < tr.end), stands_for[tr.voice]] = True
+            found_two = found_on.sum(axis=1) >= 2
+            n["both_s"] += found_two.sum() * 0.01
+            n["both_true_s"] += (found_two & (true_on.sum(axis=1) >= 2)).sum() * 0.01
+            n["true_both_s"] += (true_on.sum(axis=1) >= 2).sum() * 0.01
+            for i in range(1, len(truth)):
+                if truth[i][0] >= truth[i - 1][1]:
+                    continue
+                a, b, v1, v2 = truth[i][0], truth[i - 1][1], truth[i - 1][2], truth[i][2]
+                inside = (grid >= a) & (grid < b)
+                n["overlaps"] += 1
+                # Found: both voices heard at once for at least 0.3 s of it.
+                n["found"] += (found_on[inside, v1] & found_on[inside, v2]).sum() * 0.01 >= 0.3
+                # Weaker: some turn there is marked as overlapped (two voices at once, whichever).
+                n["marked"] += any(tr.overlap and tr.start < b - 0.2 and tr.end > a + 0.2 for tr in d.turns)
+        out["by_overlap_at"][str(level)] = {
+            "changes": n["changes"], "voices_found": n["voices_found"],
+            "changes_within_0.5s_right_voice": round(n["right_voice"] / max(n["changes"], 1), 4),
+            "changes_within_0.5s_any_edge": round(n["any_edge"] / max(n["changes"], 1), 4),
+            "overlaps": n["overlaps"], "overlaps_found": round(n["found"] / max(n["overlaps"], 1), 4),
+            "overlaps_marked": round(n["marked"] / max(n["overlaps"], 1), 4),
+            "two_voices_found_s": round(n["both_s"], 1), "of_them_truly_two_s": round(n["both_true_s"], 1),
+            "truly_two_s": round(n["true_both_s"], 1), "diarize_s": round(n["diarize_s"], 2)}
+        print(level, out["by_overlap_at"][str(level)], flush=True)
+    return out
 
 
 def voice_benchmark(archive: Path, index: Path, weights: Sequence[float], fish=("fillets:small", "fillets:big"), clips: int = 5,
@@ -475,6 +536,11 @@ def main() -> None:
     ap.add_argument("--index", type=Path, default=None, help="voice: the archive's index (copied, never changed)")
     ap.add_argument("--own-weights", type=lambda v: [float(x) for x in v.split(",")], default=[0.5],
                     help="voice: weights of a window's own vector against its voice's (search.VOICE_OWN_WEIGHT) to compare")
+    ap.add_argument("--voices", choices=["flite", "fillets-train", "fillets-val"], default="flite",
+                    help="turns: flite's four English voices, or four Fish Fillets characters' lines of the training or validation levels")
+    ap.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0], help="turns: one program per seed")
+    ap.add_argument("--overlap-at", type=lambda v: [float(x) for x in v.split(",")], default=None,
+                    help="turns: DiarizeConfig.overlap_at levels to compare (default: the shipped one)")
     ap.add_argument("--keep", type=Path, default=None, help="asterisk: build the index here and keep it")
     ap.add_argument("--archive", type=Path, default=None)
     ap.add_argument("--limit", type=int, default=None)
@@ -496,7 +562,7 @@ def main() -> None:
             args.out.write_text(json.dumps({**got, "machine": f"{platform.machine()} {os.cpu_count()} cores"}, indent=1) + "\n")
         return
     if args.what in ("turns", "voice", "asterisk", "cost"):
-        got = turns_benchmark() if args.what == "turns" else voice_benchmark(args.archive, args.index, args.own_weights) \
+        got = turns_benchmark(args.voices, args.seeds, args.overlap_at) if args.what == "turns" else voice_benchmark(args.archive, args.index, args.own_weights) \
             if args.what == "voice" else asterisk_benchmark(keep=args.keep) if args.what == "asterisk" else cost_benchmark(args.folder)
         print(json.dumps(got, indent=1))
         if args.out:

@@ -34,6 +34,7 @@ class DiarizeConfig:
     min_embed_s: float = 1.0  # a local speaker with less speech alone in its crop is assigned, not clustered
     crop_s: float = 2.0  # seconds of a chunk CAM++ hears per local speaker
     min_turn_s: float = 0.25  # shorter bursts are not turns
+    overlap_at: float = 1.0  # a frame whose pair classes are this likely together is two voices (Segmenter.activity)
     bridge_s: float = 0.5  # a voice silent for less than this keeps its turn
     max_clustered: int = 400  # longest local speakers clustered; the rest join the nearest voice
     batch: int = 8  # chunks per segmentation call
@@ -117,7 +118,7 @@ class Diarizer:
             padded = np.zeros((len(batch), CHUNK_SAMPLES), dtype=np.float32)
             for i, b in enumerate(batch):
                 padded[i, :b.size] = b
-            act = self.segmenter.activity(padded)
+            act = self.segmenter.activity(padded, cfg.overlap_at)
             crops: list[tuple[int, int, int, int]] = []  # (chunk in batch, local speaker, first sample, last)
             for i, b in enumerate(batch):
                 a = act[i] & (frame_times() < b.size / SAMPLE_RATE)[:, None]

@@ -37,9 +37,20 @@ class Segmenter:
         self._session = onnx_session(MODEL, threads)
         self._input = self._session.get_inputs()[0].name
 
-    def activity(self, chunks: np.ndarray) -> np.ndarray:
+    def activity(self, chunks: np.ndarray, overlap_at: float = 1.0) -> np.ndarray:
         """(chunks, FRAMES, 3) bool: which local speakers speak in each frame of each 10 s chunk
-        (zero-padded to 10 s); two at once where they overlap."""
+        (zero-padded to 10 s); two at once where they overlap.
+
+        A frame is the likeliest class, except that where the pair classes together are at least
+        `overlap_at` likely, it is the likeliest pair: the model spreads a second voice's
+        probability over the three pairs, so their sum says "two at once" well before any one
+        pair wins the argmax (1.0: the plain argmax)."""
         chunks = np.asarray(chunks, dtype=np.float32).reshape(-1, 1, CHUNK_SAMPLES)
-        logp = self._session.run(None, {self._input: chunks})[0]
-        return POWERSET[np.argmax(logp[:, :FRAMES], axis=-1)]
+        logits = self._session.run(None, {self._input: chunks})[0][:, :FRAMES]
+        p = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        p /= p.sum(axis=-1, keepdims=True)
+        best = np.argmax(p, axis=-1)
+        pairs = p[..., 4:]
+        two = pairs.sum(axis=-1) >= overlap_at
+        best[two] = 4 + np.argmax(pairs[two], axis=-1)
+        return POWERSET[best]
