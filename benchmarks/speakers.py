@@ -54,7 +54,7 @@ one before ends, both heard at once. It reports the share of speaker changes whe
 right voice, or any turn edge, lies within 0.5 s of the true start; the share of overlaps where
 both right voices are heard at once for at least 0.3 s (found), and where some turn there is marked
 as overlapped (marked); and the seconds heard as two voices at once, and how many of them truly
-are. `--overlap-at` compares levels of DiarizeConfig.overlap_at.
+are. `--overlap-at` compares levels of DiarizeConfig.overlap_at, `--setting` any DiarizeConfig changes.
 """
 
 from __future__ import annotations
@@ -256,16 +256,19 @@ def synthetic_program(seed: int = 0, n_turns: int = 40, voices: str = "flite") -
     return audio, truth
 
 
-def turns_benchmark(voices: str = "flite", seeds: Sequence[int] = (0,), overlap_at: Sequence[float] | None = None) -> dict:
-    """Turns and overlaps of synthetic programs (one per seed), for each overlap_at (None: the shipped setting)."""
+def turns_benchmark(voices: str = "flite", seeds: Sequence[int] = (0,), settings: Sequence[dict] = ({},)) -> dict:
+    """Turns and overlaps of synthetic programs (one per seed), for each DiarizeConfig change in
+    `settings` ({}: the shipped settings)."""
     from clasp_cli.speakers.diarize import DiarizeConfig, Diarizer
 
     programs = [synthetic_program(seed=seed, voices=voices) for seed in seeds]
     dz = Diarizer()
     out = {"voices": list(VOICES if voices == "flite" else FILLETS_VOICES[voices]), "seeds": list(seeds),
-           "program_s": round(sum(a.size for a, _ in programs) / 16000, 1), "by_overlap_at": {}}
-    for level in overlap_at or [dz.cfg.overlap_at]:
-        dz.cfg = cfg = replace(dz.cfg, overlap_at=level)  # hear() decodes the segmentation with it
+           "program_s": round(sum(a.size for a, _ in programs) / 16000, 1), "by_setting": {}}
+    shipped = dz.cfg
+    for change in settings:
+        dz.cfg = cfg = replace(shipped, **change)  # hear() reads it too
+        name = ",".join(f"{k}={v}" for k, v in change.items()) or "shipped"
         n = {"changes": 0, "right_voice": 0, "any_edge": 0, "overlaps": 0, "found": 0, "marked": 0,
              "both_s": 0.0, "both_true_s": 0.0, "true_both_s": 0.0, "voices_found": [], "diarize_s": 0.0}
         for audio, truth in programs:
@@ -307,7 +310,7 @@ def turns_benchmark(voices: str = "flite", seeds: Sequence[int] = (0,), overlap_
                 n["found"] += (found_on[inside, v1] & found_on[inside, v2]).sum() * 0.01 >= 0.3
                 # Weaker: some turn there is marked as overlapped (two voices at once, whichever).
                 n["marked"] += any(tr.overlap and tr.start < b - 0.2 and tr.end > a + 0.2 for tr in d.turns)
-        out["by_overlap_at"][str(level)] = {
+        out["by_setting"][name] = {
             "changes": n["changes"], "voices_found": n["voices_found"],
             "changes_within_0.5s_right_voice": round(n["right_voice"] / max(n["changes"], 1), 4),
             "changes_within_0.5s_any_edge": round(n["any_edge"] / max(n["changes"], 1), 4),
@@ -315,7 +318,7 @@ def turns_benchmark(voices: str = "flite", seeds: Sequence[int] = (0,), overlap_
             "overlaps_marked": round(n["marked"] / max(n["overlaps"], 1), 4),
             "two_voices_found_s": round(n["both_s"], 1), "of_them_truly_two_s": round(n["both_true_s"], 1),
             "truly_two_s": round(n["true_both_s"], 1), "diarize_s": round(n["diarize_s"], 2)}
-        print(level, out["by_overlap_at"][str(level)], flush=True)
+        print(name, out["by_setting"][name], flush=True)
     return out
 
 
@@ -541,6 +544,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0], help="turns: one program per seed")
     ap.add_argument("--overlap-at", type=lambda v: [float(x) for x in v.split(",")], default=None,
                     help="turns: DiarizeConfig.overlap_at levels to compare (default: the shipped one)")
+    ap.add_argument("--setting", type=lambda v: {k: float(x) for k, x in (kv.split("=") for kv in v.split(","))},
+                    action="append", default=[], help="turns: DiarizeConfig changes to compare, KEY=V[,KEY=V] (repeat)")
     ap.add_argument("--keep", type=Path, default=None, help="asterisk: build the index here and keep it")
     ap.add_argument("--archive", type=Path, default=None)
     ap.add_argument("--limit", type=int, default=None)
@@ -562,7 +567,8 @@ def main() -> None:
             args.out.write_text(json.dumps({**got, "machine": f"{platform.machine()} {os.cpu_count()} cores"}, indent=1) + "\n")
         return
     if args.what in ("turns", "voice", "asterisk", "cost"):
-        got = turns_benchmark(args.voices, args.seeds, args.overlap_at) if args.what == "turns" else voice_benchmark(args.archive, args.index, args.own_weights) \
+        got = turns_benchmark(args.voices, args.seeds, [*([{"overlap_at": x} for x in args.overlap_at or []]),
+                                                        *args.setting] or [{}]) if args.what == "turns" else voice_benchmark(args.archive, args.index, args.own_weights) \
             if args.what == "voice" else asterisk_benchmark(keep=args.keep) if args.what == "asterisk" else cost_benchmark(args.folder)
         print(json.dumps(got, indent=1))
         if args.out:
