@@ -283,3 +283,13 @@ def test_a_recording_indexed_again_leaves_its_old_voice_out_of_the_speaker_vecto
         assert _hear_one_voice(st, "b", 30, 30.0) == sid
         assert _hear_one_voice(st, "b", -20, 30.0) == sid  # b changed on disk: its old voice is gone
         assert np.allclose(_speaker_vector(st, sid), _mean((0, 30.0), (-20, 30.0)), atol=1e-5)
+
+
+
+def test_a_lower_overlap_level_hears_two_voices_in_more_frames_and_zero_in_all():
+    from clasp_cli.speakers.segment import CHUNK_SAMPLES, FRAMES, Segmenter
+
+    chunk = np.random.default_rng(0).standard_normal((1, CHUNK_SAMPLES)).astype(np.float32) * 0.1
+    seg = Segmenter(threads=1)
+    two = {level: int((seg.activity(chunk, overlap_at=level).sum(axis=-1) == 2).sum()) for level in (1.0, 0.3, 0.0)}
+    assert two[1.0] <= two[0.3] <= two[0.0] == FRAMES

@@ -34,7 +34,6 @@ class DiarizeConfig:
     min_embed_s: float = 1.0  # a local speaker with less speech alone in its crop is assigned, not clustered
     crop_s: float = 2.0  # seconds of a chunk CAM++ hears per local speaker
     min_turn_s: float = 0.25  # shorter bursts are not turns
-    run_gap_s: float = 0.0  # a local speaker silent this long starts a new run, heard and placed on its own (0: never)
     overlap_at: float = 1.0  # a frame whose pair classes are this likely together is two voices (Segmenter.activity)
     bridge_s: float = 0.5  # a voice silent for less than this keeps its turn
     max_clustered: int = 400  # longest local speakers clustered; the rest join the nearest voice
@@ -123,15 +122,13 @@ class Diarizer:
             crops: list[tuple[int, int, int, int]] = []  # (chunk in batch, local speaker, first sample, last)
             for i, b in enumerate(batch):
                 a = act[i] & (frame_times() < b.size / SAMPLE_RATE)[:, None]
-                if cfg.run_gap_s > 0:
-                    a = _runs(a, round(cfg.run_gap_s / FRAME_S))
                 acts.append(a)
                 self._window_frames(first + i, a, windows, starts, wframes)
                 crops += [(i, k, *span) for k, span in self._crops(a, b.size)]
             # Crops of one length (most are crop_s long) run as one batch.
             feats = self.encoder.frames([batch[i][s:e] for i, _, s, e in crops])
             for (i, k, s, e), f in zip(crops, feats):
-                a = acts[first + i]
+                a = act[i]
                 t = s / SAMPLE_RATE + trunk_times(len(f))
                 idx = np.clip(np.rint((t * SAMPLE_RATE - FRAME_CENTRE) / FRAME_STEP).astype(int), 0, FRAMES - 1)
                 on = a[idx]
@@ -155,7 +152,7 @@ class Diarizer:
         width = min(int(self.cfg.crop_s / FRAME_S), FRAMES)
         out = []
         solo = act & (act.sum(axis=1) == 1)[:, None]
-        for k in range(act.shape[1]):
+        for k in range(LOCAL_SPEAKERS):
             if not act[:, k].any():
                 continue
             weight = solo[:, k] if solo[:, k].any() else act[:, k]
@@ -183,7 +180,7 @@ class Diarizer:
             inside = (t >= ws) & (t < we)
             if not inside.any():
                 continue
-            for k in range(act.shape[1]):
+            for k in range(LOCAL_SPEAKERS):
                 n_solo, n_act = int((inside & solo[:, k]).sum()), int((inside & act[:, k]).sum())
                 if n_solo:
                     wframes[w].solo[(c, k)] = n_solo
@@ -231,27 +228,12 @@ class Diarizer:
         return Diarization(voices, turns, window_voice, wvecs, heard)
 
 
-def _runs(act: np.ndarray, gap: int) -> np.ndarray:
-    """(FRAMES, runs): each local speaker's activity cut where it is silent for `gap` frames or more."""
-    cols = []
-    for k in range(act.shape[1]):
-        idx = np.flatnonzero(act[:, k])
-        if len(idx) == 0:
-            continue
-        cuts = np.flatnonzero(np.diff(idx) > gap)
-        for part in np.split(idx, cuts + 1):
-            col = np.zeros(len(act), dtype=bool)
-            col[part[0]:part[-1] + 1] = act[part[0]:part[-1] + 1, k]
-            cols.append(col)
-    return np.stack(cols, axis=1) if cols else np.zeros((len(act), 0), dtype=bool)
-
-
 def _turns(acts: list[np.ndarray], voice_of: dict, n_voices: int, cfg: DiarizeConfig) -> list[Turn]:
     if not acts:
         return []
     frames = np.zeros((len(acts) * FRAMES, n_voices), dtype=bool)
     for c, a in enumerate(acts):
-        for k in range(a.shape[1]):
+        for k in range(LOCAL_SPEAKERS):
             v = voice_of.get((c, k))
             if v is not None:
                 frames[c * FRAMES:(c + 1) * FRAMES, v] |= a[:, k]
