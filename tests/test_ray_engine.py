@@ -160,3 +160,26 @@ def test_the_ray_engine_adds_a_file_to_an_existing_usearch_index(tmp_path, clust
     with Store.open(tmp_path / "idx") as st:
         assert st.ann_engine() == "usearch" and st.check() == []
         assert sorted(Path(f.path).name for f in st.files()) == ["directions.wav", "weather-forecast.mp3"]
+
+
+def test_the_ray_engine_finds_each_recordings_voices_on_the_cluster_as_the_local_engine_does(tmp_path, cluster, shipped_model,
+                                                                                               local_index):
+    events = []
+    summary = index_paths([EXAMPLES], tmp_path / "ray", model=shipped_model, transcribe=False, engine="ray",
+                          on_event=lambda kind, **kw: events.append(kind))
+    assert "speakers_start" not in events  # nothing was left for the driver to hear after the run
+    assert summary.diarized == summary.indexed
+
+    def voices(index: Path) -> dict[str, list]:
+        """Per recording: its windows' voices, numbered in order of first appearance."""
+        db = sqlite3.connect(index / "index.sqlite")
+        try:
+            out: dict[str, list] = {}
+            for path, voice in db.execute("SELECT f.path, pv.voice_id FROM passages p JOIN files f ON f.id=p.file_id "
+                                          "LEFT JOIN passage_voices pv ON pv.passage_id=p.id ORDER BY f.path, p.start"):
+                out.setdefault(path, []).append(voice)
+            return {p: [{v: i for i, v in enumerate(dict.fromkeys(vs))}[v] for v in vs] for p, vs in out.items()}
+        finally:
+            db.close()
+
+    assert voices(tmp_path / "ray") == voices(local_index)

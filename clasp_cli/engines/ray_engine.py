@@ -3,8 +3,9 @@
 Data flow. The driver (this process, the index's only writer) lists the files and skips the
 unchanged ones exactly as the local engine does (indexer.check_file). Ray Data then receives
 the paths of the files to embed, never their bytes: CPU tasks decode each file, run the VAD and
-cut it into windows (`_cut_file`); an actor pool embeds them (`Embedder`, one model per actor,
-a GPU each where the cluster has them). Only window ids, times and vectors come back. In an
+cut it into windows (`_cut_file`), and find who speaks in which window (`_voices`, when the
+index has speakers); an actor pool embeds them (`Embedder`, one model per actor, a GPU each
+where the cluster has them). Only window ids, times, vectors and speakers come back. In an
 index that transcribes, the driver then reads each new recording whole, in chunks with its
 context and language (pipeline.transcribe_missing), as the local engine does.
 
@@ -29,6 +30,8 @@ its own length quantum).
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import os
 import time
@@ -45,6 +48,7 @@ from ..pipeline import (
     partial_warning,
 )
 from ..passages import segmentation_from_json, segmentation_to_json
+from ..speakers.embed import DIM as SPEAKER_DIM
 from ..store import Store
 
 
@@ -67,14 +71,16 @@ class RayConfig:
     device: str = "auto"
 
 
-def _cut_file(row: dict, segmentation: str, sample_rate: int) -> list[dict]:
-    """One file -> one row per window (its audio), or one error row. Runs as a Ray task."""
+def _cut_file(row: dict, segmentation: str, sample_rate: int, speakers=None, threads: int = 1) -> list[dict]:
+    """One file -> one row per window (its audio), or one error row. Runs as a Ray task. With
+    `speakers` (a DiarizeConfig), the file's voices are found here too: each row carries its
+    window's voice and speaker vector, and the first row the file's voices and turns."""
     path = Path(os.fsdecode(row["path"]))
     job = int(row["job"])
 
     def error(reason: str, duration: float = 0.0) -> list[dict]:
         return [{"job": job, "w": -1, "n": 0, "start": 0.0, "end": 0.0, "duration": duration, "warning": "",
-                 "error": reason, "wave": np.zeros(1, dtype=np.float32)}]
+                 "error": reason, "wave": np.zeros(1, dtype=np.float32), **_no_voices(1)[0]}]
 
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -88,9 +94,55 @@ def _cut_file(row: dict, segmentation: str, sample_rate: int) -> list[dict]:
     if not cut:
         return error(NO_SPEECH, duration)
     warning = partial_warning(caught) or ""
+    voices = _voices(path, [span for span, _ in cut], speakers, threads) if speakers is not None else _no_voices(len(cut))
     return [{"job": job, "w": i, "n": len(cut), "start": float(span.start), "end": float(span.end), "duration": float(duration),
-             "warning": warning, "error": "", "wave": np.asarray(wave, dtype=np.float32)}
+             "warning": warning, "error": "", "wave": np.asarray(wave, dtype=np.float32), **voices[i]}
             for i, (span, wave) in enumerate(cut)]
+
+
+def _no_voices(n: int) -> list[dict]:
+    """The speaker columns of rows whose file was not diarized here (the driver does it after the run)."""
+    return [{"voice": -1, "speaker_vector": np.zeros(SPEAKER_DIM, dtype=np.float32), "voices": ""} for _ in range(n)]
+
+
+@functools.lru_cache(maxsize=2)
+def _diarizer(cfg, threads: int):
+    """One Diarizer per worker process (Ray reuses workers across tasks): the models load once."""
+    from ..speakers.diarize import Diarizer
+
+    return Diarizer(cfg, threads=threads)
+
+
+def _voices(path: Path, spans: list, cfg, threads: int) -> list[dict]:
+    """Each window's speaker columns, the file's voices and turns as JSON on the first; a file the
+    speaker models cannot hear is left to the driver (find_speakers tries it, and says why)."""
+    from ..audio import stream_audio
+
+    try:
+        d = _diarizer(cfg, threads)(stream_audio(path, 16_000, block_seconds=10.0, warn=False),
+                                    [(float(sp.start), float(sp.end)) for sp in spans])
+    except Exception:  # noqa: BLE001 - speakers are found again on the driver, where an error is reported
+        return _no_voices(len(spans))
+    rows = [{"voice": -1 if v is None else int(v), "speaker_vector": np.asarray(d.window_vectors[i], dtype=np.float32),
+             "voices": ""} for i, v in enumerate(d.window_voice)]
+    rows[0]["voices"] = json.dumps({"seconds": d.seconds,
+                                    "voices": [[float(v.seconds), [float(x) for x in v.vector]] for v in d.voices],
+                                    "turns": [[t.start, t.end, t.voice, t.overlap] for t in d.turns]})
+    return rows
+
+
+def _diarization(rows: list[tuple]):
+    """A file's Diarization from its windows' rows (start, end, vector, duration, warning, voice,
+    speaker vector, voices JSON), or None when its speakers were not found on the cluster."""
+    from ..speakers.diarize import Diarization, Turn, Voice
+
+    if not rows[0][7]:
+        return None
+    got = json.loads(rows[0][7])
+    voices = [Voice(np.asarray(vec, dtype=np.float32), float(sec)) for sec, vec in got["voices"]]
+    turns = [Turn(float(a), float(b), int(v), bool(o)) for a, b, v, o in got["turns"]]
+    return Diarization(voices, turns, [None if r[5] < 0 else int(r[5]) for r in rows],
+                       np.stack([r[6] for r in rows]).astype(np.float32), float(got["seconds"]))
 
 
 class Embedder:
@@ -112,7 +164,8 @@ class Embedder:
         vectors = np.zeros((n, self.model.dim), dtype=np.float32)
         if ok:
             vectors[ok] = self.model.embed_audio([waves[i] for i in ok])
-        out = {k: np.asarray(batch[k]) for k in ("job", "w", "n", "start", "end", "duration", "warning", "error")}
+        out = {k: np.asarray(batch[k]) for k in ("job", "w", "n", "start", "end", "duration", "warning", "error", "voice",
+                                                 "speaker_vector", "voices")}
         out["vector"] = vectors
         return out
 
@@ -198,7 +251,10 @@ def _embed_on_ray(store: Store, run: IndexRun, jobs: list[FileJob], summary: Ind
     # would grow faster than it helps, and a block holds several files.
     ds = (ray.data.from_items(items, override_num_blocks=max(1, min(len(items), MAX_BLOCKS)))
           .flat_map(_cut_file, fn_kwargs={"segmentation": segmentation_to_json(run.passages),
-                                          "sample_rate": run.model.config.sample_rate}, num_cpus=cfg.cut_cpus)
+                                          "sample_rate": run.model.config.sample_rate,
+                                          # Who speaks is found where the file is cut, not on the driver after the run.
+                                          "speakers": run.speakers.cfg if run.speakers is not None else None,
+                                          "threads": max(1, int(cfg.cut_cpus))}, num_cpus=cfg.cut_cpus)
           .map_batches(Embedder, fn_constructor_kwargs={"model_ref": cfg.model_ref or str(run.model.path), "device": device},
                        batch_size=run.batch_size, compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=cpus,
                        num_gpus=gpus or None, batch_format="numpy"))
@@ -221,7 +277,8 @@ def _embed_on_ray(store: Store, run: IndexRun, jobs: list[FileJob], summary: Ind
                     continue
                 got = pending.setdefault(j, {})
                 got[int(batch["w"][r])] = (float(batch["start"][r]), float(batch["end"][r]), batch["vector"][r],
-                                           float(batch["duration"][r]), str(batch["warning"][r]) or None)
+                                           float(batch["duration"][r]), str(batch["warning"][r]) or None,
+                                           int(batch["voice"][r]), batch["speaker_vector"][r], str(batch["voices"][r]))
                 if len(got) == int(batch["n"][r]):
                     _commit(store, run, job, [got[w] for w in sorted(got)], summary)
                     del pending[j]
@@ -240,6 +297,15 @@ def _embed_on_ray(store: Store, run: IndexRun, jobs: list[FileJob], summary: Ind
 
 
 def _commit(store: Store, run: IndexRun, job: FileJob, rows: list[tuple], summary: IndexSummary) -> None:
+    """A file's windows and vectors in one transaction, then its speakers in the next (as the local
+    engine stores them: a kill between the two leaves the file for find_speakers)."""
     spans = [(s, e) for s, e, *_ in rows]
     vectors = np.stack([r[2] for r in rows]).astype(np.float32)
-    commit_file(store, job, spans, vectors, rows[0][3], rows[0][4], summary, run.on_event)
+    ids = commit_file(store, job, spans, vectors, rows[0][3], rows[0][4], summary, run.on_event)
+    found = _diarization(rows) if run.speakers is not None else None
+    if found is not None:
+        from ..speakers.index import save_diarization
+
+        rec = store.file(job.key)
+        save_diarization(store, rec.id, ids, found)
+        summary.diarized += 1
