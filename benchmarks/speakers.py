@@ -42,6 +42,8 @@ builds it), gives its 1,000 files 50 speakers, and times warm queries without `-
 a new speaker each query, and with the same speaker as the query before (200 each after 20
 warm-up queries, alternating).
 
+`voice-scan` times warm `--voice` queries on the same index, every window given a speaker vector.
+
 `join` times storing one recording's voice when its speaker already has 20,000 voices (50 such
 recordings, the median).
 
@@ -494,6 +496,51 @@ def filter_benchmark(source: Path = Path("/tmp/clasp-bench-index/fused-e5-100000
                for name, v in lat.items()}}
 
 
+def voice_scan_benchmark(source: Path = Path("/tmp/clasp-bench-index/fused-e5-100000"), speakers: int = 50,
+                         queries: int = 30) -> dict:
+    """Warm `clasp search --voice CLIP` on the 100k-window index of `filter`, every window given a
+    speaker vector (random, unit): the p50 of a query, the clip's CAM++ vector included."""
+    import shutil
+    import tempfile
+
+    from clasp_cli.registry import load_model
+    from clasp_cli.search import Searcher
+    from clasp_cli.store import Store
+
+    work = Path(tempfile.mkdtemp(prefix="spk-voice-")) / "index"
+    shutil.copytree(source, work, ignore=shutil.ignore_patterns("*.lock"))
+    rng = np.random.default_rng(0)
+
+    def unit(n: int) -> np.ndarray:
+        v = rng.standard_normal((n, 192)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    model = load_model("clasp-base")
+    with Store.open(work, write=True, model_id=model.id, dim=model.dim) as st, st.transaction() as db:
+        ids = [db.execute("INSERT INTO speakers(created_at, vector) VALUES(0, ?)", (unit(1)[0].tobytes(),)).lastrowid
+               for _ in range(speakers)]
+        for fid, in db.execute("SELECT id FROM files").fetchall():
+            vid = db.execute("INSERT INTO voices(file_id, speaker_id, seconds, vector) VALUES(?,?,?,?)",
+                             (fid, ids[fid % speakers], 500.0, unit(1)[0].tobytes())).lastrowid
+            pids = [r[0] for r in db.execute("SELECT id FROM passages WHERE file_id=?", (fid,))]
+            own = unit(len(pids)).astype(np.float16)
+            db.executemany("INSERT INTO passage_voices(passage_id, voice_id, vector) VALUES(?,?,?)",
+                           [(p, vid, own[i].tobytes()) for i, p in enumerate(pids)])
+            db.execute("INSERT INTO diarized(file_id, at) VALUES(?, 0)", (fid,))
+    rows = [json.loads(x) for x in Path("data/fillets/val.jsonl").read_text().splitlines()]
+    clips = [r["audio"] for r in rows if r["duration"] >= 2.0][:6]
+    took = []
+    with Searcher(work, model=model) as s:
+        for i in range(queries + 3):
+            t = time.perf_counter()
+            s.search(None, voice=clips[i % len(clips)], top_k=10)
+            if i >= 3:
+                took.append((time.perf_counter() - t) * 1000)
+    shutil.rmtree(work.parent, ignore_errors=True)
+    return {"passages": 100_000, "queries": queries, "p50_ms": round(float(np.percentile(took, 50)), 1),
+            "p95_ms": round(float(np.percentile(took, 95)), 1)}
+
+
 def join_benchmark(voices: int = 20_000, joins: int = 50) -> dict:
     """Seconds to store one recording's voice when its speaker already has `voices` voices."""
     import tempfile
@@ -534,7 +581,7 @@ def join_benchmark(voices: int = 20_000, joins: int = 50) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["tune", "rules", "eval", "turns", "voice", "asterisk", "cost", "filter", "join"])
+    ap.add_argument("what", choices=["tune", "rules", "eval", "turns", "voice", "asterisk", "cost", "filter", "join", "voice-scan"])
     ap.add_argument("--folder", type=Path, default=Path("data/arch-fillets-val/programs"), help="cost: recordings to index")
     ap.add_argument("--index", type=Path, default=None, help="voice: the archive's index (copied, never changed)")
     ap.add_argument("--own-weights", type=lambda v: [float(x) for x in v.split(",")], default=[0.5],
@@ -560,8 +607,8 @@ def main() -> None:
     from clasp_cli.speakers.diarize import DiarizeConfig
     from clasp_cli.speakers.index import SAME_SPEAKER
 
-    if args.what in ("filter", "join"):
-        got = filter_benchmark() if args.what == "filter" else join_benchmark()
+    if args.what in ("filter", "join", "voice-scan"):
+        got = filter_benchmark() if args.what == "filter" else join_benchmark() if args.what == "join" else voice_scan_benchmark()
         print(json.dumps(got, indent=1))
         if args.out:
             args.out.write_text(json.dumps({**got, "machine": f"{platform.machine()} {os.cpu_count()} cores"}, indent=1) + "\n")

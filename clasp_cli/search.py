@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .ann_usearch import exact_nearest
 from .errors import AudioError, UsageError
 from .fusion import FusionWeights, agreement, centre_e5, fuse, query_terms, shares, window_gate  # noqa: F401  (query_terms is re-exported)
 from .store import E5, IndexError_, Store, path_pattern
@@ -528,8 +529,14 @@ class Searcher:
             ids, own, voice_of = ids[keep], own[keep], voice_of[keep]
         # A window's own vector (2 s of its voice) and its voice's in the whole recording, weighed.
         q = vec.astype(np.float32)
-        sims = VOICE_OWN_WEIGHT * (own @ q) + (1 - VOICE_OWN_WEIGHT) * (voices @ q)[voice_of]
-        order = np.argsort(-sims, kind="stable")[: top_k * FETCH_FACTOR * 4]
+        want = top_k * FETCH_FACTOR * 4
+        if VOICE_OWN_WEIGHT == 1:  # the own vectors alone, scored as stored (float16) without a float32 copy
+            order, dists = exact_nearest(own, q, want)
+            sims = np.zeros(len(ids), dtype=np.float32)
+            sims[order] = 1.0 - dists
+        else:
+            sims = VOICE_OWN_WEIGHT * (own.astype(np.float32) @ q) + (1 - VOICE_OWN_WEIGHT) * (voices @ q)[voice_of]
+            order = np.argsort(-sims, kind="stable")[:want]
         spans = self.store.passage_spans([int(ids[j]) for j in order])
         hits = [(*spans[int(ids[j])], round(float(sims[j]), 4), int(ids[j])) for j in order if int(ids[j]) in spans]
         return SearchResponse(f"voice:{clip}", self._results(hits, top_k, min_score, {}))

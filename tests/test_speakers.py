@@ -293,3 +293,17 @@ def test_a_lower_overlap_level_hears_two_voices_in_more_frames_and_zero_in_all()
     seg = Segmenter(threads=1)
     two = {level: int((seg.activity(chunk, overlap_at=level).sum(axis=-1) == 2).sum()) for level in (1.0, 0.3, 0.0)}
     assert two[1.0] <= two[0.3] <= two[0.0] == FRAMES
+
+
+def test_a_window_whose_stored_speaker_vector_is_damaged_is_left_out_of_query_by_voice(tmp_path):
+    from clasp_cli.speakers.index import voice_vectors
+
+    with Store.open(tmp_path / "i", write=True, model_id="m", dim=8) as st:
+        for name, degrees in (("a", 0), ("b", 40), ("c", 80)):
+            _hear_one_voice(st, name, degrees, 20.0)
+        ids, own, _, _ = voice_vectors(st)
+        assert len(ids) == 3 and np.allclose(own[:, :2].astype(np.float32), [_at(d)[:2] for d in (0, 40, 80)], atol=1e-3)
+        with st.transaction() as db:
+            db.execute("UPDATE passage_voices SET vector=? WHERE passage_id=?", (b"\0" * 10, int(ids[1])))
+        kept, own, voice_of, voices = voice_vectors(st)
+        assert list(kept) == [ids[0], ids[2]] and own.shape == (2, 192) and len(voices) == 3 and list(voice_of) == [0, 2]
