@@ -397,6 +397,8 @@ def voice_vectors(store: Store) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
         if not n:
             return empty
     voice_rows = store.db.execute("SELECT id, vector FROM voices").fetchall()
+    if not voice_rows:
+        return empty
     row_of = np.full(max(int(v) for v, _ in voice_rows) + 1, -1, dtype=np.int64)
     row_of[[int(v) for v, _ in voice_rows]] = np.arange(len(voice_rows))
     ids = np.array(pids.split(","), dtype=np.int64)
