@@ -98,7 +98,9 @@ def exact_nearest(rows: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarr
     from usearch.index import MetricKind, search
 
     found = search(rows, np.asarray(query, dtype=rows.dtype).reshape(-1), k, MetricKind.Cos, exact=True, threads=1)
-    return np.asarray(found.keys, dtype=np.int64), np.asarray(found.distances, dtype=np.float32)
+    keys, dists = np.asarray(found.keys, dtype=np.int64), np.asarray(found.distances, dtype=np.float32)
+    order = np.lexsort((keys, dists))  # equal distances (windows sharing a vector) in row order, as a stable sort gives
+    return keys[order], dists[order]
 
 
 def _new_index(dim: int):
