@@ -261,7 +261,7 @@ def synthetic_program(seed: int = 0, n_turns: int = 40, voices: str = "flite") -
 def turns_benchmark(voices: str = "flite", seeds: Sequence[int] = (0,), settings: Sequence[dict] = ({},)) -> dict:
     """Turns and overlaps of synthetic programs (one per seed), for each DiarizeConfig change in
     `settings` ({}: the shipped settings)."""
-    from clasp_cli.speakers.diarize import DiarizeConfig, Diarizer
+    from clasp_cli.speakers.diarize import Diarizer
 
     programs = [synthetic_program(seed=seed, voices=voices) for seed in seeds]
     dz = Diarizer()
@@ -457,26 +457,48 @@ def cost_benchmark(folder: Path, rounds: int = 2) -> dict:
             "runs": runs}
 
 
-def filter_benchmark(source: Path = Path("/tmp/clasp-bench-index/fused-e5-100000"), speakers: int = 50) -> dict:
+def index_with_speakers(source: Path, prefix: str, speakers: int, model, own_vectors: bool) -> tuple[Path, list[int]]:
+    """A copy of the index at `source` whose files are given `speakers` speakers in turn (one voice
+    each, random unit vectors), and with `own_vectors` a speaker vector for every window too:
+    (the copy, the speakers' ids)."""
     import shutil
     import tempfile
 
-    from clasp_cli.registry import load_model
-    from clasp_cli.search import Searcher
     from clasp_cli.store import Store
 
-    work = Path(tempfile.mkdtemp(prefix="spk-filter-")) / "index"
+    work = Path(tempfile.mkdtemp(prefix=prefix)) / "index"
     shutil.copytree(source, work, ignore=shutil.ignore_patterns("*.lock"))
     rng = np.random.default_rng(0)
-    model = load_model("clasp-base")
+
+    def unit(n: int) -> np.ndarray:
+        v = rng.standard_normal((n, 192)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
     with Store.open(work, write=True, model_id=model.id, dim=model.dim) as st, st.transaction() as db:
-        ids = [db.execute("INSERT INTO speakers(created_at, vector) VALUES(0, ?)",
-                          (rng.standard_normal(192).astype(np.float32).tobytes(),)).lastrowid for _ in range(speakers)]
+        ids = [db.execute("INSERT INTO speakers(created_at, vector) VALUES(0, ?)", (unit(1)[0].tobytes(),)).lastrowid
+               for _ in range(speakers)]
         for fid, in db.execute("SELECT id FROM files").fetchall():
             vid = db.execute("INSERT INTO voices(file_id, speaker_id, seconds, vector) VALUES(?,?,?,?)",
-                             (fid, ids[fid % speakers], 500.0, rng.standard_normal(192).astype(np.float32).tobytes())).lastrowid
-            db.execute("INSERT INTO passage_voices(passage_id, voice_id) SELECT id, ? FROM passages WHERE file_id=?", (vid, fid))
+                             (fid, ids[fid % speakers], 500.0, unit(1)[0].tobytes())).lastrowid
+            if own_vectors:
+                pids = [r[0] for r in db.execute("SELECT id FROM passages WHERE file_id=?", (fid,))]
+                own = unit(len(pids)).astype(np.float16)
+                db.executemany("INSERT INTO passage_voices(passage_id, voice_id, vector) VALUES(?,?,?)",
+                               [(p, vid, own[i].tobytes()) for i, p in enumerate(pids)])
+            else:
+                db.execute("INSERT INTO passage_voices(passage_id, voice_id) SELECT id, ? FROM passages WHERE file_id=?", (vid, fid))
             db.execute("INSERT INTO diarized(file_id, at) VALUES(?, 0)", (fid,))
+    return work, ids
+
+
+def filter_benchmark(source: Path = Path("/tmp/clasp-bench-index/fused-e5-100000"), speakers: int = 50) -> dict:
+    import shutil
+
+    from clasp_cli.registry import load_model
+    from clasp_cli.search import Searcher
+
+    model = load_model("clasp-base")
+    work, ids = index_with_speakers(source, "spk-filter-", speakers, model, own_vectors=False)
     queries = ["the budget for next year", "rain at the weekend", "who won the match", "how are stars born",
                "hur föds stjärnor", "rozpočet na příští rok"]
     # A new speaker each query (its windows read from SQLite), and the same speaker again (the
@@ -501,32 +523,12 @@ def voice_scan_benchmark(source: Path = Path("/tmp/clasp-bench-index/fused-e5-10
     """Warm `clasp search --voice CLIP` on the 100k-window index of `filter`, every window given a
     speaker vector (random, unit): the p50 of a query, the clip's CAM++ vector included."""
     import shutil
-    import tempfile
 
     from clasp_cli.registry import load_model
     from clasp_cli.search import Searcher
-    from clasp_cli.store import Store
-
-    work = Path(tempfile.mkdtemp(prefix="spk-voice-")) / "index"
-    shutil.copytree(source, work, ignore=shutil.ignore_patterns("*.lock"))
-    rng = np.random.default_rng(0)
-
-    def unit(n: int) -> np.ndarray:
-        v = rng.standard_normal((n, 192)).astype(np.float32)
-        return v / np.linalg.norm(v, axis=1, keepdims=True)
 
     model = load_model("clasp-base")
-    with Store.open(work, write=True, model_id=model.id, dim=model.dim) as st, st.transaction() as db:
-        ids = [db.execute("INSERT INTO speakers(created_at, vector) VALUES(0, ?)", (unit(1)[0].tobytes(),)).lastrowid
-               for _ in range(speakers)]
-        for fid, in db.execute("SELECT id FROM files").fetchall():
-            vid = db.execute("INSERT INTO voices(file_id, speaker_id, seconds, vector) VALUES(?,?,?,?)",
-                             (fid, ids[fid % speakers], 500.0, unit(1)[0].tobytes())).lastrowid
-            pids = [r[0] for r in db.execute("SELECT id FROM passages WHERE file_id=?", (fid,))]
-            own = unit(len(pids)).astype(np.float16)
-            db.executemany("INSERT INTO passage_voices(passage_id, voice_id, vector) VALUES(?,?,?)",
-                           [(p, vid, own[i].tobytes()) for i, p in enumerate(pids)])
-            db.execute("INSERT INTO diarized(file_id, at) VALUES(?, 0)", (fid,))
+    work, _ = index_with_speakers(source, "spk-voice-", speakers, model, own_vectors=True)
     rows = [json.loads(x) for x in Path("data/fillets/val.jsonl").read_text().splitlines()]
     clips = [r["audio"] for r in rows if r["duration"] >= 2.0][:6]
     took = []

@@ -390,20 +390,21 @@ def voice_vectors(store: Store) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
         f"SELECT COUNT(*), group_concat(passage_id), CAST(group_concat(vector, '') AS BLOB), group_concat(voice_id) {where}").fetchone()
     if not n:
         return empty
-    if len(raw) != 2 * DIM * n:  # a vector of another length (damage): only the whole ones
+    if len(raw) == 2 * DIM * n:
+        ids, vids = np.array(pids.split(","), dtype=np.int64), np.array(vids.split(","), dtype=np.int64)
+    else:  # a vector of another length (damage): only the whole ones
         rows = [r for r in store.db.execute(f"SELECT passage_id, vector, voice_id {where}") if len(r[1]) == 2 * DIM]
-        pids, raw, vids = ",".join(str(r[0]) for r in rows), b"".join(r[1] for r in rows), ",".join(str(r[2]) for r in rows)
-        n = len(rows)
-        if not n:
+        if not rows:
             return empty
+        ids, vids = np.array([r[0] for r in rows], dtype=np.int64), np.array([r[2] for r in rows], dtype=np.int64)
+        raw = b"".join(r[1] for r in rows)
     voice_rows = store.db.execute("SELECT id, vector FROM voices").fetchall()
     if not voice_rows:
         return empty
     row_of = np.full(max(int(v) for v, _ in voice_rows) + 1, -1, dtype=np.int64)
     row_of[[int(v) for v, _ in voice_rows]] = np.arange(len(voice_rows))
-    ids = np.array(pids.split(","), dtype=np.int64)
-    own = np.frombuffer(raw, dtype=np.float16).reshape(n, DIM)
-    voice_of = row_of[np.array(vids.split(","), dtype=np.int64)]
+    own = np.frombuffer(raw, dtype=np.float16).reshape(len(ids), DIM)
+    voice_of = row_of[vids]
     voices = np.frombuffer(b"".join(b for _, b in voice_rows), dtype=np.float32).reshape(len(voice_rows), -1)
     return ids, own, voice_of, voices
 
